@@ -1,0 +1,5 @@
+import sys
+
+from irsde.cli import main
+
+sys.exit(main())
