@@ -1,0 +1,315 @@
+"""Tables and plots, rendered only from tidy CSVs.
+
+Inputs:
+- per-image metric CSVs written by ``irsde evaluate`` (columns dataset, method, image, seed,
+  protocol, metric, value; a missing metric is NaN, optionally with a ``note`` column saying why);
+- the published numbers (``results/published/published_results.csv``: benchmark, method, psnr,
+  ssim, lpips, fid, source);
+- training logs (validation CSVs with iteration, metric, value) for the curves.
+
+Every number in a table is the arithmetic mean of per-image values (FID is one value per set) of
+the evaluated methods, or a published number copied from the CSV and labelled by its source.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+METRICS = ("psnr", "ssim", "lpips", "fid")
+METRIC_LABELS = {"psnr": "PSNR↑", "ssim": "SSIM↑", "lpips": "LPIPS↓", "fid": "FID↓"}
+METRIC_DECIMALS = {"psnr": 2, "ssim": 4, "lpips": 3, "fid": 2}
+NOT_AVAILABLE = "n/a"
+
+
+@dataclass
+class BenchmarkTable:
+    """One benchmark's results: rows of methods, metric means, deltas to the paper, notes."""
+
+    benchmark: str
+    rows: pd.DataFrame
+    protocol: str
+    sampler: str
+    caption: str
+    footnotes: list[str] = field(default_factory=list)
+
+
+def read_metric_csvs(paths: list[str | Path]) -> pd.DataFrame:
+    """Concatenate per-image metric CSVs; an empty list or a malformed file is an error."""
+    if not paths:
+        raise ValueError("no metric CSVs given")
+    frames = []
+    required = {"dataset", "method", "image", "seed", "protocol", "metric", "value"}
+    for path in paths:
+        frame = pd.read_csv(path)
+        missing = required - set(frame.columns)
+        if missing:
+            raise ValueError(f"{path}: missing columns {sorted(missing)}")
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def summarize_methods(per_image: pd.DataFrame) -> pd.DataFrame:
+    """Mean over images per (method, seed), then mean and std over seeds.
+
+    Returns one row per (method, metric) with columns mean, std (NaN for one seed), seeds, note.
+    """
+    if "note" not in per_image.columns:
+        per_image = per_image.assign(note="")
+    per_image = per_image.assign(note=per_image["note"].fillna("").astype(str))
+    per_seed = (
+        per_image.groupby(["method", "metric", "seed"], sort=False)
+        .agg(value=("value", "mean"), note=("note", _first_note))
+        .reset_index()
+    )
+    summary = (
+        per_seed.groupby(["method", "metric"], sort=False)
+        .agg(
+            mean=("value", "mean"),
+            std=("value", lambda v: v.std(ddof=1) if len(v) > 1 else np.nan),
+            seeds=("seed", "nunique"),
+            note=("note", _first_note),
+        )
+        .reset_index()
+    )
+    return summary
+
+
+def _first_note(notes: pd.Series) -> str:
+    values = [n for n in notes if isinstance(n, str) and n]
+    return values[0] if values else ""
+
+
+def build_table(
+    benchmark: str,
+    summary: pd.DataFrame,
+    published: pd.DataFrame | None,
+    paper_rows: dict[str, str] | None,
+    protocol: str,
+    sampler: str,
+    synthetic: bool,
+) -> BenchmarkTable:
+    """Assemble published rows and our rows into one table.
+
+    ``paper_rows`` maps each of our method labels to the published method it reproduces (e.g.
+    ``{"IR-SDE (ours)": "IR-SDE"}``); deltas are ours minus the paper where that row exists.
+    ``published`` holds the published rows of this benchmark only (may be empty or None).
+    """
+    paper_rows = paper_rows or {}
+    rows, footnotes = [], []
+    published = published if published is not None else pd.DataFrame(columns=["method", *METRICS, "source"])
+    for record in published.to_dict("records"):
+        row = {"method": record["method"], "source": f"published ({record['source']})"}
+        row.update({m: _float_or_nan(record.get(m)) for m in METRICS})
+        rows.append(row)
+    for method, group in summary.groupby("method", sort=False):
+        row = {"method": method, "source": "this run"}
+        for record in group.to_dict("records"):
+            if record["metric"] in METRICS:
+                row[record["metric"]] = record["mean"]
+                if record.get("seeds", 1) > 1:
+                    row[f"{record['metric']}_std"] = record["std"]
+                if record.get("note") and math.isnan(record["mean"]):
+                    footnotes.append(f"{METRIC_LABELS[record['metric']]} of {method}: {record['note']}")
+        reference = paper_rows.get(method)
+        matches = published[published["method"] == reference] if reference else published.iloc[0:0]
+        if len(matches):
+            paper = matches.iloc[0]
+            for metric in METRICS:
+                row[f"delta_{metric}"] = row.get(metric, np.nan) - _float_or_nan(paper.get(metric))
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    for metric in METRICS:
+        if metric not in table.columns:
+            table[metric] = np.nan
+    label = "synthetic stand-in benchmark (not the real dataset)" if synthetic else "benchmark"
+    caption = (
+        f"{benchmark}: {label}. Metrics under protocol '{protocol}'; IR-SDE sampled with the "
+        f"'{sampler}' sampler. Our rows are means over test images (FID: one value per set)."
+    )
+    if any("delta_" in c for c in table.columns):
+        caption += " Δ = this run minus the paper's row."
+    return BenchmarkTable(benchmark, table, protocol, sampler, caption, sorted(set(footnotes)))
+
+
+def _float_or_nan(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def format_value(value, metric: str, delta: bool = False) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return NOT_AVAILABLE if not delta else ""
+    text = f"{value:+.{METRIC_DECIMALS[metric]}f}" if delta else f"{value:.{METRIC_DECIMALS[metric]}f}"
+    return text
+
+
+def _display_rows(table: BenchmarkTable) -> tuple[list[str], list[list[str]]]:
+    has_delta = {m: f"delta_{m}" in table.rows.columns for m in METRICS}
+    header = ["Method", "Source"]
+    for metric in METRICS:
+        header.append(METRIC_LABELS[metric])
+        if has_delta[metric]:
+            header.append(f"Δ{METRIC_LABELS[metric][:-1]}")
+    body = []
+    for record in table.rows.to_dict("records"):
+        cells = [str(record["method"]), str(record["source"])]
+        for metric in METRICS:
+            cell = format_value(record.get(metric), metric)
+            std = record.get(f"{metric}_std")
+            if std is not None and not (isinstance(std, float) and math.isnan(std)):
+                cell += f" ± {format_value(std, metric)}"
+            if cell == NOT_AVAILABLE and record["source"] == "this run" and table.footnotes:
+                cell += "*"
+            cells.append(cell)
+            if has_delta[metric]:
+                cells.append(format_value(record.get(f"delta_{metric}"), metric, delta=True))
+        body.append(cells)
+    return header, body
+
+
+def render_markdown(table: BenchmarkTable) -> str:
+    header, body = _display_rows(table)
+    lines = [f"**Table: {table.benchmark}.** {table.caption}", ""]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "|".join("---" for _ in header) + "|")
+    lines.extend("| " + " | ".join(cells) + " |" for cells in body)
+    if table.footnotes:
+        lines.append("")
+        lines.extend(f"\\* {note}" for note in table.footnotes)
+    return "\n".join(lines) + "\n"
+
+
+def _latex_escape(text: str) -> str:
+    replacements = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+                    "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}",
+                    "↑": r"$\uparrow$", "↓": r"$\downarrow$", "Δ": r"$\Delta$", "±": r"$\pm$"}
+    return "".join(replacements.get(char, char) for char in text)
+
+
+def render_latex(table: BenchmarkTable) -> str:
+    header, body = _display_rows(table)
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering",
+        rf"\caption{{{_latex_escape(table.caption)}}}",
+        rf"\label{{tab:{table.benchmark}}}",
+        r"\begin{tabular}{ll" + "r" * (len(header) - 2) + "}",
+        r"\toprule",
+        " & ".join(_latex_escape(h) for h in header) + r" \\",
+        r"\midrule",
+    ]
+    lines.extend(" & ".join(_latex_escape(c) for c in cells) + r" \\" for cells in body)
+    lines.append(r"\bottomrule")
+    lines.append(r"\end{tabular}")
+    for note in table.footnotes:
+        lines.append(r"\par\footnotesize{*} " + _latex_escape(note))
+    lines.append(r"\end{table}")
+    return "\n".join(lines) + "\n"
+
+
+def table_to_csv_frame(table: BenchmarkTable) -> pd.DataFrame:
+    """The machine-readable table: numeric columns plus benchmark, protocol, sampler."""
+    frame = table.rows.copy()
+    frame.insert(0, "benchmark", table.benchmark)
+    frame["protocol"] = table.protocol
+    frame["sampler"] = table.sampler
+    return frame
+
+
+def write_table(table: BenchmarkTable, csv_path: str | Path, md_path: str | Path, tex_path: str | Path) -> None:
+    table_to_csv_frame(table).to_csv(csv_path, index=False)
+    Path(md_path).write_text(render_markdown(table))
+    Path(tex_path).write_text(render_latex(table))
+
+
+# ----------------------------------------------------------------------------------------------
+# Plots
+
+
+def read_validation_logs(logs: dict[str, str | Path], metric: str = "psnr") -> pd.DataFrame:
+    """Validation logs -> tidy frame (run, iteration, value) of the mean of ``metric`` per iteration.
+
+    Accepts tidy logs (iteration, [image,] metric, value) and wide logs (iteration, <metric>).
+    """
+    frames = []
+    for run, path in logs.items():
+        log = pd.read_csv(path)
+        if "metric" in log.columns:
+            log = log[log["metric"] == metric]
+            if "image" in log.columns:
+                log = log[log["image"].astype(str) != "mean"]
+            values = log.groupby("iteration", as_index=False)["value"].mean()
+        elif metric in log.columns:
+            values = log.groupby("iteration", as_index=False)[metric].mean().rename(columns={metric: "value"})
+        else:
+            raise ValueError(f"{path}: no '{metric}' values (columns: {list(log.columns)})")
+        if values.empty:
+            raise ValueError(f"{path}: the log holds no validation record of '{metric}'")
+        frames.append(values.assign(run=run))
+    return pd.concat(frames, ignore_index=True)
+
+
+def plot_validation_curves(curves: pd.DataFrame, title: str, ylabel: str, outputs: list[str | Path]) -> None:
+    """Line plot of validation value vs iteration, one line per run; saved to every output path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="paper")
+    figure, axes = plt.subplots(figsize=(5.0, 3.4))
+    sns.lineplot(data=curves, x="iteration", y="value", hue="run", marker="o", ax=axes)
+    axes.set_title(title)
+    axes.set_xlabel("training iteration")
+    axes.set_ylabel(ylabel)
+    axes.legend(title=None)
+    figure.tight_layout()
+    for output in outputs:
+        figure.savefig(output, dpi=150)
+    plt.close(figure)
+
+
+def qualitative_grid(
+    rows: list[tuple[str, dict[str, np.ndarray]]], columns: list[str], output: str | Path, crop: int = 96
+) -> None:
+    """A grid of image crops: one row per test image, one column per source (GT, LQ, methods).
+
+    ``rows`` is a list of (image name, {column name: HxWx3 uint8}); each image is centre-cropped
+    to ``crop`` pixels (or its own size when smaller).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not rows:
+        raise ValueError("qualitative grid: no images")
+    figure, axes = plt.subplots(len(rows), len(columns), figsize=(1.9 * len(columns), 1.9 * len(rows)), squeeze=False)
+    for r, (name, images) in enumerate(rows):
+        for c, column in enumerate(columns):
+            if column not in images:
+                raise KeyError(f"qualitative grid: image '{name}' has no '{column}' version")
+            axes[r][c].imshow(_centre_crop(images[column], crop))
+            axes[r][c].set_xticks([])
+            axes[r][c].set_yticks([])
+            if r == 0:
+                axes[r][c].set_title(column, fontsize=8)
+            if c == 0:
+                axes[r][c].set_ylabel(name, fontsize=7)
+    figure.tight_layout()
+    figure.savefig(output, dpi=150)
+    plt.close(figure)
+
+
+def _centre_crop(image: np.ndarray, size: int) -> np.ndarray:
+    height, width = image.shape[:2]
+    top, left = max(0, (height - size) // 2), max(0, (width - size) // 2)
+    return image[top : top + size, left : left + size]

@@ -1,0 +1,90 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from irsde import report
+
+
+def per_image(method, values, metric="psnr", seed=0, note=""):
+    return pd.DataFrame(
+        {"dataset": "rain100h", "method": method, "image": [f"{i:03d}.png" for i in range(len(values))],
+         "seed": seed, "protocol": "irsde-derain", "metric": metric, "value": values, "note": note}
+    )
+
+
+PUBLISHED = pd.DataFrame(
+    [{"method": "IR-SDE", "psnr": 31.65, "ssim": 0.9041, "lpips": 0.047, "fid": 18.64, "source": "paper"},
+     {"method": "PReNet", "psnr": 29.46, "ssim": 0.899, "lpips": 0.128, "fid": 52.67, "source": "paper"}]
+)
+
+
+def test_summary_means_per_seed_then_std_over_seeds():
+    frame = pd.concat([per_image("IR-SDE (ours)", [30.0, 32.0], seed=0), per_image("IR-SDE (ours)", [29.0, 29.0], seed=1)])
+    summary = report.summarize_methods(frame)
+    row = summary.iloc[0]
+    assert row["mean"] == pytest.approx(30.0)  # seed means 31 and 29
+    assert row["std"] == pytest.approx(np.std([31.0, 29.0], ddof=1))
+    assert row["seeds"] == 2
+
+
+def test_table_has_published_rows_ours_and_delta_to_paper():
+    frame = pd.concat([per_image("IR-SDE (ours)", [31.0, 32.0]), per_image("IR-SDE (ours)", [0.9, 0.92], metric="ssim")])
+    table = report.build_table("rain100h", report.summarize_methods(frame), PUBLISHED,
+                               {"IR-SDE (ours)": "IR-SDE"}, "irsde-derain", "sde", synthetic=False)
+    ours = table.rows[table.rows["method"] == "IR-SDE (ours)"].iloc[0]
+    assert ours["psnr"] == pytest.approx(31.5)
+    assert ours["delta_psnr"] == pytest.approx(31.5 - 31.65)
+    assert ours["delta_ssim"] == pytest.approx(0.91 - 0.9041)
+    assert math.isnan(ours["lpips"])
+    assert set(table.rows["method"]) == {"IR-SDE", "PReNet", "IR-SDE (ours)"}
+    assert "irsde-derain" in table.caption and "'sde'" in table.caption
+    markdown = report.render_markdown(table)
+    assert "| IR-SDE (ours) | this run | 31.50 | -0.15 | 0.9100 | +0.0059 | n/a |" in markdown
+
+
+def test_missing_metric_is_na_with_footnote_in_every_format():
+    note = "LPIPS weights missing: put alexnet-owt-7be5be79.pth into /x/hub/checkpoints"
+    frame = pd.concat([per_image("CNN", [28.0]), per_image("CNN", [np.nan], metric="lpips", note=note)])
+    table = report.build_table("synthetic-rain", report.summarize_methods(frame), None, {}, "irsde-derain", "sde", True)
+    assert table.footnotes == [f"LPIPS↓ of CNN: {note}"]
+    markdown = report.render_markdown(table)
+    assert "n/a*" in markdown and note in markdown
+    assert "synthetic stand-in" in table.caption
+    latex = report.render_latex(table)
+    assert r"\toprule" in latex and r"\bottomrule" in latex and "n/a*" in latex
+    assert "alexnet-owt-7be5be79.pth" in latex
+
+
+def test_latex_escapes_special_characters():
+    assert report._latex_escape("a_b & 50%") == r"a\_b \& 50\%"
+
+
+def test_validation_curves_tidy_and_wide(tmp_path):
+    tidy = tmp_path / "tidy.csv"
+    pd.DataFrame({"iteration": [100, 100, 200, 200], "image": ["a", "b", "a", "b"], "metric": "psnr",
+                  "value": [20.0, 22.0, 24.0, 26.0]}).to_csv(tidy, index=False)
+    wide = tmp_path / "wide.csv"
+    pd.DataFrame({"iteration": [100, 200], "psnr": [18.0, 19.0]}).to_csv(wide, index=False)
+    curves = report.read_validation_logs({"cosine": tidy, "linear": wide})
+    assert curves[curves["run"] == "cosine"]["value"].tolist() == [21.0, 25.0]
+    assert curves[curves["run"] == "linear"]["value"].tolist() == [18.0, 19.0]
+    png = tmp_path / "c.png"
+    report.plot_validation_curves(curves, "t", "PSNR", [png, tmp_path / "c.pdf"])
+    assert png.stat().st_size > 1000 and (tmp_path / "c.pdf").exists()
+
+
+def test_validation_log_without_metric_is_an_error(tmp_path):
+    path = tmp_path / "log.csv"
+    pd.DataFrame({"iteration": [1], "loss": [0.1]}).to_csv(path, index=False)
+    with pytest.raises(ValueError, match="no 'psnr'"):
+        report.read_validation_logs({"x": path})
+
+
+def test_qualitative_grid_names_a_missing_column(tmp_path):
+    image = np.zeros((40, 50, 3), np.uint8)
+    report.qualitative_grid([("001", {"GT": image, "LQ": image})], ["GT", "LQ"], tmp_path / "g.png", crop=32)
+    assert (tmp_path / "g.png").exists()
+    with pytest.raises(KeyError, match="'IR-SDE'"):
+        report.qualitative_grid([("001", {"GT": image})], ["GT", "IR-SDE"], tmp_path / "h.png")
