@@ -256,7 +256,9 @@ class ConditionalUNet(nn.Module):
         time_conditioned: False drops the time MLP and every FiLM layer; ``t`` is then ignored.
     """
 
-    def __init__(self, in_nc: int = 3, out_nc: int = 3, nf: int = 64, depth: int = 4, time_conditioned: bool = True):
+    def __init__(
+        self, in_nc: int = 3, out_nc: int = 3, nf: int = 64, depth: int = 4, time_conditioned: bool = True
+    ):
         super().__init__()
         _check_positive_int("in_nc", in_nc)
         _check_positive_int("out_nc", out_nc)
@@ -309,7 +311,11 @@ class ConditionalUNet(nn.Module):
     def config(self) -> dict:
         """The constructor arguments, as accepted by :func:`build_net`."""
         return dict(
-            in_nc=self.in_nc, out_nc=self.out_nc, nf=self.nf, depth=self.depth, time_conditioned=self.time_conditioned
+            in_nc=self.in_nc,
+            out_nc=self.out_nc,
+            nf=self.nf,
+            depth=self.depth,
+            time_conditioned=self.time_conditioned,
         )
 
     def forward(self, xt: torch.Tensor, mu: torch.Tensor, t=None) -> torch.Tensor:
@@ -519,8 +525,9 @@ def _listing(title: str, items: list[str]) -> str:
 
 
 def _architecture_sentence(net: ConditionalUNet, state_dict: Mapping[str, torch.Tensor]) -> str:
+    network = f"the network is nf={net.nf}, depth={net.depth}."
     try:
         arch = infer_architecture(state_dict)
     except KeyError as error:
-        return f"the file's architecture cannot be inferred ({error.args[0]}); the network is nf={net.nf}, depth={net.depth}."
-    return f"this file was trained with nf={arch['nf']}, depth={arch['depth']}; the network is nf={net.nf}, depth={net.depth}."
+        return f"the file's architecture cannot be inferred ({error.args[0]}); {network}"
+    return f"this file was trained with nf={arch['nf']}, depth={arch['depth']}; {network}"
