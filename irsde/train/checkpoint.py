@@ -1,0 +1,157 @@
+"""Run folder layout, atomic checkpoint files and resume.
+
+Layout of a run's ``output_dir``::
+
+    config.yaml                  the resolved config (loadable with ``irsde train --config``)
+    run.json                     reproducibility record (see irsde.train.records)
+    train_log.csv                iteration, loss, lr, wall_time
+    val_log.csv                  iteration, image, metric, value   (image "mean" = mean row)
+    weights/net_<iter>.pth       network weights, plain state_dict (the authors' format)
+    weights/ema_<iter>.pth       EMA weights, plain state_dict
+    weights/net_latest.pth       copies of the newest of the two above
+    weights/ema_latest.pth
+    training_state.pt            everything needed to resume (see save_checkpoint)
+    debug/rank<r>.sha256         only with train.rank_digests: digest of each rank's weights
+
+Every file is written to a temporary name in the same folder and renamed into place, so a
+process killed at any moment leaves either the previous or the new complete file. The training
+state is written last and is self-contained (it repeats the network and EMA weights): resuming
+reads only ``training_state.pt``, so a kill between the weight files and the state file resumes
+from the previous checkpoint with nothing lost but time.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+STATE_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """File names inside a run's output folder."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def run_record(self) -> Path:
+        return self.root / "run.json"
+
+    @property
+    def train_log(self) -> Path:
+        return self.root / "train_log.csv"
+
+    @property
+    def val_log(self) -> Path:
+        return self.root / "val_log.csv"
+
+    @property
+    def weights_dir(self) -> Path:
+        return self.root / "weights"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "training_state.pt"
+
+    def weights(self, kind: str, iteration: int | str) -> Path:
+        """``weights/<kind>_<iteration>.pth``; kind is ``net`` or ``ema``, iteration may be ``latest``."""
+        return self.weights_dir / f"{kind}_{iteration}.pth"
+
+    def rank_digest(self, rank: int) -> Path:
+        return self.root / "debug" / f"rank{rank}.sha256"
+
+
+def atomic_write_bytes(path: str | os.PathLike, write) -> Path:
+    """Call ``write(file_object)`` on a temporary file next to ``path``, fsync, rename to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_torch_save(obj, path: str | os.PathLike) -> Path:
+    """``torch.save`` that never leaves a partial file at ``path``."""
+    return atomic_write_bytes(path, lambda stream: torch.save(obj, stream))
+
+
+def atomic_write_text(path: str | os.PathLike, content: str) -> Path:
+    return atomic_write_bytes(path, lambda stream: stream.write(content.encode("utf-8")))
+
+
+def non_finite_tensors(state_dict: Mapping[str, torch.Tensor]) -> list[str]:
+    """Names of floating-point tensors holding NaN or inf."""
+    return [
+        name
+        for name, tensor in state_dict.items()
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
+    ]
+
+
+def cpu_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A detached CPU copy of a state_dict (what goes into a checkpoint file)."""
+    return {name: tensor.detach().to("cpu", copy=True) for name, tensor in state_dict.items()}
+
+
+def save_checkpoint(
+    layout: RunLayout,
+    iteration: int,
+    net_weights: Mapping[str, torch.Tensor],
+    ema_weights: Mapping[str, torch.Tensor],
+    training_state: Mapping,
+) -> None:
+    """Write the weight files of ``iteration`` and then the training state, each atomically.
+
+    ``training_state`` holds whatever else resuming needs (optimizer, scheduler, EMA, RNG
+    states, config ...); the network weights are added to it under ``net`` and the iteration
+    under ``iteration``. Refuses (RuntimeError naming the tensors) to write weights holding NaN
+    or inf, so the last good checkpoint is never replaced by a broken one.
+    """
+    for kind, weights in (("net", net_weights), ("ema", ema_weights)):
+        broken = non_finite_tensors(weights)
+        if broken:
+            raise RuntimeError(
+                f"not writing the checkpoint of iteration {iteration}: {kind} weights hold NaN/inf in "
+                f"{', '.join(broken[:5])}; the last good checkpoint is kept in {layout.root}"
+            )
+    net_weights, ema_weights = cpu_state_dict(net_weights), cpu_state_dict(ema_weights)
+    for kind, weights in (("net", net_weights), ("ema", ema_weights)):
+        atomic_torch_save(weights, layout.weights(kind, iteration))
+        atomic_torch_save(weights, layout.weights(kind, "latest"))
+    state = dict(training_state)
+    state.update(format_version=STATE_FORMAT_VERSION, iteration=iteration, net=net_weights)
+    atomic_torch_save(state, layout.state)
+
+
+def load_training_state(layout: RunLayout) -> dict | None:
+    """The saved training state of the run in ``layout`` (None when it has no checkpoint yet)."""
+    if not layout.state.is_file():
+        return None
+    try:
+        state = torch.load(layout.state, map_location="cpu", weights_only=True)
+    except Exception as error:  # a corrupt file: say which, never start over silently
+        raise RuntimeError(f"cannot read the training state {layout.state}: {error}") from error
+    version = state.get("format_version") if isinstance(state, Mapping) else None
+    if version != STATE_FORMAT_VERSION:
+        raise RuntimeError(
+            f"{layout.state} has training-state format {version!r}, this version reads {STATE_FORMAT_VERSION}"
+        )
+    return state

@@ -1,0 +1,86 @@
+"""Validation during training: PSNR and SSIM on a fixed subset under a named metric protocol.
+
+The subset is the first ``data.val_images`` pairs (sorted by name) of ``data.val``, optionally
+centre-cropped to ``data.val_crop_size``. Every validation restores them with a generator seeded
+with ``train.val_seed``, so the sampler's noise is the same at every iteration and in every run
+and validation curves differ only because the weights do. Restored images are clamped and
+rounded to uint8 as in the paper's test script before PSNR/SSIM (``irsde.metrics``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+
+from irsde.data import PairedTestDataset
+from irsde.images import to_uint8
+from irsde.metrics import get_protocol, psnr, ssim
+from irsde.train.methods import Method
+
+VALIDATION_METRICS = {"psnr": psnr, "ssim": ssim}
+
+
+def center_crop(image: torch.Tensor, size: int | None) -> torch.Tensor:
+    """The central ``size x size`` window of a 3xHxW tensor (unchanged if ``size`` is None or
+    not smaller than the image)."""
+    if size is None:
+        return image
+    height, width = image.shape[-2:]
+    top, left = max(0, (height - size) // 2), max(0, (width - size) // 2)
+    return image[..., top : top + size, left : left + size]
+
+
+class Validator:
+    """Restores the fixed validation subset and scores it; see the module docstring."""
+
+    def __init__(self, split_dir: str, count: int, crop_size: int | None, protocol: str, seed: int):
+        dataset = PairedTestDataset(split_dir)
+        if len(dataset) < count:
+            raise ValueError(
+                f"config key 'data.val_images': {count} images requested, {split_dir} holds {len(dataset)} pairs"
+            )
+        items = [dataset[index] for index in range(count)]
+        self.names = [str(item["name"]) for item in items]
+        self.lq = [center_crop(item["lq"], crop_size) for item in items]
+        self.gt = [to_uint8(center_crop(item["gt"], crop_size)) for item in items]
+        self.protocol = get_protocol(protocol)
+        self.seed = seed
+
+    @classmethod
+    def from_config(cls, config: Mapping) -> "Validator | None":
+        """The run's validator, or None when validation is off (no ``data.val`` or ``val_every: 0``)."""
+        if config["data"]["val"] is None or config["train"]["val_every"] == 0:
+            return None
+        data, train = config["data"], config["train"]
+        return cls(data["val"], data["val_images"], data["val_crop_size"], train["protocol"], train["val_seed"])
+
+    def __call__(self, method: Method, net: nn.Module, device: torch.device, iteration: int) -> list[dict]:
+        """Tidy rows ``(iteration, image, metric, value)``: one per image and metric, plus the means."""
+        was_training = net.training
+        net.eval()
+        generator = torch.Generator(device=device).manual_seed(self.seed)
+        per_metric = {name: [] for name in VALIDATION_METRICS}
+        rows = []
+        try:
+            with torch.no_grad():
+                for name, lq, gt in zip(self.names, self.lq, self.gt):
+                    restored = to_uint8(method.restore(net, lq[None].to(device), generator)[0])
+                    for metric, function in VALIDATION_METRICS.items():
+                        value = float(function(restored, gt, **self._metric_arguments()))
+                        per_metric[metric].append(value)
+                        rows.append(dict(iteration=iteration, image=name, metric=metric, value=value))
+        finally:
+            net.train(was_training)
+        for metric, values in per_metric.items():
+            rows.append(dict(iteration=iteration, image="mean", metric=metric, value=_mean(values)))
+        return rows
+
+    def _metric_arguments(self) -> dict:
+        return {"crop_border": self.protocol.crop_border, "y_channel": self.protocol.y_channel}
+
+
+def _mean(values: list[float]) -> float:
+    return math.fsum(values) / len(values) if values else math.nan
