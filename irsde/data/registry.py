@@ -1,0 +1,489 @@
+"""The dataset registry: one declarative record per benchmark of the paper.
+
+A :class:`Dataset` says where its files come from (:class:`ArchiveSource` for a zip/tar that is
+downloaded or dropped into ``resources/``; :class:`GitTreeSource` for a folder of a git
+repository pinned by commit and tree id) and how each split is normalised to
+``<root>/<dataset>/<split>/{GT,LQ}/<name>.png`` (:class:`Split`): regular expressions over the
+paths inside a source pick the GT and LQ files, their named groups join GT to LQ and fill the
+output name template. GT-only datasets describe how their LQ is made (:class:`Synthesis`).
+Facts (URLs, layouts, counts) come from ``shared/reference/datasets.md``; where a count is
+folklore rather than sourced, ``pairs_confirmed`` is False and a mismatch only warns.
+
+Adding a dataset means adding a record here; no per-dataset code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import string
+from dataclasses import asdict, dataclass
+from types import MappingProxyType
+
+# -- records -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ArchiveSource:
+    """A zip/tar archive, stored as ``<resources>/<name>``."""
+
+    name: str
+    urls: tuple[str, ...] = ()
+    browser: bool = False  # only reachable through a browser / login: never downloaded automatically
+    instructions: str = ""  # where a user gets it by hand (mirrors, Drive ids, codes)
+
+    @property
+    def kind(self) -> str:
+        return "archive"
+
+
+@dataclass(frozen=True)
+class GitTreeSource:
+    """A folder of a GitHub repository at a pinned commit, stored as ``<resources>/<name>/``.
+
+    Every file is verified against its git blob id and the folder against ``tree_id``, so no
+    separate checksum is needed. ``api_base``/``raw_base`` exist so tests can serve a fake GitHub.
+    """
+
+    name: str
+    repo: str
+    commit: str
+    folder: str
+    tree_id: str
+    api_base: str = "https://api.github.com"
+    raw_base: str = "https://raw.githubusercontent.com"
+
+    browser = False
+    instructions = ""
+
+    @property
+    def kind(self) -> str:
+        return "git-tree"
+
+    @property
+    def listing_url(self) -> str:
+        return f"{self.api_base}/repos/{self.repo}/git/trees/{self.tree_id}"
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        return (f"{self.raw_base}/{self.repo}/{self.commit}/{self.folder}/",)
+
+    def file_url(self, filename: str) -> str:
+        return f"{self.raw_base}/{self.repo}/{self.commit}/{self.folder}/{filename}"
+
+
+Source = ArchiveSource | GitTreeSource
+
+SYNTHESIS_KINDS = ("gaussian-noise", "inpaint-mask")
+PAIR_FIXES = ("crop-gt-centre", "bicubic-lq-x4")
+
+
+@dataclass(frozen=True)
+class Synthesis:
+    """How the LQ image of a GT-only dataset is produced at preparation time.
+
+    ``gaussian-noise``: LQ = GT + N(0, (sigma/255)^2), one fixed draw per image from a generator
+    seeded by ``(seed, "gaussian-noise", output name)``, then clipped to [0,1] and rounded to
+    8 bits when written (the paper adds fresh noise on the fly; a fixed, stored draw makes the test
+    sets reproducible at the cost of the clip/quantisation, < 0.3 LSB rms).
+    ``inpaint-mask``: LQ = mask * GT + (1 - mask) * 1 (holes filled white as in IR-SDE), masks
+    read from the PNGs of source ``masks`` (255 = known pixel); ``mask_choice="index"`` gives the
+    i-th selected image mask i (IR-SDE's test protocol), ``"random"`` a seeded choice per image
+    with a random flip/rotation.
+    """
+
+    kind: str
+    sigma: float = 25.0
+    seed: int = 0
+    masks: str | None = None
+    mask_choice: str = "index"
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split of a dataset and how to normalise it.
+
+    ``gt``/``lq`` are regular expressions searched in each file's path relative to its source
+    root (posix separators). Their named groups identify a pair: the LQ pattern must contain
+    every group of the GT pattern (several LQ may share one GT, as in RESIDE). ``output`` names
+    the normalised files from the LQ groups (GT groups for GT-only splits); a format spec ending
+    in ``d`` turns a digit group into an int (``"{id:04d}.png"``).
+    """
+
+    name: str
+    sources: tuple[str, ...]
+    gt: str
+    output: str
+    pairs: int
+    lq: str | None = None
+    synthesis: Synthesis | None = None
+    fix: str | None = None
+    select: tuple[int, int | None] | None = None  # slice of the name-sorted pairs
+    pairs_confirmed: bool = True  # False: the expected count is unsourced; a mismatch only warns
+
+    def gt_regex(self) -> re.Pattern:
+        return re.compile(self.gt)
+
+    def lq_regex(self) -> re.Pattern | None:
+        return re.compile(self.lq) if self.lq else None
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A benchmark: its sources, splits, and how to cite it."""
+
+    name: str
+    task: str
+    description: str
+    sources: tuple[Source, ...]
+    splits: tuple[Split, ...]
+    citation: str
+    licence: str
+    notes: str = ""
+
+    def source(self, name: str) -> Source:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        raise KeyError(f"dataset {self.name} has no source {name!r}; sources: {[s.name for s in self.sources]}")
+
+    def split(self, name: str) -> Split:
+        for split in self.splits:
+            if split.name == name:
+                return split
+        raise KeyError(f"dataset {self.name} has no split {name!r}; splits: {[s.name for s in self.splits]}")
+
+    @property
+    def needs_browser(self) -> bool:
+        return any(source.browser for source in self.sources)
+
+    def recipe_digest(self) -> str:
+        """sha256 of what determines the prepared files: the splits and the identity of the
+        sources (not URLs or prose), so a change forces a rebuild and a new mirror does not."""
+        record = {
+            "splits": [asdict(split) for split in self.splits],
+            "sources": [[source.name, source.kind, getattr(source, "tree_id", None)] for source in self.sources],
+        }
+        return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+
+
+class _OutputFormatter(string.Formatter):
+    """``str.format`` where a digit-only group formatted with an integer spec becomes an int."""
+
+    def format_field(self, value, format_spec):
+        if isinstance(value, str) and value.isdigit() and format_spec.endswith("d"):
+            value = int(value)
+        return super().format_field(value, format_spec)
+
+
+_FORMATTER = _OutputFormatter()
+
+
+def output_name(template: str, groups: dict[str, str]) -> str:
+    """Fill an output name template from a regex match's named groups."""
+    try:
+        return _FORMATTER.format(template, **groups)
+    except (KeyError, ValueError, IndexError) as error:
+        raise ValueError(f"output template {template!r} cannot be filled from groups {groups}: {error}") from error
+
+
+# -- the records ------------------------------------------------------------------------------------
+
+_PKU = "http://www.icst.pku.edu.cn/struct/att"
+_RAIN_MIRRORS = (
+    "The PKU server is often slow or unreachable. Mirrors (browser only): PReNet's 'original "
+    "version' on BaiduYun https://pan.baidu.com/s/1J0q6Mrno9aMCsaWZUtmbkg or OneDrive "
+    "https://1drv.ms/f/s!AqLfQqtZ6GwGgep-hgjLxkov2SSZ3g. The archive must hold the flat "
+    "rain-N.png / norain-N.png files."
+)
+# norain-NNN.png is GT, rain-NNN.png is LQ; rainregion-*/rainstreak-* maps do not match.
+_RAIN_GT = r"(?:^|/)norain-(?P<id>\d+)\.png$"
+_RAIN_LQ = r"(?:^|/)rain-(?P<id>\d+)\.png$"
+_JORDER = (
+    "Yang, Tan, Feng, Liu, Guo, Yan. Deep Joint Rain Detection and Removal from a Single Image. "
+    "CVPR 2017 (Yang2017RainRemoval)."
+)
+
+
+def _rain(name: str, level: str, train_pairs: int) -> Dataset:
+    test_archive, train_archive = f"Rain100{level}.zip", f"RainTrain{level}.zip"
+    return Dataset(
+        name=name,
+        task="derain",
+        description=f"Rain100{level} test (100 pairs) with RainTrain{level} ({train_pairs} pairs) for training",
+        sources=(
+            ArchiveSource(test_archive, (f"{_PKU}/{test_archive}",), instructions=_RAIN_MIRRORS),
+            ArchiveSource(train_archive, (f"{_PKU}/{train_archive}",), instructions=_RAIN_MIRRORS),
+        ),
+        splits=(
+            Split("train", (train_archive,), _RAIN_GT, "{id:04d}.png", train_pairs, lq=_RAIN_LQ),
+            Split("test", (test_archive,), _RAIN_GT, "{id:04d}.png", 100, lq=_RAIN_LQ),
+        ),
+        citation=_JORDER,
+        licence="no licence stated by the authors; research use",
+        notes=(
+            "Old PKU release (flat rain-N/norain-N). Training uses all pairs, as IR-SDE did; PReNet "
+            "reports that 546 RainTrainH images share backgrounds with the test set "
+            "(see `irsde data audit`)."
+        ),
+    )
+
+
+def _gopro(name: str, blur_folder: str) -> Dataset:
+    def pattern(split: str, folder: str) -> str:
+        return rf"(?:^|/){split}/(?P<seq>[^/]+)/{folder}/(?P<frame>\d+)\.png$"
+
+    output = "{seq}_{frame:06d}.png"  # frame numbers repeat across sequences
+    return Dataset(
+        name=name,
+        task="deblur",
+        description=f"GoPro (GOPRO_Large), LQ from {blur_folder}/, GT from sharp/",
+        sources=(
+            ArchiveSource(
+                "GOPRO_Large.zip",
+                ("http://data.cv.snu.ac.kr:8008/webdav/dataset/GOPRO/GOPRO_Large.zip",),
+                instructions=(
+                    "Official page https://seungjunnah.github.io/Datasets/gopro ; Google Drive file "
+                    "1y4wvPdOG3mojpFCHTqLgriexhbjoWVkK (browser) holds the same GOPRO_Large.zip."
+                ),
+            ),
+        ),
+        splits=(
+            Split("train", ("GOPRO_Large.zip",), pattern("train", "sharp"), output, 2103,
+                  lq=pattern("train", blur_folder)),
+            Split("test", ("GOPRO_Large.zip",), pattern("test", "sharp"), output, 1111,
+                  lq=pattern("test", blur_folder)),
+        ),
+        citation="Nah, Kim, Lee. Deep Multi-Scale Convolutional Neural Network for Dynamic Scene Deblurring. CVPR 2017 (Nah_2017_CVPR).",
+        licence="no licence stated on the official page; research use",
+        notes=(
+            "IR-SDE does not say which blur folder it used; 'GoPro' uses blur/ (linear CRF), "
+            "'GoPro-gamma' blur_gamma/. Names are <sequence>_<frame>.png."
+        ),
+    )
+
+
+_FFDNET_COMMIT = "e787f46df2f374ff3591186706229cb9a0591fea"
+_NOISE25 = Synthesis("gaussian-noise", sigma=25.0, seed=0)
+_NOISE_NOTE = (
+    "GT only; LQ = GT + Gaussian noise sigma 25/255, one fixed seeded draw per image (seed 0), "
+    "clipped and stored as 8-bit PNG."
+)
+
+
+def _ffdnet_testset(name: str, folder: str, tree_id: str, gt: str, output: str, pairs: int,
+                    citation: str, notes: str) -> Dataset:
+    source = GitTreeSource(f"FFDNet-{folder}", "cszn/FFDNet", _FFDNET_COMMIT, f"testsets/{folder}", tree_id)
+    return Dataset(
+        name=name,
+        task="denoise",
+        description=f"{name} colour denoising test set (sigma 25), FFDNet's git-tracked copy",
+        sources=(source,),
+        splits=(Split("test", (source.name,), gt, output, pairs, synthesis=_NOISE25),),
+        citation=citation,
+        licence="no licence file in cszn/FFDNet; original image terms apply",
+        notes=f"{_NOISE_NOTE} {notes}".strip(),
+    )
+
+
+_DIV2K = "https://data.vision.ee.ethz.ch/cvl/DIV2K"
+_DIV2K_CITATION = (
+    "Agustsson, Timofte. NTIRE 2017 Challenge on Single Image Super-Resolution: Dataset and Study. "
+    "CVPR Workshops 2017 (Agustsson_2017_CVPR_Workshops)."
+)
+
+
+def _div2k(archive: str) -> ArchiveSource:
+    return ArchiveSource(archive, (f"{_DIV2K}/{archive}",))
+
+
+def _div2k_x4() -> Dataset:
+    def hr(part: str) -> str:
+        return rf"(?:^|/)DIV2K_{part}_HR/(?P<id>\d{{4}})\.png$"
+
+    def lr(part: str) -> str:
+        return rf"(?:^|/)DIV2K_{part}_LR_bicubic/X4/(?P<id>\d{{4}})x4\.png$"
+
+    archives = ("DIV2K_train_HR.zip", "DIV2K_train_LR_bicubic_X4.zip", "DIV2K_valid_HR.zip",
+                "DIV2K_valid_LR_bicubic_X4.zip")
+    return Dataset(
+        name="DIV2K-x4",
+        task="sr",
+        description="DIV2K bicubic x4 super-resolution: 800 train, 100 validation (used as test)",
+        sources=tuple(_div2k(archive) for archive in archives),
+        splits=(
+            Split("train", archives[:2], hr("train"), "{id}.png", 800, lq=lr("train"), fix="bicubic-lq-x4"),
+            Split("test", archives[2:], hr("valid"), "{id}.png", 100, lq=lr("valid"), fix="bicubic-lq-x4"),
+        ),
+        citation=_DIV2K_CITATION,
+        licence="academic use only (DIV2K terms)",
+        notes=(
+            "LQ is stored upsampled x4 (bicubic) to the GT size, so pairs share a size as the SDE "
+            "needs; GT is cropped at the bottom/right to 4x the LR size when it is not a multiple of 4."
+        ),
+    )
+
+
+def _df2k_denoise() -> Dataset:
+    return Dataset(
+        name="DF2K-noise25",
+        task="denoise",
+        description="DIV2K train HR (800) + Flickr2K HR (2650): training set for colour denoising, sigma 25",
+        sources=(
+            _div2k("DIV2K_train_HR.zip"),
+            ArchiveSource("Flickr2K.tar", ("https://cv.snu.ac.kr/research/EDSR/Flickr2K.tar",)),
+        ),
+        splits=(
+            Split("train", ("DIV2K_train_HR.zip", "Flickr2K.tar"),
+                  r"(?:^|/)(?P<set>DIV2K_train_HR|Flickr2K_HR)/(?P<id>\d+)\.png$", "{set}_{id}.png",
+                  3450, synthesis=_NOISE25),
+        ),
+        citation=(
+            f"{_DIV2K_CITATION} Lim, Son, Kim, Nah, Lee. Enhanced Deep Residual Networks for Single "
+            "Image Super-Resolution. CVPR Workshops 2017 (lim2017enhanced)."
+        ),
+        licence="DIV2K: academic use only; Flickr2K: no licence stated",
+        notes=(
+            f"{_NOISE_NOTE} The paper also trains on BSD400 and WED; its author reports DIV2K + "
+            "Flickr2K alone work about as well. Test on CBSD68 / Kodak24 / McMaster."
+        ),
+    )
+
+
+_THIN_MASKS = GitTreeSource(
+    "RePaint-thin-masks",
+    "Algolzw/image-restoration-sde",
+    "2598d73cde3a1e2cf78c4ba4923414e1f4b90393",
+    "codes/config/inpainting/data/datasets/gt_keep_masks/thin",
+    "f0607e7c98f0564eab392c40b5f6dfcc4a34b562",
+)
+
+
+def _celeba_hq() -> Dataset:
+    archive = ArchiveSource(
+        "data256x256.zip",
+        ("https://drive.google.com/drive/folders/11Vz0fqHS2rXDb5pprgTjpD7S2BAJhi1P",),
+        browser=True,
+        instructions=(
+            "CelebA-HQ 256x256 has no automatic download. Get LaMa's data256x256.zip from the "
+            "Google Drive folder 11Vz0fqHS2rXDb5pprgTjpD7S2BAJhi1P (it unzips to "
+            "data256x256/00001.jpg ... 30000.jpg), or pass a folder with that layout via "
+            "--path data256x256.zip=FOLDER."
+        ),
+    )
+    image = r"(?:^|/)data256x256/(?P<id>\d+)\.(?:jpg|png)$"
+    return Dataset(
+        name="CelebA-HQ-thin",
+        task="inpaint",
+        description="CelebA-HQ 256x256 with RePaint thin masks; the first 100 images are the test set",
+        sources=(archive, _THIN_MASKS),
+        splits=(
+            Split("train", (archive.name,), image, "{id:05d}.png", 29900, select=(100, None),
+                  synthesis=Synthesis("inpaint-mask", masks=_THIN_MASKS.name, mask_choice="random")),
+            Split("test", (archive.name,), image, "{id:05d}.png", 100, select=(0, 100),
+                  synthesis=Synthesis("inpaint-mask", masks=_THIN_MASKS.name, mask_choice="index")),
+        ),
+        citation=(
+            "Karras, Aila, Laine, Lehtinen. Progressive Growing of GANs. ICLR 2018 (karras2018progressive); "
+            "masks: Lugmayr et al. RePaint. CVPR 2022 (lugmayr2022repaint)."
+        ),
+        licence="CelebA terms: non-commercial research only, no redistribution; RePaint: CC BY-NC-SA 4.0",
+        notes=(
+            "Test image i (sorted) gets thin mask i (000000..000099.png) as in IR-SDE; holes are "
+            "filled white. Training images get a seeded random thin mask with a random flip/rotation."
+        ),
+    )
+
+
+def _reside_indoor() -> Dataset:
+    its = ArchiveSource(
+        "ITS.zip",
+        ("https://bit.ly/3iwHmh0",),
+        browser=True,
+        instructions=(
+            "RESIDE ITS is only on Dropbox (https://bit.ly/3iwHmh0) or Baidu (http://tinyurl.com/yaohd3yv, "
+            "code g0s6). Save it as resources/ITS.zip (layout .../hazy/<id>_<k>_<beta>.png and "
+            ".../clear/<id>.png), or pass the extracted folder with --path ITS.zip=FOLDER."
+        ),
+    )
+    sots = ArchiveSource(
+        "SOTS.zip",
+        ("https://bit.ly/2XZH498",),
+        browser=True,
+        instructions=(
+            "RESIDE SOTS is only on Dropbox (https://bit.ly/2XZH498) or Baidu "
+            "(https://pan.baidu.com/share/init?surl=SSVzR058DX5ar5WL5oBTLg, code s6tu). Save it as "
+            "resources/SOTS.zip (layout .../indoor/hazy/<id>_<k>.png and .../indoor/gt/<id>.png), "
+            "or pass the extracted folder with --path SOTS.zip=FOLDER."
+        ),
+    )
+    sots_dir = r"(?:^|/)(?:indoor|nyuhaze500)"
+    return Dataset(
+        name="RESIDE-indoor",
+        task="dehaze",
+        description="RESIDE ITS (train) and SOTS-indoor (test, 500 hazy images of 50 scenes)",
+        sources=(its, sots),
+        splits=(
+            Split("train", (its.name,), r"(?:^|/)clear/(?P<id>\d+)\.(?:png|jpg)$", "{id:04d}_{k:02d}.png",
+                  13990, lq=r"(?:^|/)hazy/(?P<id>\d+)_(?P<k>\d+)_(?P<beta>[0-9.]+)\.(?:png|jpg)$",
+                  fix="crop-gt-centre", pairs_confirmed=False),
+            Split("test", (sots.name,), rf"{sots_dir}/(?:gt|clear)/(?P<id>\d+)\.png$", "{id:04d}_{k:02d}.png",
+                  500, lq=rf"{sots_dir}/hazy/(?P<id>\d+)_(?P<k>\d+)\.png$", fix="crop-gt-centre"),
+        ),
+        citation=(
+            "Li, Ren, Fu, Tao, Feng, Zeng, Wang. Benchmarking Single-Image Dehazing and Beyond. "
+            "IEEE TIP 28(1):492-505 (li2018benchmarking)."
+        ),
+        licence="no data licence found",
+        notes=(
+            "Each hazy image is paired with its scene's clear image (the GT is repeated under the "
+            "hazy name). Official SOTS-indoor GT is 640x480 while hazy is 620x460: GT is centre-"
+            "cropped to the hazy size (as FFA-Net does)."
+        ),
+    )
+
+
+def _build_registry() -> dict[str, Dataset]:
+    records = [
+        _rain("Rain100H", "H", 1800),
+        _rain("Rain100L", "L", 200),
+        _gopro("GoPro", "blur"),
+        _gopro("GoPro-gamma", "blur_gamma"),
+        _ffdnet_testset(
+            "CBSD68", "CBSD68", "48cf8e6d555b1b0aa96feee08e83ee981f465c68", r"^(?P<id>\d+)\.png$", "{id}.png", 68,
+            "Martin, Fowlkes, Tal, Malik. A Database of Human Segmented Natural Images. ICCV 2001; "
+            "Roth, Black. Fields of Experts. CVPR 2005.",
+            "",
+        ),
+        _ffdnet_testset(
+            "Kodak24", "Kodak24", "e7b8d933b2ea07f139d27d8c480679c316e1d453", r"^kodim(?P<id>\d+)\.png$",
+            "kodim{id:02d}.png", 24, "Kodak Lossless True Color Image Suite (Kodak PhotoCD PCD0992).",
+            "This is FFDNet's 500x500 variant, not the 768x512 originals: PSNR is not comparable between them.",
+        ),
+        _ffdnet_testset(
+            "McMaster", "McMaster", "aa2394d065e17d484f6e82d8a558dc4ee84a9928", r"^(?P<id>\d+)\.tif$",
+            "{id:02d}.png", 18,
+            "Zhang, Wu, Buades, Li. Color demosaicking by local directional interpolation and nonlocal "
+            "adaptive thresholding. J. Electronic Imaging 2011 (zhang2011color).",
+            "",
+        ),
+        _df2k_denoise(),
+        _div2k_x4(),
+        _celeba_hq(),
+        _reside_indoor(),
+    ]
+    return {record.name: record for record in records}
+
+
+DATASETS = MappingProxyType(_build_registry())
+
+
+def get_dataset(name: str | Dataset) -> Dataset:
+    """The registry record called ``name`` (a :class:`Dataset` is returned unchanged)."""
+    if isinstance(name, Dataset):
+        return name
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise KeyError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}") from None
