@@ -1,0 +1,94 @@
+"""Named metric protocols (DESIGN §4): how a restored image is scored, never implicit.
+
+A protocol is a small frozen record. Every row of a metrics CSV carries the name of the protocol
+it was computed under, and every table caption names it.
+
+Common to all presets: the restored float output is clamped to [0,1] and rounded to uint8 (that
+is how ``irsde restore`` writes its PNGs) before PSNR, SSIM and FID; FID is pytorch-fid between
+the folder of restored PNGs and the folder of ground-truth PNGs, without crop; every metric
+except FID is per image, then the arithmetic mean.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+METRIC_NAMES = ("psnr", "ssim", "lpips", "fid")
+
+
+@dataclass(frozen=True)
+class MetricProtocol:
+    """How PSNR/SSIM/LPIPS/FID are computed for one benchmark.
+
+    Attributes:
+        name: the preset's name, printed in CSVs and table captions.
+        crop_border: pixels removed from every border before PSNR and SSIM.
+        y_channel: PSNR/SSIM on BT.601 luma (True) or on RGB (False).
+        lpips_on_float: LPIPS on the unclamped float network output (True; needs the ``float/``
+            arrays written by ``irsde restore``) or on the uint8 PNG (False). Never cropped.
+        clamp: float outputs are clamped to [0,1] and rounded to uint8 before PSNR/SSIM/FID.
+            Always True for the presets: the PNGs written by ``irsde restore`` are exactly this.
+        description: one sentence for captions and ``irsde evaluate --help``.
+    """
+
+    name: str
+    crop_border: int
+    y_channel: bool
+    lpips_on_float: bool
+    description: str
+    clamp: bool = True
+
+    def caption(self) -> str:
+        """A short, complete statement of the protocol for table captions."""
+        channel = "Y (BT.601)" if self.y_channel else "RGB"
+        crop = f"crop {self.crop_border}px" if self.crop_border else "no crop"
+        lpips_input = "unclamped float output" if self.lpips_on_float else "uint8 PNG"
+        return (
+            f"protocol '{self.name}': PSNR/SSIM on uint8 {channel}, {crop}; "
+            f"LPIPS (AlexNet v0.1) on the {lpips_input}; FID (pytorch-fid, pool3) on PNG folders"
+        )
+
+
+PROTOCOLS: dict[str, MetricProtocol] = {
+    protocol.name: protocol
+    for protocol in (
+        MetricProtocol(
+            name="irsde-derain",
+            crop_border=4,
+            y_channel=True,
+            lpips_on_float=True,
+            description="the paper's deraining test script: uint8, crop 4, Y channel, LPIPS on the float output",
+        ),
+        MetricProtocol(
+            name="irsde-deblur",
+            crop_border=4,
+            y_channel=False,
+            lpips_on_float=True,
+            description="the paper's deblurring (GoPro) protocol: uint8, crop 4, RGB, LPIPS on the float output",
+        ),
+        MetricProtocol(
+            name="irsde-denoise",
+            crop_border=0,
+            y_channel=False,
+            lpips_on_float=True,
+            description="the paper's denoising protocol: uint8, no crop, RGB, LPIPS on the float output",
+        ),
+        MetricProtocol(
+            name="rgb-full",
+            crop_border=0,
+            y_channel=False,
+            lpips_on_float=False,
+            description="generic: everything from the uint8 PNGs, RGB, no crop (any method's output folder)",
+        ),
+    )
+}
+
+
+def get_protocol(name: str | MetricProtocol) -> MetricProtocol:
+    """The preset called ``name`` (a MetricProtocol passes through). Unknown -> ValueError listing the valid names."""
+    if isinstance(name, MetricProtocol):
+        return name
+    try:
+        return PROTOCOLS[name]
+    except KeyError:
+        raise ValueError(f"unknown metric protocol {name!r}; valid: {', '.join(PROTOCOLS)}") from None
