@@ -39,6 +39,9 @@ class RunLayout:
 
     root: Path
 
+    def __post_init__(self):
+        object.__setattr__(self, "root", Path(self.root))
+
     @property
     def config(self) -> Path:
         return self.root / "config.yaml"

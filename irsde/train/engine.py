@@ -170,6 +170,7 @@ class TrainingRun:
         )
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(int(derive_rng(config["seed"], "train-noise").integers(2**62)))
+        self.network = self._wrap_for_ddp()  # what the loss calls: the DDP wrapper or the model
 
     def _restore(self, state: Mapping) -> None:
         self.model.load_state_dict(state["net"])
@@ -215,7 +216,6 @@ class TrainingRun:
             logger.info("resuming %s from iteration %d", self.layout.root, self.iteration)
         if self.context.is_main:
             self._open_records(resumed_from)
-        self.network = self._wrap_for_ddp()
         try:
             self._loop(dataset, plan, validator)
         except BaseException as error:

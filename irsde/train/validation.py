@@ -48,6 +48,21 @@ class Validator:
         self.gt = [to_uint8(center_crop(item["gt"], crop_size)) for item in items]
         self.protocol = get_protocol(protocol)
         self.seed = seed
+        self._check_metrics_apply(split_dir)
+
+    def _check_metrics_apply(self, split_dir: str) -> None:
+        """Score each ground truth against itself now, so that an image too small for the
+        protocol (e.g. for SSIM's window after the border crop) fails before training."""
+        for name, gt in zip(self.names, self.gt):
+            for metric, function in VALIDATION_METRICS.items():
+                try:
+                    function(gt, gt, **self._metric_arguments())
+                except ValueError as error:
+                    raise ValueError(
+                        f"config keys 'data.val' / 'data.val_crop_size': {metric} cannot score "
+                        f"{split_dir}/GT/{name} ({gt.shape[1]}x{gt.shape[0]}) under protocol "
+                        f"'{self.protocol.name}': {error}"
+                    ) from error
 
     @classmethod
     def from_config(cls, config: Mapping) -> "Validator | None":
