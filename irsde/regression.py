@@ -100,8 +100,9 @@ def read_reference(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
-            f"reference metrics {path} not found; create it from a trusted run with "
-            f"`snakemake ... regress --config regress_update=true` and commit it"
+            f"reference metrics {path} not found; run the `regress` target once, check the values "
+            f"it wrote next to its report (<results>/regress/<name>.current.csv), copy that file "
+            f"to {path} and commit it"
         )
     frame = pd.read_csv(path)
     missing = set(KEY_COLUMNS + ["value"]) - set(frame.columns)

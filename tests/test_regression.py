@@ -51,5 +51,5 @@ def test_summary_frame_means_per_method(tmp_path):
 
 
 def test_missing_reference_file_says_how_to_create_it(tmp_path):
-    with pytest.raises(FileNotFoundError, match="regress_update"):
+    with pytest.raises(FileNotFoundError, match="current.csv"):
         regression.read_reference(tmp_path / "nope.csv")

@@ -1,0 +1,104 @@
+# Tables, training curves, qualitative figures and the metric regression check.
+
+
+rule table:
+    input:
+        metrics=lambda w: benchmark_metric_csvs(w.benchmark),
+        published=PUBLISHED_CSV,
+    output:
+        csv=report(
+            f"{PATHS['results']}/tables/{{benchmark}}.csv",
+            caption="../report/table.rst",
+            category="Tables",
+            labels={"benchmark": "{benchmark}", "format": "csv"},
+        ),
+        md=f"{PATHS['results']}/tables/{{benchmark}}.md",
+        tex=f"{PATHS['results']}/tables/{{benchmark}}.tex",
+    params:
+        published=lambda w: bench(w.benchmark).get("published"),
+        protocol=lambda w: bench(w.benchmark)["protocol"],
+        sampler=config["sampler"],
+        synthetic=lambda w: is_synthetic(w.benchmark),
+        paper_rows=PAPER_ROWS,
+    log:
+        f"{PATHS['logs']}/{NAME}/table/{{benchmark}}.log",
+    script:
+        "../scripts/render_table.py"
+
+
+rule theta_schedule_curves:
+    input:
+        logs=lambda w: [f"{curve_run_dir(v)}/final/val_log.csv" for v in schedule_curve_variants()],
+    output:
+        png=report(
+            f"{PATHS['results']}/figures/theta_schedules.png",
+            caption="../report/theta_schedules.rst",
+            category="Training curves",
+        ),
+        pdf=f"{PATHS['results']}/figures/theta_schedules.pdf",
+    params:
+        labels=lambda w: [v.split("-")[0] for v in schedule_curve_variants()],
+        title="Validation PSNR by theta schedule",
+    log:
+        f"{PATHS['logs']}/{NAME}/curves/theta_schedules.log",
+    script:
+        "../scripts/plot_curves.py"
+
+
+rule loss_comparison_curves:
+    input:
+        logs=lambda w: [f"{curve_run_dir(v)}/final/val_log.csv" for v in loss_curve_variants()],
+    output:
+        png=report(
+            f"{PATHS['results']}/figures/loss_comparison.png",
+            caption="../report/loss_comparison.rst",
+            category="Training curves",
+        ),
+        pdf=f"{PATHS['results']}/figures/loss_comparison.pdf",
+    params:
+        labels=lambda w: [v.split("-", 1)[1].replace("_", "-") for v in loss_curve_variants()],
+        title="Validation PSNR: maximum-likelihood vs noise-matching loss",
+    log:
+        f"{PATHS['logs']}/{NAME}/curves/loss_comparison.log",
+    script:
+        "../scripts/plot_curves.py"
+
+
+rule qualitative_figure:
+    input:
+        marker=lambda w: dataset_marker(w.benchmark),
+        restored=lambda w: [restored_dir(w.benchmark, m, seeds_for(m)[0]) for m in methods_for(w.benchmark)],
+    output:
+        report(
+            f"{PATHS['results']}/figures/qualitative_{{benchmark}}.png",
+            caption="../report/qualitative.rst",
+            category="Qualitative",
+            labels={"benchmark": "{benchmark}"},
+        ),
+    params:
+        test_dir=lambda w: split_dir(w.benchmark, "test"),
+        labels=lambda w: [METHOD_LABELS[m] for m in methods_for(w.benchmark)],
+        images=config.get("figures", {}).get("images", 3),
+        crop=config.get("figures", {}).get("crop", 96),
+    log:
+        f"{PATHS['logs']}/{NAME}/figures/qualitative_{{benchmark}}.log",
+    script:
+        "../scripts/qualitative_figure.py"
+
+
+rule regress:
+    input:
+        metrics=lambda w: [path for b in enabled_benchmarks() for path in benchmark_metric_csvs(b)],
+        # Read by the script, so that a missing reference gets our message on how to create it.
+        reference=lambda w: [p for p in [reference_csv()] if Path(p).is_file()],
+    output:
+        regress_output(),
+    params:
+        reference=reference_csv(),
+        current=f"{PATHS['results']}/regress/{NAME}.current.csv",
+        benchmarks=lambda w: {b: benchmark_metric_csvs(b) for b in enabled_benchmarks()},
+        tolerances=config["regress"]["tolerances"],
+    log:
+        f"{PATHS['logs']}/{NAME}/regress.log",
+    script:
+        "../scripts/regress.py"

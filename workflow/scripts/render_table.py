@@ -1,0 +1,25 @@
+"""Snakemake adapter: per-image metric CSVs + published numbers -> table .csv/.md/.tex."""
+import logging
+
+import pandas as pd
+
+from irsde import report
+
+logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
+params = snakemake.params
+per_image = report.read_metric_csvs(list(snakemake.input.metrics))
+published = None
+if params.published:
+    published = pd.read_csv(snakemake.input.published)
+    published = published[published["benchmark"] == params.published]
+table = report.build_table(
+    snakemake.wildcards.benchmark,
+    report.summarize_methods(per_image),
+    published,
+    params.paper_rows,
+    params.protocol,
+    params.sampler,
+    params.synthetic,
+)
+report.write_table(table, snakemake.output.csv, snakemake.output.md, snakemake.output.tex)
+logging.info("table %s: %d rows", snakemake.wildcards.benchmark, len(table.rows))
