@@ -55,7 +55,8 @@ class FIDMetric:
     """Fréchet Inception Distance between folders, with pretrained Inception weights only.
 
     The weight file is located (downloaded when missing and ``download``) before the network is
-    built; when it cannot be had, :class:`PerceptualWeightsMissing` is raised.
+    built; when it cannot be had, :class:`PerceptualWeightsMissing` is raised. ``dims`` picks
+    pytorch-fid's feature layer (64, 192, 768 or 2048); FID as reported is 2048 (pool3).
     """
 
     def __init__(
@@ -64,12 +65,16 @@ class FIDMetric:
         download: bool = True,
         batch_size: int = 50,
         cache_dir: str | os.PathLike | None = None,
+        dims: int = FID_DIMS,
     ):
         self.weights_path = ensure_weight_file(FID_INCEPTION_WEIGHTS, download=download)
         from pytorch_fid.inception import InceptionV3
 
         self.device = torch.device(device) if device is not None else default_device()
-        self.model = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[FID_DIMS]]).eval().to(self.device)
+        if dims not in InceptionV3.BLOCK_INDEX_BY_DIM:
+            raise ValueError(f"FID dims must be one of {sorted(InceptionV3.BLOCK_INDEX_BY_DIM)}, got {dims}")
+        self.dims = dims
+        self.model = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[dims]]).eval().to(self.device)
         self.batch_size = batch_size
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
 
@@ -83,7 +88,7 @@ class FIDMetric:
         return float(calculate_frechet_distance(mu_restored, sigma_restored, mu_gt, sigma_gt))
 
     def statistics(self, folder: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-        """Mean (2048,) and covariance (2048, 2048) of the pool3 activations of a folder's images."""
+        """Mean (dims,) and covariance (dims, dims) of the Inception activations of a folder's images."""
         from pytorch_fid.fid_score import get_activations
 
         files = clean_image_folder(folder)
@@ -91,7 +96,7 @@ class FIDMetric:
         # mean and covariance do not depend on the order of the activations.
         activations = np.concatenate(
             [
-                get_activations(batch, self.model, len(batch), FID_DIMS, self.device, num_workers=0)
+                get_activations(batch, self.model, len(batch), self.dims, self.device, num_workers=0)
                 for batch in same_size_batches(files, self.batch_size)
             ]
         )
@@ -113,7 +118,7 @@ class FIDMetric:
         """SHA-256 over the folder's file names and contents, the weight file and the feature size."""
         digest = hashlib.sha256()
         stat = self.weights_path.stat()
-        digest.update(f"pytorch-fid pool3 {FID_DIMS}; {self.weights_path.name} {stat.st_size} {stat.st_mtime_ns}\n".encode())
+        digest.update(f"pytorch-fid dims {self.dims}; {self.weights_path.name} {stat.st_size} {stat.st_mtime_ns}\n".encode())
         for path in clean_image_folder(folder):
             digest.update(f"{path.name}\n".encode())
             digest.update(_file_sha256(path).encode())
