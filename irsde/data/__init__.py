@@ -18,7 +18,7 @@ counts, file hashes). Modules, one concept each:
 
 from irsde.data.audit import Overlap, audit_overlap, find_overlaps, write_overlap_csv
 from irsde.data.degradations import DEGRADATIONS
-from irsde.data.fetch import DownloadError, DownloadPolicy, default_resources, fetch_dataset, fetch_source
+from irsde.data.fetch import DownloadError, DownloadPolicy, default_resources, fetch_dataset, fetch_source, source_location
 from irsde.data.layout import MARKER, dataset_dir, marker_path, read_marker, verify_prepared
 from irsde.data.loaders import PairedTestDataset, PairedTrainDataset, paired_files
 from irsde.data.lock import PINNED_LOCK, ChecksumMismatch, user_lock_path
@@ -31,6 +31,6 @@ __all__ = [
     "DownloadPolicy", "GitTreeSource", "MARKER", "Overlap", "PINNED_LOCK", "PairedTestDataset",
     "PairedTrainDataset", "SYNTHETIC", "Split", "Synthesis", "audit_overlap", "build_synthetic",
     "dataset_dir", "default_resources", "fetch_dataset", "fetch_source", "find_overlaps", "get_dataset",
-    "get_synthetic", "marker_path", "paired_files", "prepare_dataset", "read_marker", "user_lock_path",
+    "get_synthetic", "marker_path", "paired_files", "prepare_dataset", "read_marker", "source_location", "user_lock_path",
     "verify_prepared", "write_overlap_csv",
 ]

@@ -266,9 +266,15 @@ def source_location(source: Source, resources: str | os.PathLike) -> Path:
 
 def missing_message(source: Source, location: Path, reason: str) -> str:
     """The error for a source that is not on disk and will not be downloaded."""
-    what = "folder" if isinstance(source, GitTreeSource) else "file"
     lines = [f"{source.name} is needed but {location} does not exist ({reason})."]
-    lines.append(f"Place the {what} at {location}" + (" (any sha256 is recorded on first use)." if what == "file" else "."))
+    if isinstance(source, GitTreeSource):
+        lines.append(
+            f"Run `irsde data fetch` with network access, or copy the folder {source.folder} of "
+            f"github.com/{source.repo} at commit {source.commit} to {location} (it must match git "
+            f"tree {source.tree_id})."
+        )
+    else:
+        lines.append(f"Place the file at {location} (a digest not yet pinned is recorded on first use).")
     if source.instructions:
         lines.append(source.instructions)
     if source.urls:

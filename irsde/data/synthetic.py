@@ -20,6 +20,7 @@ These are stand-ins and are always labelled synthetic, never as the real benchma
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -77,8 +78,10 @@ def get_synthetic(name: str) -> SyntheticBenchmark:
         raise KeyError(f"unknown synthetic benchmark {name!r}; choose from {', '.join(SYNTHETIC)}") from None
 
 
+@functools.lru_cache(maxsize=None)
 def load_source(name: str) -> np.ndarray:
-    """One bundled scikit-image photograph as HxWx3 uint8 (no download involved)."""
+    """One bundled scikit-image photograph as a read-only HxWx3 uint8 array (no download
+    involved; cached, as these are constants of the installed scikit-image)."""
     from skimage import data
 
     loaders = {
@@ -88,7 +91,9 @@ def load_source(name: str) -> np.ndarray:
     if name not in TRAIN_SOURCES + TEST_SOURCES:
         raise KeyError(f"{name!r} is not a source photograph of the embedded benchmark")
     image = loaders[name]() if name in loaders else getattr(data, name)()
-    return np.ascontiguousarray(image[..., :3], dtype=np.uint8)
+    image = np.array(image[..., :3], dtype=np.uint8, order="C")
+    image.setflags(write=False)
+    return image
 
 
 def sample_crop(photo: np.ndarray, rng: np.random.Generator, size: int) -> tuple[np.ndarray, dict]:

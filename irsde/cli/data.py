@@ -1,0 +1,166 @@
+"""``irsde data``: list, fetch, prepare, verify and audit benchmark datasets; build the synthetic ones.
+
+  irsde data list [--root DIR]
+  irsde data fetch NAME [--resources DIR] [--offline]
+  irsde data prepare NAME --root DIR [--resources DIR] [--path [SOURCE=]PATH ...] [--offline] [--force]
+  irsde data verify NAME [--root DIR] [--resources DIR]
+  irsde data synthetic NAME|all --root DIR [--seed S] [--size N] [--train-count N] [--test-count N]
+  irsde data audit NAME --root DIR --out CSV [--threshold T]
+
+Archives live in ``--resources`` (default ``$IRSDE_RESOURCES`` or ``./resources``); digests not
+pinned in the package are recorded on first use in ``<resources>/checksums.lock.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    listing = actions.add_parser("list", help="the registered and synthetic datasets")
+    listing.add_argument("--root", help="also say which datasets are prepared under this folder")
+
+    fetch = actions.add_parser("fetch", help="download and verify a dataset's archives into resources/")
+    fetch.add_argument("name")
+    _add_resources(fetch)
+    fetch.add_argument("--offline", action="store_true", help="never use the network; only verify what is there")
+
+    prepare = actions.add_parser("prepare", help="normalise a dataset to ROOT/NAME/SPLIT/{GT,LQ}")
+    prepare.add_argument("name")
+    prepare.add_argument("--root", required=True, help="folder that receives the prepared dataset")
+    _add_resources(prepare)
+    prepare.add_argument("--path", action="append", default=[], metavar="[SOURCE=]PATH",
+                         help="use this folder or archive for a source instead of resources/ (repeatable; "
+                              "SOURCE= may be left out when the dataset has a single source)")
+    prepare.add_argument("--offline", action="store_true", help="never download; a missing archive is an error")
+    prepare.add_argument("--force", action="store_true", help="rebuild even if already prepared")
+    prepare.add_argument("--allow-count-mismatch", action="store_true",
+                         help="accept a split whose pair count differs from the registry (warns)")
+
+    verify = actions.add_parser("verify", help="check archives against the locks and a prepared dataset against its marker")
+    verify.add_argument("name")
+    verify.add_argument("--root", help="folder holding the prepared dataset")
+    _add_resources(verify)
+
+    synthetic = actions.add_parser("synthetic", help="build an embedded synthetic benchmark (offline, seconds)")
+    synthetic.add_argument("name", help="synthetic-rain, synthetic-noise, ... or 'all'")
+    synthetic.add_argument("--root", required=True)
+    synthetic.add_argument("--seed", type=int, default=0)
+    synthetic.add_argument("--size", type=int, default=128, help="side of the square images (default 128)")
+    synthetic.add_argument("--train-count", type=int, default=100)
+    synthetic.add_argument("--test-count", type=int, default=10)
+    synthetic.add_argument("--force", action="store_true")
+
+    audit = actions.add_parser("audit", help="CSV of test images whose GT background also appears in training")
+    audit.add_argument("name")
+    audit.add_argument("--root", required=True)
+    audit.add_argument("--out", required=True, help="CSV file to write")
+    audit.add_argument("--threshold", type=float, default=0.9, help="NCC score that counts as a duplicate")
+
+
+def _add_resources(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--resources", help="archive folder (default $IRSDE_RESOURCES or ./resources)")
+
+
+def parse_paths(values: list[str], source_names: list[str]) -> dict[str, str]:
+    """``--path`` values -> ``{source name: path}``; a bare PATH needs a single-source dataset."""
+    paths = {}
+    for value in values:
+        name, separator, path = value.partition("=")
+        if separator and name in source_names:
+            paths[name] = path
+        elif len(source_names) == 1:
+            paths[source_names[0]] = value
+        else:
+            raise ValueError(f"--path {value!r}: write SOURCE=PATH with SOURCE one of {', '.join(source_names)}")
+    return paths
+
+
+def _list(args) -> int:
+    from irsde.data import DATASETS, SYNTHETIC, read_marker
+
+    def status(name: str) -> str:
+        return "" if not args.root else ("prepared" if read_marker(args.root, name) else "-")
+
+    print(f"{'name':18} {'task':8} {'splits (pairs)':28} {'download':10} {'state' if args.root else ''}")
+    for dataset in DATASETS.values():
+        splits = ", ".join(f"{split.name} {split.pairs}" for split in dataset.splits)
+        download = "browser" if dataset.needs_browser else "automatic"
+        print(f"{dataset.name:18} {dataset.task:8} {splits:28} {download:10} {status(dataset.name)}")
+    for benchmark in SYNTHETIC.values():
+        print(f"{benchmark.name:18} {benchmark.task:8} {'train/test (configurable)':28} {'built':10} {status(benchmark.name)}")
+    print("\nsynthetic-* are offline stand-ins built from scikit-image photographs, not the real benchmarks.")
+    return 0
+
+
+def _fetch(args) -> int:
+    from irsde.data import fetch_dataset
+
+    for name, path in fetch_dataset(args.name, args.resources, offline=args.offline).items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def _prepare(args) -> int:
+    from irsde.data import SYNTHETIC, get_dataset, prepare_dataset
+
+    if args.name in SYNTHETIC:
+        raise ValueError(f"{args.name} is synthetic: build it with `irsde data synthetic {args.name} --root DIR`")
+    dataset = get_dataset(args.name)
+    paths = parse_paths(args.path, [source.name for source in dataset.sources])
+    folder = prepare_dataset(dataset, args.root, args.resources, paths, offline=args.offline, force=args.force,
+                             strict_counts=not args.allow_count_mismatch)
+    print(folder)
+    return 0
+
+
+def _verify(args) -> int:
+    from irsde.data import SYNTHETIC, default_resources, fetch_source, get_dataset, source_location, verify_prepared
+
+    if args.name not in SYNTHETIC:
+        resources = default_resources(args.resources)
+        for source in get_dataset(args.name).sources:
+            if not source_location(source, resources).exists():
+                print(f"{source.name}: not in {resources}")
+                continue
+            fetch_source(source, resources, offline=True)
+            print(f"{source.name}: verified ({source_location(source, resources)})")
+    if args.root:
+        marker = verify_prepared(args.root, args.name)
+        counts = ", ".join(f"{split} {info['pairs']}" for split, info in marker["splits"].items())
+        print(f"{args.name} in {args.root}: {len(marker['files'])} files verified ({counts})")
+    return 0
+
+
+def _synthetic(args) -> int:
+    from irsde.data import SYNTHETIC, build_synthetic
+
+    names = list(SYNTHETIC) if args.name == "all" else [args.name]
+    for name in names:
+        folder = build_synthetic(name, args.root, seed=args.seed, train_count=args.train_count,
+                                 test_count=args.test_count, size=args.size, force=args.force)
+        print(folder)
+    return 0
+
+
+def _audit(args) -> int:
+    from irsde.data import audit_overlap
+
+    rows = audit_overlap(args.name, args.root, args.out, args.threshold)
+    duplicates = sum(row.duplicate for row in rows)
+    print(f"{duplicates} of {len(rows)} test images of {args.name} have a near-duplicate training GT "
+          f"(NCC >= {args.threshold}); details in {args.out}")
+    return 0
+
+
+_ACTIONS = {"list": _list, "fetch": _fetch, "prepare": _prepare, "verify": _verify,
+            "synthetic": _synthetic, "audit": _audit}
+
+
+def run(args) -> int:
+    return _ACTIONS[args.action](args)

@@ -1,0 +1,193 @@
+"""Shared helpers for the tests of irsde.data (no tests here): a loopback HTTP server with
+misbehaviour switches, in-memory images and archives mimicking the real dataset layouts, and
+git object ids computed by git itself."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import tarfile
+import threading
+import zipfile
+from dataclasses import dataclass, field, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from irsde.data.registry import Dataset, get_dataset
+
+
+# -- images and archives ----------------------------------------------------------------------------
+
+
+def random_image(seed: int, width: int = 12, height: int = 10, mode: str = "RGB") -> Image.Image:
+    rng = np.random.default_rng(seed)
+    array = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+    return Image.fromarray(array).convert(mode)
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def zip_bytes(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        for name, data in files.items():
+            bundle.writestr(name, data)
+    return buffer.getvalue()
+
+
+def tar_bytes(files: dict[str, bytes], compression: str = "gz") -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode=f"w:{compression}") as bundle:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            bundle.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def rain_files(folder: str, count: int, padded: bool, seed: int) -> dict[str, bytes]:
+    """A flat Rain100H/RainTrainH-style folder: norain-N (GT), rain-N (LQ) and the
+    rainregion/rainstreak maps that must be ignored."""
+    files = {}
+    for number in range(1, count + 1):
+        tag = f"{number:03d}" if padded else str(number)
+        files[f"{folder}/norain-{tag}.png"] = png_bytes(random_image(seed + number))
+        files[f"{folder}/rain-{tag}.png"] = png_bytes(random_image(seed + 1000 + number))
+        files[f"{folder}/rainregion-{tag}.png"] = png_bytes(random_image(seed + 2000 + number, mode="L"))
+        files[f"{folder}/rainstreak-{tag}.png"] = png_bytes(random_image(seed + 3000 + number, mode="L"))
+    return files
+
+
+def registry_copy(name: str, urls: dict[str, str] | None = None, pairs: dict[str, int] | None = None) -> Dataset:
+    """A registry record with its URLs and expected pair counts replaced (same patterns)."""
+    dataset = get_dataset(name)
+    urls, pairs = urls or {}, pairs or {}
+    sources = tuple(replace(s, urls=(urls[s.name],)) if s.name in urls else s for s in dataset.sources)
+    splits = tuple(replace(s, pairs=pairs[s.name]) if s.name in pairs else s for s in dataset.splits)
+    return replace(dataset, sources=sources, splits=splits)
+
+
+def write_tree(root: Path, files: dict[str, bytes]) -> Path:
+    for name, data in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return root
+
+
+def tree_hashes(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# -- git ids from git itself ----------------------------------------------------------------------------
+
+
+def git_ids(files: dict[str, bytes], workdir: Path) -> tuple[dict[str, str], str]:
+    """(blob id per file, tree id of the flat folder) as computed by the git executable."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "init", "-q", str(workdir)], check=True)
+    blobs = {}
+    for name, data in files.items():
+        result = subprocess.run(["git", "-C", str(workdir), "hash-object", "--stdin"], input=data,
+                                capture_output=True, check=True)
+        blobs[name] = result.stdout.decode().strip()
+    listing = "".join(f"100644 blob {blob}\t{name}\n" for name, blob in blobs.items())
+    tree = subprocess.run(["git", "-C", str(workdir), "mktree", "--missing"], input=listing.encode(),
+                          capture_output=True, check=True)
+    return blobs, tree.stdout.decode().strip()
+
+
+# -- loopback HTTP server -------------------------------------------------------------------------------
+
+
+@dataclass
+class Route:
+    """What the server sends for one path. ``truncate_at``: announce the full length but close
+    after this many body bytes; ``fail_first``: answer that many requests with ``fail_status``;
+    ``ranges``: honour Range requests; ``send_length``: send a Content-Length header."""
+
+    body: bytes
+    truncate_at: int | None = None
+    fail_first: int = 0
+    fail_status: int = 503
+    ranges: bool = True
+    send_length: bool = True
+    requests: list = field(default_factory=list)
+
+
+class LoopbackServer:
+    def __init__(self):
+        self.routes: dict[str, Route] = {}
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output quiet
+                pass
+
+            def do_GET(self):
+                route = server.routes.get(self.path)
+                if route is None:
+                    self.send_error(404)
+                    return
+                route.requests.append(self.headers.get("Range"))
+                if route.fail_first > 0:
+                    route.fail_first -= 1
+                    self.send_error(route.fail_status)
+                    return
+                start = 0
+                requested = self.headers.get("Range")
+                if route.ranges and requested and requested.startswith("bytes="):
+                    start = int(requested[6:].split("-")[0])
+                body = route.body[start:]
+                self.send_response(206 if start else 200)
+                if start:
+                    self.send_header("Content-Range", f"bytes {start}-{len(route.body) - 1}/{len(route.body)}")
+                if route.send_length:
+                    self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body if route.truncate_at is None else body[: route.truncate_at])
+                self.wfile.flush()
+                self.close_connection = True
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+
+    def add(self, path: str, body: bytes, **behaviour) -> Route:
+        self.routes[path] = Route(body, **behaviour)
+        return self.routes[path]
+
+    def add_git_tree(self, repo: str, commit: str, folder: str, files: dict[str, bytes], workdir: Path) -> str:
+        """Serve a fake GitHub API listing and raw files; returns the (real) git tree id."""
+        blobs, tree_id = git_ids(files, workdir)
+        listing = {"sha": tree_id, "truncated": False, "tree": [
+            {"path": name, "mode": "100644", "type": "blob", "sha": blobs[name], "size": len(data)}
+            for name, data in files.items()
+        ]}
+        self.add(f"/api/repos/{repo}/git/trees/{tree_id}", json.dumps(listing).encode())
+        for name, data in files.items():
+            self.add(f"/raw/{repo}/{commit}/{folder}/{name}", data)
+        return tree_id
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    loopback = LoopbackServer()
+    yield loopback
+    loopback.close()
