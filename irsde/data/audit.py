@@ -5,7 +5,9 @@ Rain100H test set. The audit finds such near-duplicates among the **ground-truth
 rain differs, the background does not) of a prepared dataset:
 
 1. every GT image becomes a small greyscale fingerprint (area-averaged to ``size x size``,
-   aspect ignored, so copies at another resolution match);
+   aspect ignored, so copies at another resolution match), band-passed by subtracting a
+   Gaussian blur of it (the smooth shading that unrelated photos share would otherwise
+   correlate them);
 2. each test fingerprint is compared with every training fingerprint by normalised
    cross-correlation (NCC) and the best ``candidates`` are kept;
 3. each candidate is refined over small translations (up to ``max_shift`` fingerprint pixels)
@@ -26,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from scipy import ndimage
 from tqdm import tqdm
 
 from irsde.images import list_images
@@ -57,12 +60,13 @@ def _grey(path: Path, side: int) -> np.ndarray:
 
 
 def _view(grey: np.ndarray, zoom: float, size: int) -> np.ndarray:
-    """The central ``zoom`` fraction of a working image, area-averaged to ``size x size``."""
+    """The band-passed fingerprint of the central ``zoom`` fraction of a working image."""
     side = grey.shape[0]
     keep = max(size, int(round(side * zoom)))
     start = (side - keep) // 2
     crop = grey[start:start + keep, start:start + keep]
-    return np.asarray(Image.fromarray(crop, mode="F").resize((size, size), Image.Resampling.BOX), dtype=np.float64)
+    view = np.asarray(Image.fromarray(crop, mode="F").resize((size, size), Image.Resampling.BOX), dtype=np.float64)
+    return view - ndimage.gaussian_filter(view, size / 8, mode="reflect")
 
 
 def _normalise(rows: np.ndarray) -> np.ndarray:
@@ -85,7 +89,7 @@ def _best_shift(test: np.ndarray, train: np.ndarray, max_shift: int) -> tuple[fl
 
 
 def find_overlaps(train_dir: str | os.PathLike, test_dir: str | os.PathLike, threshold: float = 0.9,
-                  size: int = 32, max_shift: int = 3, zooms: tuple[float, ...] = (1.0, 0.9, 0.8),
+                  size: int = 32, max_shift: int = 3, zooms: tuple[float, ...] = (1.0, 0.95, 0.9, 0.85, 0.8),
                   candidates: int = 5, progress: bool = True) -> list[Overlap]:
     """The best training match of every test image (folders of GT images), sorted by test name."""
     train_paths, test_paths = list_images(train_dir), list_images(test_dir)
