@@ -44,13 +44,20 @@ def write_fid_inception_weights(path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
 @pytest.fixture(scope="session")
 def generated_torch_home(tmp_path_factory) -> Path:
-    """A TORCH_HOME whose hub/checkpoints holds generated AlexNet and FID-Inception weights."""
-    home = tmp_path_factory.mktemp("torch_home")
-    checkpoints = home / "hub" / "checkpoints"
-    checkpoints.mkdir(parents=True)
-    write_alexnet_weights(checkpoints / ALEXNET_WEIGHTS.filename)
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        write_fid_inception_weights(checkpoints / FID_INCEPTION_WEIGHTS.filename, monkeypatch)
+    """A TORCH_HOME whose hub/checkpoints holds generated AlexNet and FID-Inception weights.
+
+    Test modules import this fixture, which makes one fixture per module; the files are
+    written once per session into the session's base temporary folder and then reused.
+    """
+    home = tmp_path_factory.getbasetemp() / "generated_torch_home"
+    done = home / "complete"
+    if not done.exists():
+        checkpoints = home / "hub" / "checkpoints"
+        checkpoints.mkdir(parents=True, exist_ok=True)
+        write_alexnet_weights(checkpoints / ALEXNET_WEIGHTS.filename)
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            write_fid_inception_weights(checkpoints / FID_INCEPTION_WEIGHTS.filename, monkeypatch)
+        done.touch()
     return home
 
 

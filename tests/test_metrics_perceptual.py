@@ -158,9 +158,12 @@ def test_lpips_batch_matches_single_pairs_and_accepts_unclamped_floats(lpips_met
     assert clamped != pytest.approx(singles[0], rel=1e-4)
 
 
-def test_lpips_rejects_mismatched_pairs(lpips_metric):
+def test_lpips_rejects_mismatched_or_too_small_pairs(lpips_metric):
     with pytest.raises(ValueError, match=r"\(64, 64, 3\).*\(32, 64, 3\)"):
         lpips_metric(np.zeros((64, 64, 3), np.uint8), np.zeros((32, 64, 3), np.uint8))
+    with pytest.raises(ValueError, match="at least 31x31"):
+        lpips_metric(np.zeros((30, 64, 3), np.uint8), np.zeros((30, 64, 3), np.uint8))
+    assert lpips_metric(np.zeros((31, 31, 3), np.uint8), np.full((31, 31, 3), 9, np.uint8)) > 0
 
 
 # ----------------------------------------------------------------------------------- FID

@@ -20,6 +20,9 @@ logger = logging.getLogger(__name__)
 
 LPIPS_NET = "alex"
 LPIPS_VERSION = "0.1"
+# Smallest side AlexNet's feature stack accepts: conv1 (11x11, stride 4, pad 2) then two 3x3
+# stride-2 max-pools, each needing >= 3 pixels: floor((s - 7) / 4) + 1 >= 7  <=>  s >= 31.
+LPIPS_MIN_SIZE = 31
 
 
 def default_device() -> torch.device:
@@ -54,6 +57,8 @@ class LPIPSMetric:
         """LPIPS of each pair in two Bx3xHxW float batches on the [0,1] scale -> (B,) float64."""
         if restored.shape != gt.shape or restored.ndim != 4:
             raise ValueError(f"LPIPS needs two Bx3xHxW batches of one shape, got {tuple(restored.shape)} and {tuple(gt.shape)}")
+        if min(restored.shape[-2:]) < LPIPS_MIN_SIZE:
+            raise ValueError(f"LPIPS (AlexNet) needs images of at least {LPIPS_MIN_SIZE}x{LPIPS_MIN_SIZE}, got {tuple(restored.shape[-2:])}")
         first = restored.to(self.device, torch.float32) * 2.0 - 1.0
         second = gt.to(self.device, torch.float32) * 2.0 - 1.0
         return self.model(first, second).reshape(-1).double().cpu().numpy()
