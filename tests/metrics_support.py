@@ -98,3 +98,12 @@ def write_folder(folder: Path, images: list[np.ndarray], names: list[str] | None
     for name, image in zip(names, images):
         write_png(folder / name, image)
     return folder
+
+
+def write_split(split: Path, sizes=(40, 40, 40, 32, 32)) -> Path:
+    """A prepared split ``split/{GT,LQ}``: GT textures, LQ = noisy GT, names img-<i>.png."""
+    gts = [textured_images(1, size=size, seed=index)[0] for index, size in enumerate(sizes)]
+    names = [f"img-{index}.png" for index in range(len(gts))]
+    write_folder(split / "GT", gts, names)
+    write_folder(split / "LQ", [distort(image, 15, seed=i) for i, image in enumerate(gts)], names)
+    return split

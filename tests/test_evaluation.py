@@ -32,6 +32,7 @@ from metrics_support import (  # noqa: F401  (fixtures)
     textured_images,
     torch_home,
     write_folder,
+    write_split,
 )
 
 
@@ -43,11 +44,7 @@ def noisy_restorer(lq, generator):
 @pytest.fixture
 def split_dir(tmp_path):
     """A prepared split: GT textures, LQ = noisy GT; two image sizes."""
-    gts = textured_images(3, size=40, seed=1) + textured_images(2, size=32, seed=2)
-    names = [f"img-{index}.png" for index in range(len(gts))]
-    write_folder(tmp_path / "split" / "GT", gts, names)
-    write_folder(tmp_path / "split" / "LQ", [distort(image, 15, seed=i) for i, image in enumerate(gts)], names)
-    return tmp_path / "split"
+    return write_split(tmp_path / "split")
 
 
 # ----------------------------------------------------------------------------------- tiling
@@ -112,6 +109,17 @@ def test_restore_is_reproducible_per_seed(split_dir, tmp_path):
     load = lambda run: np.load(run.float_dir / "img-1.npy")  # noqa: E731
     np.testing.assert_array_equal(load(runs["a"]), load(runs["b"]))
     assert not np.array_equal(load(runs["a"]), load(runs["c"]))
+
+
+def test_restore_folder_tiles_large_images_into_the_same_result(split_dir, tmp_path):
+    pixelwise = lambda lq, generator: lq * 0.8 + 0.1  # noqa: E731
+    lq_paths = list_images(split_dir / "LQ")
+    whole = restore_folder(pixelwise, lq_paths, tmp_path / "whole", progress=False)
+    tiled = restore_folder(pixelwise, lq_paths, tmp_path / "tiled", tile=24, tile_overlap=6, batch_size=3, progress=False)
+    assert tiled.manifest()["tile"] == 24 and tiled.manifest()["tile_overlap"] == 6
+    for path in lq_paths:
+        np.testing.assert_allclose(np.load(tiled.float_dir / f"{path.stem}.npy"),
+                                   np.load(whole.float_dir / f"{path.stem}.npy"), atol=1e-6)
 
 
 def test_restore_refuses_a_png_folder_with_foreign_files(split_dir, tmp_path):
