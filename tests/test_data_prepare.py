@@ -9,7 +9,7 @@ from PIL import Image
 from irsde.data import prepare
 from irsde.data.fetch import DownloadPolicy
 from irsde.data.layout import MARKER, read_marker, verify_prepared
-from irsde.data.lock import LockFile, user_lock_path
+from irsde.data.lock import ChecksumMismatch, LockFile, user_lock_path
 from irsde.data.prepare import prepare_dataset
 from irsde.data.registry import get_dataset
 from irsde.images import read_uint8
@@ -97,6 +97,17 @@ def test_preparation_is_idempotent_and_needs_no_network_the_second_time(server, 
     assert no_leftovers(root)
 
 
+def test_a_published_digest_rejects_a_different_div2k_archive(server, tmp_path):
+    server.add("/DIV2K_valid_HR.zip", zip_bytes({"DIV2K_valid_HR/0801.png": png_bytes(random_image(1))}))
+    dataset = registry_copy("DIV2K-x4", urls={"DIV2K_valid_HR.zip": server.url("/DIV2K_valid_HR.zip")})
+    paths = {name: tmp_path for name in ("DIV2K_train_HR.zip", "DIV2K_train_LR_bicubic_X4.zip", "DIV2K_valid_LR_bicubic_X4.zip")}
+    pinned = "20dd31fd84d777bc1cf5d6b7654a3f569c0aec74458ae094122ad1d0489900fc"  # TFDS
+    with pytest.raises(ChecksumMismatch, match=f"size expected 448993893, actual .*sha256 expected {pinned}, actual"):
+        prepare_dataset(dataset, tmp_path / "data", tmp_path / "resources", paths=paths, policy=FAST, progress=False)
+    assert (tmp_path / "resources" / "DIV2K_valid_HR.zip.bad").exists()
+    assert not (tmp_path / "resources" / "DIV2K_valid_HR.zip").exists()
+
+
 def test_missing_archive_offline_names_the_file_and_where_to_put_it(tmp_path):
     with pytest.raises(FileNotFoundError) as caught:
         prepare_dataset("Rain100H", tmp_path / "data", tmp_path / "resources", offline=True, progress=False)
@@ -119,11 +130,12 @@ def gopro_files():
 
 
 @pytest.mark.parametrize("name, blur", [("GoPro", "blur"), ("GoPro-gamma", "blur_gamma")])
-def test_gopro_layout_from_resources_prefixes_frames_with_their_sequence(tmp_path, name, blur):
+def test_gopro_layout_over_http_prefixes_frames_with_their_sequence(server, tmp_path, name, blur):
     files = gopro_files()
-    resources = write_tree(tmp_path / "resources", {"GOPRO_Large.zip": zip_bytes(files)})
-    dataset = registry_copy(name, pairs={"train": 4, "test": 2})
-    folder = prepare_dataset(dataset, tmp_path / "data", resources, offline=True, progress=False)
+    server.add("/webdav/GOPRO_Large.zip", zip_bytes(files))
+    dataset = registry_copy(name, urls={"GOPRO_Large.zip": server.url("/webdav/GOPRO_Large.zip")},
+                            pairs={"train": 4, "test": 2})
+    folder = prepare_dataset(dataset, tmp_path / "data", tmp_path / "resources", policy=FAST, progress=False)
     assert names(folder / "train" / "GT") == ["GOPR0372_07_00_000001.png", "GOPR0372_07_00_000002.png",
                                               "GOPR0374_11_01_000001.png", "GOPR0374_11_01_000002.png"]
     lq = (folder / "test" / "LQ" / "GOPR0384_11_00_000002.png").read_bytes()
@@ -131,7 +143,7 @@ def test_gopro_layout_from_resources_prefixes_frames_with_their_sequence(tmp_pat
     assert (folder / "test" / "GT" / "GOPR0384_11_00_000002.png").read_bytes() == files["GOPRO_Large/test/GOPR0384_11_00/sharp/000002.png"]
 
 
-def test_reside_tar_pairs_many_hazy_with_one_centre_cropped_gt(tmp_path, caplog):
+def test_reside_tar_over_http_pairs_many_hazy_with_one_centre_cropped_gt(server, tmp_path, caplog):
     sots = {}
     for scene in (1400, 1401):
         sots[f"SOTS/indoor/gt/{scene}.png"] = png_bytes(random_image(scene, 20, 16))
@@ -139,12 +151,12 @@ def test_reside_tar_pairs_many_hazy_with_one_centre_cropped_gt(tmp_path, caplog)
             sots[f"SOTS/indoor/hazy/{scene}_{k}.png"] = png_bytes(random_image(scene * 10 + k, 16, 12))
     its = {"ITS/clear/1.png": png_bytes(random_image(1)), "ITS/hazy/1_1_0.90179.png": png_bytes(random_image(2)),
            "ITS/hazy/1_2_0.85.png": png_bytes(random_image(3)), "ITS/trans/1_1.png": png_bytes(random_image(4))}
-    resources = write_tree(tmp_path / "resources", {"SOTS.zip": tar_bytes(sots)})
+    server.add("/SOTS.zip", tar_bytes(sots))  # a tar.gz, whatever its name says
     its_folder = write_tree(tmp_path / "its", its)
-    dataset = registry_copy("RESIDE-indoor", pairs={"test": 6})
+    dataset = registry_copy("RESIDE-indoor", urls={"SOTS.zip": server.url("/SOTS.zip")}, pairs={"test": 6})
     with caplog.at_level(logging.WARNING):
-        folder = prepare_dataset(dataset, tmp_path / "data", resources, paths={"ITS.zip": its_folder / "ITS"},
-                                 offline=True, progress=False)
+        folder = prepare_dataset(dataset, tmp_path / "data", tmp_path / "resources", policy=FAST, progress=False,
+                                 paths={"ITS.zip": its_folder / "ITS"})
     assert "expected 13990 pairs, found 2" in caplog.text  # unconfirmed count: a warning, recorded
     assert names(folder / "train" / "LQ") == ["0001_01.png", "0001_02.png"]
     assert names(folder / "test" / "LQ") == [f"{s}_{k:02d}.png" for s in (1400, 1401) for k in (1, 2, 3)]

@@ -68,10 +68,11 @@ def rain_files(folder: str, count: int, padded: bool, seed: int) -> dict[str, by
 
 
 def registry_copy(name: str, urls: dict[str, str] | None = None, pairs: dict[str, int] | None = None) -> Dataset:
-    """A registry record with its URLs and expected pair counts replaced (same patterns)."""
+    """A registry record with the URLs of some archives replaced (made downloadable) and some
+    expected pair counts replaced; the patterns are the registry's own."""
     dataset = get_dataset(name)
     urls, pairs = urls or {}, pairs or {}
-    sources = tuple(replace(s, urls=(urls[s.name],)) if s.name in urls else s for s in dataset.sources)
+    sources = tuple(replace(s, urls=(urls[s.name],), browser=False) if s.name in urls else s for s in dataset.sources)
     splits = tuple(replace(s, pairs=pairs[s.name]) if s.name in pairs else s for s in dataset.splits)
     return replace(dataset, sources=sources, splits=splits)
 

@@ -83,10 +83,13 @@ def _remove_leftovers(root: Path, name: str) -> None:
 def building(root: str | os.PathLike, name: str) -> Iterator[Path]:
     """Yield an empty temporary folder to build dataset ``name`` in; on success (the body must
     have written the marker) swap it into ``<root>/<name>``, replacing an older complete build;
-    on any error remove it. A folder at the target that has no marker is never replaced."""
+    on any error remove it. A non-empty folder at the target that has no marker is never
+    replaced (an empty one, e.g. made by a workflow manager for its outputs, is)."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     target = dataset_dir(root, name)
+    if target.is_dir() and not any(target.iterdir()):
+        target.rmdir()
     if target.exists() and not (target / MARKER).is_file():
         raise RuntimeError(
             f"{target} exists but has no {MARKER}: it is not a completed build of {name}; "

@@ -116,16 +116,16 @@ def expected_digests(key: str, resources: str | os.PathLike, pinned: str | os.Pa
 
 
 def check_against(key: str, path: Path, actual: FileDigests, expected: dict) -> None:
-    """Raise :class:`ChecksumMismatch` naming the file and both digests if they differ."""
+    """Raise :class:`ChecksumMismatch` naming the file and, for each differing size or digest,
+    the expected and the actual value."""
+    differences = []
     if "size" in expected and int(expected["size"]) != actual.size:
-        raise ChecksumMismatch(
-            f"{path} ({key}): size {actual.size} bytes, the lock expects {expected['size']}"
-        )
+        differences.append(f"size expected {expected['size']}, actual {actual.size}")
     for name in DIGEST_NAMES:
         if name in expected and expected[name].lower() != getattr(actual, name):
-            raise ChecksumMismatch(
-                f"{path} ({key}): {name} mismatch: expected {expected[name]}, actual {getattr(actual, name)}"
-            )
+            differences.append(f"{name} expected {expected[name]}, actual {getattr(actual, name)}")
+    if differences:
+        raise ChecksumMismatch(f"{path} ({key}) does not match the checksum lock: " + "; ".join(differences))
 
 
 def verify_or_record(key: str, path: Path, resources: str | os.PathLike, origin: str,
