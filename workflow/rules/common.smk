@@ -1,5 +1,6 @@
 # Shared helpers: config validation, names, paths and target lists. Rules stay declarative.
 import csv
+import re
 from pathlib import Path
 
 from snakemake.utils import validate
@@ -32,10 +33,27 @@ STOCHASTIC_METHODS = ("irsde", "published")
 PUBLISHED_CSV = "results/published/published_results.csv"
 
 
-def _registry_names():
+def _registry():
     from irsde.data import DATASETS
 
-    return sorted(DATASETS)
+    return DATASETS
+
+
+def _archive_owners():
+    """Archive file name -> the first registered dataset that downloads it."""
+    from irsde.data import ArchiveSource
+
+    owners = {}
+    for dataset in _registry().values():
+        for source in dataset.sources:
+            if isinstance(source, ArchiveSource):
+                owners.setdefault(source.name, dataset.name)
+    return owners
+
+
+ARCHIVE_OWNERS = _archive_owners()
+REGISTRY_PATTERN = "|".join(re.escape(name) for name in sorted(_registry(), key=len, reverse=True))
+ARCHIVE_PATTERN = "|".join(re.escape(name) for name in sorted(ARCHIVE_OWNERS, key=len, reverse=True))
 
 
 def _published_benchmarks():
@@ -50,10 +68,17 @@ def _check_choice(key, value, choices):
 
 def _check_config():
     """Cross-key checks the JSON schema cannot express; each error names the key."""
-    datasets = [*SYNTHETIC_DATASETS, *_registry_names()]
+    datasets = [*SYNTHETIC_DATASETS, *sorted(_registry())]
     published = _published_benchmarks()
     for name, bench in config["benchmarks"].items():
         _check_choice(f"benchmarks.{name}.dataset", bench["dataset"], datasets)
+        if bench.get("train_dataset"):
+            _check_choice(f"benchmarks.{name}.train_dataset", bench["train_dataset"], datasets)
+        if bench["dataset"] in SYNTHETIC_DATASETS and bench.get("published"):
+            raise ValueError(
+                f"config key benchmarks.{name}.published: a synthetic stand-in is never compared "
+                "with the paper's numbers; set it to null"
+            )
         if bench.get("published"):
             _check_choice(f"benchmarks.{name}.published", bench["published"], published)
     for name in config.get("published_weights", {}):
@@ -65,7 +90,58 @@ def _check_config():
         raise ValueError(f"config key regress.tolerances: no tolerance for metric(s) {missing}")
 
 
-_check_config()
+def train_config(benchmark, method):
+    """The irsde training config of one table run (validated by irsde.train at parse time)."""
+    training = config["training"]
+    run = {
+        "name": f"{NAME}-{benchmark}-{method}",
+        "seed": training["seed"],
+        "method": method,
+        "device": training.get("device", "auto"),
+        "output_dir": run_dir(benchmark, method),
+        "data": {"train": split_dir(benchmark, "train"), "val": split_dir(benchmark, "test"), **training["data"]},
+        "network": dict(config["network"]),
+        "loss": dict(config["loss"]),
+        "optim": dict(training["optim"]),
+        "train": {**training["train"], "protocol": bench(benchmark)["protocol"], "val_sampler": config["sampler"]},
+    }
+    if method == "irsde":
+        run["sde"] = dict(config["sde"])
+    return run
+
+
+def curve_train_config(variant):
+    """An IR-SDE run of the curves: the table run's settings with this schedule and loss."""
+    schedule, loss = variant.split("-", 1)
+    curves = config["curves"]
+    run = train_config(curves["benchmark"], "irsde")
+    run["name"] = f"{NAME}-curves-{variant}"
+    run["output_dir"] = curve_run_dir(variant)
+    run["sde"]["schedule"] = schedule
+    run["loss"]["name"] = loss
+    run["train"].update(iterations=curves["iterations"], val_every=curves["val_every"])
+    run["train"]["checkpoint_every"] = min(run["train"].get("checkpoint_every", curves["iterations"]), curves["iterations"])
+    if "val_images" in curves:
+        run["data"]["val_images"] = curves["val_images"]
+    return run
+
+
+def _check_run_configs():
+    from irsde.train import validate_config
+
+    for benchmark in enabled_benchmarks():
+        for method in config["methods"]:
+            _validated(validate_config, train_config(benchmark, method), f"training of {benchmark}/{method}")
+    if "curves" in config:
+        for variant in curve_variants():
+            _validated(validate_config, curve_train_config(variant), f"curves run {variant}")
+
+
+def _validated(validate, run, what):
+    try:
+        validate(run)
+    except ValueError as error:
+        raise ValueError(f"{what}: {error} (set under `training:`, `network:`, `sde:` or `loss:` in the config)") from None
 
 
 def enabled_benchmarks():
@@ -80,16 +156,47 @@ def is_synthetic(name):
     return bench(name)["dataset"] in SYNTHETIC_DATASETS
 
 
-def dataset_dir(name):
-    return f"{PATHS['data']}/{bench(name)['dataset']}"
+def dataset_of(name, split):
+    """The dataset a benchmark trains on (split 'train') or is tested on (split 'test')."""
+    if split == "train" and bench(name).get("train_dataset"):
+        return bench(name)["train_dataset"]
+    return bench(name)["dataset"]
 
 
-def dataset_marker(name):
-    return f"{dataset_dir(name)}/.prepared.json"
+def dataset_marker(name, split):
+    return f"{PATHS['data']}/{dataset_of(name, split)}/dataset.json"
 
 
 def split_dir(name, split):
-    return f"{dataset_dir(name)}/{bench(name).get(split + '_split', split)}"
+    return f"{PATHS['data']}/{dataset_of(name, split)}/{bench(name).get(split + '_split', split)}"
+
+
+def benchmarks_using(dataset):
+    return [name for name in config["benchmarks"] if dataset in (dataset_of(name, "train"), dataset_of(name, "test"))]
+
+
+def synthetic_spec(dataset):
+    """Generation settings of a synthetic dataset (from the first benchmark that uses it)."""
+    defaults = {"seed": 0, "train_count": 100, "test_count": 10, "size": 128}
+    for name in benchmarks_using(dataset):
+        return {**defaults, **(bench(name).get("synthetic") or {})}
+    return defaults
+
+
+def local_source(dataset):
+    """A user-provided folder/archive for a registry dataset (benchmarks.<name>.path), or None."""
+    for name in benchmarks_using(dataset):
+        if bench(name).get("path"):
+            return bench(name)["path"]
+    return None
+
+
+def archive_paths(dataset):
+    """The archives of a registry dataset in resources/ (git-tree sources are fetched by prepare)."""
+    from irsde.data import ArchiveSource
+
+    sources = _registry()[dataset].sources
+    return [f"{PATHS['resources']}/{s.name}" for s in sources if isinstance(s, ArchiveSource)]
 
 
 def run_dir(benchmark, method):
@@ -97,6 +204,8 @@ def run_dir(benchmark, method):
 
 
 def final_weights(benchmark, method):
+    if method == "published":
+        return config["published_weights"][benchmark]
     return f"{run_dir(benchmark, method)}/final/net_ema.pth"
 
 
@@ -167,9 +276,14 @@ def regress_output():
     return f"{PATHS['results']}/regress/{NAME}.txt"
 
 
+# Every check runs when the workflow is parsed, before any job: errors name the key at fault.
+_check_config()
+_check_run_configs()
+
+
 wildcard_constraints:
     benchmark="[a-z0-9][a-z0-9_-]*",
     method="irsde|cnn_baseline|published",
     seed=r"\d+",
-    dataset="[a-z0-9][a-z0-9_-]*",
+    dataset="[A-Za-z0-9][A-Za-z0-9_.-]*",
     variant="[a-z]+-[a-z_]+",

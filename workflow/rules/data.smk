@@ -1,0 +1,51 @@
+# Datasets: the offline synthetic benchmarks are built; the real ones are fetched (local rule,
+# verified against checksum locks) into resources/ and prepared into <data>/<dataset>/.
+
+
+rule synthetic_dataset:
+    output:
+        f"{PATHS['data']}/{{dataset}}/dataset.json",
+    wildcard_constraints:
+        dataset="synthetic-[a-z0-9]+",
+    params:
+        root=PATHS["data"],
+        spec=lambda w: synthetic_spec(w.dataset),
+    log:
+        f"{PATHS['logs']}/{NAME}/data/{{dataset}}.log",
+    shell:
+        "irsde data synthetic {wildcards.dataset} --root {params.root} --force"
+        " --seed {params.spec[seed]} --size {params.spec[size]}"
+        " --train-count {params.spec[train_count]} --test-count {params.spec[test_count]} > {log} 2>&1"
+
+
+rule fetch_archive:
+    output:
+        f"{PATHS['resources']}/{{archive}}",
+    wildcard_constraints:
+        archive=ARCHIVE_PATTERN,
+    localrule: True
+    params:
+        dataset=lambda w: ARCHIVE_OWNERS[w.archive],
+        resources=PATHS["resources"],
+    log:
+        f"{PATHS['logs']}/{NAME}/data/fetch-{{archive}}.log",
+    script:
+        "../scripts/fetch_archive.py"
+
+
+rule prepare_dataset:
+    input:
+        lambda w: [] if local_source(w.dataset) else archive_paths(w.dataset),
+    output:
+        f"{PATHS['data']}/{{dataset}}/dataset.json",
+    wildcard_constraints:
+        dataset=REGISTRY_PATTERN,
+    params:
+        root=PATHS["data"],
+        resources=PATHS["resources"],
+        path=lambda w: f"--path {local_source(w.dataset)}" if local_source(w.dataset) else "",
+    log:
+        f"{PATHS['logs']}/{NAME}/data/{{dataset}}.prepare.log",
+    shell:
+        "irsde data prepare {wildcards.dataset} --root {params.root} --resources {params.resources}"
+        " {params.path} --force > {log} 2>&1"

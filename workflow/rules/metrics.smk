@@ -1,0 +1,20 @@
+# Metrics of each restored folder under the benchmark's named protocol: a tidy per-image CSV.
+
+
+rule evaluate:
+    input:
+        restored=lambda w: restored_dir(w.benchmark, w.method, w.seed),
+    output:
+        f"{PATHS['results']}/metrics/{NAME}/{{benchmark}}/{{method}}/seed{{seed}}.csv",
+    params:
+        gt=lambda w: f"{split_dir(w.benchmark, 'test')}/GT",
+        protocol=lambda w: bench(w.benchmark)["protocol"],
+        metrics=",".join(config["metrics"]),
+        allow_missing="--allow-missing-weights" if config.get("allow_missing_weights", True) else "",
+        fid_cache=f"{PATHS['results']}/fid-stats",
+    log:
+        f"{PATHS['logs']}/{NAME}/metrics/{{benchmark}}/{{method}}-seed{{seed}}.log",
+    shell:
+        "irsde evaluate --restored {input.restored} --gt {params.gt} --protocol {params.protocol}"
+        " --dataset {wildcards.benchmark} --out {output} --metrics {params.metrics}"
+        " {params.allow_missing} --fid-cache {params.fid_cache} > {log} 2>&1"

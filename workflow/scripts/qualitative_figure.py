@@ -1,0 +1,19 @@
+"""Snakemake adapter: GT / LQ / each method's restoration, centre crops of the first test images."""
+import logging
+from pathlib import Path
+
+from irsde import report
+from irsde.evaluation import PNG_SUBDIR
+from irsde.images import list_images, read_uint8
+
+logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
+params = snakemake.params
+test_dir = Path(params.test_dir)
+rows = []
+for gt_path in list_images(test_dir / "GT")[: params.images]:
+    images = {"GT": read_uint8(gt_path), "LQ": read_uint8(test_dir / "LQ" / gt_path.name)}
+    for label, restored in zip(params.labels, snakemake.input.restored):
+        images[label] = read_uint8(Path(restored) / PNG_SUBDIR / f"{gt_path.stem}.png")
+    rows.append((gt_path.stem, images))
+report.qualitative_grid(rows, ["GT", "LQ", *params.labels], snakemake.output[0], crop=params.crop)
+logging.info("grid of %d images x %d columns", len(rows), 2 + len(params.labels))
