@@ -94,6 +94,17 @@ def test_download_resumes_with_range_requests(server, tmp_path):
     assert server.routes["/thing.zip"].requests == [None, "bytes=2000-", "bytes=4000-"]
 
 
+def test_a_resume_answered_with_the_wrong_range_never_corrupts_the_file(server, tmp_path, caplog):
+    source = archive(server, truncate_at=2000, wrong_range=True)
+    with pytest.raises(DownloadError, match="/thing.zip: connection ended after 2000 of 5120 bytes"):
+        fetch_source(source, tmp_path, policy=FAST)
+    assert "asked for bytes 2000-, got range 'bytes 0-5119/5120'" in caplog.text
+    assert server.routes["/thing.zip"].requests == [None, "bytes=2000-", None]
+    assert not (tmp_path / "thing.zip").exists()
+    server.routes["/thing.zip"].truncate_at = None
+    assert fetch_source(source, tmp_path, policy=FAST).read_bytes() == BODY
+
+
 def test_transient_errors_are_retried_with_exponential_backoff(server, tmp_path, monkeypatch):
     delays = []
     monkeypatch.setattr(fetch.time, "sleep", delays.append)

@@ -114,13 +114,15 @@ def git_ids(files: dict[str, bytes], workdir: Path) -> tuple[dict[str, str], str
 class Route:
     """What the server sends for one path. ``truncate_at``: announce the full length but close
     after this many body bytes; ``fail_first``: answer that many requests with ``fail_status``;
-    ``ranges``: honour Range requests; ``send_length``: send a Content-Length header."""
+    ``ranges``: honour Range requests; ``wrong_range``: answer them with a range starting at 0;
+    ``send_length``: send a Content-Length header."""
 
     body: bytes
     truncate_at: int | None = None
     fail_first: int = 0
     fail_status: int = 503
     ranges: bool = True
+    wrong_range: bool = False
     send_length: bool = True
     requests: list = field(default_factory=list)
 
@@ -148,9 +150,12 @@ class LoopbackServer:
                 requested = self.headers.get("Range")
                 if route.ranges and requested and requested.startswith("bytes="):
                     start = int(requested[6:].split("-")[0])
+                partial = bool(start)
+                if route.wrong_range:
+                    start = 0
                 body = route.body[start:]
-                self.send_response(206 if start else 200)
-                if start:
+                self.send_response(206 if partial else 200)
+                if partial:
                     self.send_header("Content-Range", f"bytes {start}-{len(route.body) - 1}/{len(route.body)}")
                 if route.send_length:
                     self.send_header("Content-Length", str(len(body)))

@@ -72,17 +72,20 @@ def _open(url: str, offset: int, timeout: float):
     return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
 
 
-def _resume_offset(response, offset: int) -> tuple[int, int | None]:
-    """Where the body starts in the file and the file's total size, from the response headers."""
-    if offset and response.status == 206:
+def _resume_offset(response, offset: int, part: Path) -> tuple[int, int | None]:
+    """Where the body starts in the file and the file's total size, from the response headers.
+    A partial answer that does not continue the partial file discards it and fails the attempt."""
+    if response.status == 206:
         content_range = response.headers.get("Content-Range", "")  # bytes START-END/TOTAL
         try:
             start = int(content_range.split()[1].split("-")[0])
             total = content_range.rsplit("/", 1)[1]
         except (IndexError, ValueError):
             start, total = -1, "*"
-        if start == offset:
-            return offset, (int(total) if total.isdigit() else None)
+        if not offset or start != offset:
+            part.unlink(missing_ok=True)
+            raise IncompleteDownload(f"asked for bytes {offset}-, got range {content_range!r}")
+        return offset, (int(total) if total.isdigit() else None)
     length = response.headers.get("Content-Length")
     return 0, (int(length) if length and length.isdigit() else None)
 
@@ -97,7 +100,7 @@ def _attempt(url: str, part: Path, policy: DownloadPolicy, label: str) -> None:
             part.unlink()
         raise
     with response:
-        start, total = _resume_offset(response, offset)
+        start, total = _resume_offset(response, offset, part)
         if offset and start == offset:
             log.info("resuming %s at byte %d", label, offset)
         with open(part, "ab" if start else "wb") as sink, tqdm(
@@ -108,7 +111,7 @@ def _attempt(url: str, part: Path, policy: DownloadPolicy, label: str) -> None:
                 bar.update(len(chunk))
     received = part.stat().st_size
     if total is not None and received != total:
-        raise IncompleteDownload(f"{url}: connection ended after {received} of {total} bytes")
+        raise IncompleteDownload(f"connection ended after {received} of {total} bytes")
     if total is None:
         log.warning("%s sent no Content-Length; completeness rests on the checksum alone", url)
 

@@ -91,8 +91,8 @@ def _resources_source(source: Source, resources: Path, offline: bool, policy: Do
         provenance = {"repo": source.repo, "commit": source.commit, "folder": source.folder,
                       "tree_id": source.tree_id, "verification": "git tree id matches"}
         return ResolvedSource(source.name, path, False, provenance)
-    digests = file_digests(path)
-    return ResolvedSource(source.name, path, True, {**digests.as_dict(), "verification": "checksum lock"})
+    digests = {k: v for k, v in expected_digests(source.name, resources).items() if k in ("sha256", "md5", "size")}
+    return ResolvedSource(source.name, path, True, {**digests, "verification": "matches the checksum lock"})
 
 
 def resolve_sources(dataset: Dataset, resources: str | os.PathLike | None = None,

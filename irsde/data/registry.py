@@ -360,17 +360,21 @@ _THIN_MASKS = GitTreeSource(
 )
 
 
+def _browser_archive(name: str, page: str, where: str, layout: str) -> ArchiveSource:
+    """An archive only reachable through a browser: the user saves it into resources/."""
+    return ArchiveSource(name, (page,), browser=True, instructions=(
+        f"{where} Save it as resources/{name} ({layout}), or pass the extracted folder with "
+        f"--path {name}=FOLDER."
+    ))
+
+
 def _celeba_hq() -> Dataset:
-    archive = ArchiveSource(
+    archive = _browser_archive(
         "data256x256.zip",
-        ("https://drive.google.com/drive/folders/11Vz0fqHS2rXDb5pprgTjpD7S2BAJhi1P",),
-        browser=True,
-        instructions=(
-            "CelebA-HQ 256x256 has no automatic download. Get LaMa's data256x256.zip from the "
-            "Google Drive folder 11Vz0fqHS2rXDb5pprgTjpD7S2BAJhi1P (it unzips to "
-            "data256x256/00001.jpg ... 30000.jpg), or pass a folder with that layout via "
-            "--path data256x256.zip=FOLDER."
-        ),
+        "https://drive.google.com/drive/folders/11Vz0fqHS2rXDb5pprgTjpD7S2BAJhi1P",
+        "CelebA-HQ 256x256 has no automatic download: get LaMa's data256x256.zip from the Google "
+        "Drive folder 11Vz0fqHS2rXDb5pprgTjpD7S2BAJhi1P.",
+        "it unzips to data256x256/00001.jpg ... 30000.jpg",
     )
     image = r"(?:^|/)data256x256/(?P<id>\d+)\.(?:jpg|png)$"
     return Dataset(
@@ -397,26 +401,18 @@ def _celeba_hq() -> Dataset:
 
 
 def _reside_indoor() -> Dataset:
-    its = ArchiveSource(
+    its = _browser_archive(
         "ITS.zip",
-        ("https://bit.ly/3iwHmh0",),
-        browser=True,
-        instructions=(
-            "RESIDE ITS is only on Dropbox (https://bit.ly/3iwHmh0) or Baidu (http://tinyurl.com/yaohd3yv, "
-            "code g0s6). Save it as resources/ITS.zip (layout .../hazy/<id>_<k>_<beta>.png and "
-            ".../clear/<id>.png), or pass the extracted folder with --path ITS.zip=FOLDER."
-        ),
+        "https://bit.ly/3iwHmh0",
+        "RESIDE ITS is only on Dropbox (https://bit.ly/3iwHmh0) or Baidu (http://tinyurl.com/yaohd3yv, code g0s6).",
+        "layout .../hazy/<id>_<k>_<beta>.png and .../clear/<id>.png",
     )
-    sots = ArchiveSource(
+    sots = _browser_archive(
         "SOTS.zip",
-        ("https://bit.ly/2XZH498",),
-        browser=True,
-        instructions=(
-            "RESIDE SOTS is only on Dropbox (https://bit.ly/2XZH498) or Baidu "
-            "(https://pan.baidu.com/share/init?surl=SSVzR058DX5ar5WL5oBTLg, code s6tu). Save it as "
-            "resources/SOTS.zip (layout .../indoor/hazy/<id>_<k>.png and .../indoor/gt/<id>.png), "
-            "or pass the extracted folder with --path SOTS.zip=FOLDER."
-        ),
+        "https://bit.ly/2XZH498",
+        "RESIDE SOTS is only on Dropbox (https://bit.ly/2XZH498) or Baidu "
+        "(https://pan.baidu.com/share/init?surl=SSVzR058DX5ar5WL5oBTLg, code s6tu).",
+        "layout .../indoor/hazy/<id>_<k>.png and .../indoor/gt/<id>.png",
     )
     sots_dir = r"(?:^|/)(?:indoor|nyuhaze500)"
     return Dataset(
