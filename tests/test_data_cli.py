@@ -75,3 +75,15 @@ def test_audit_writes_the_csv(tmp_path, capsys):
     assert "0 of 3 test images" in capsys.readouterr().out
     with open(tmp_path / "audit.csv") as stream:
         assert len(list(csv.DictReader(stream))) == 3
+
+
+def test_the_irsde_entry_point_dispatches_and_reports_errors_without_traceback(tmp_path, capsys):
+    from irsde.cli import main
+
+    assert main(["data", "synthetic", "synthetic-sr4", "--root", str(tmp_path), "--size", "32",
+                 "--train-count", "2", "--test-count", "1"]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "synthetic-sr4")
+    assert main(["data", "prepare", "GoPro", "--root", str(tmp_path), "--resources", str(tmp_path / "res"), "--offline"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("irsde data: error: GOPRO_Large.zip is needed but") and "Traceback" not in err
+    assert str(tmp_path / "res" / "GOPRO_Large.zip") in err

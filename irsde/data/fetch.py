@@ -101,8 +101,8 @@ def _attempt(url: str, part: Path, policy: DownloadPolicy, label: str) -> None:
         raise
     with response:
         start, total = _resume_offset(response, offset, part)
-        if offset and start == offset:
-            log.info("resuming %s at byte %d", label, offset)
+        if start:
+            log.info("resuming %s at byte %d", label, start)
         with open(part, "ab" if start else "wb") as sink, tqdm(
             total=total, initial=start, unit="B", unit_scale=True, desc=label, disable=not policy.progress
         ) as bar:
