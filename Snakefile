@@ -1,7 +1,7 @@
 # irsde-bench: reproduce the IR-SDE paper's tables and training curves.
 #
 #   snakemake --cores 8 tables                              # embedded offline benchmark (default)
-#   snakemake --cores 8 --configfile config/paper.yaml tables   # the paper's datasets and model
+#   snakemake --cores 8 tables --configfile config/paper.yaml   # the paper's datasets and model
 #   snakemake --cores 8 curves | figures | regress | all
 #   snakemake --report report.html                          # tables, figures and captions
 from snakemake.utils import min_version
@@ -9,7 +9,11 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The embedded default, unless --configfile names another configuration: a config file given on
+# the command line replaces it whole (it is not merged into it).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
@@ -42,3 +46,21 @@ rule all:
         curve_outputs(),
         figure_outputs(),
         regress_output(),
+
+
+
+def _unknown_target(wildcards):
+    raise WorkflowError(f"unknown target '{wildcards.target}'; choose one of: {', '.join(TARGET_RULES)}")
+
+
+TARGET_RULES = ("tables", "curves", "figures", "regress", "all")
+
+
+# A misspelled target (a bare word that is no rule) fails while the DAG is built, with the choices.
+rule unknown_target:
+    input:
+        _unknown_target,
+    output:
+        "{target}",
+    wildcard_constraints:
+        target="[A-Za-z_][A-Za-z0-9_-]*",

@@ -10,14 +10,6 @@ validate(config, "../schemas/config.schema.yaml")
 
 PATHS = config["paths"]
 NAME = config["name"]
-SYNTHETIC_DATASETS = (
-    "synthetic-rain",
-    "synthetic-noise",
-    "synthetic-blur",
-    "synthetic-sr4",
-    "synthetic-inpaint",
-    "synthetic-haze",
-)
 # How each method is labelled in tables, and which published row it reproduces.
 METHOD_LABELS = {
     "irsde": "IR-SDE (ours)",
@@ -51,6 +43,13 @@ def _archive_owners():
     return owners
 
 
+def _synthetic_names():
+    from irsde.data import SYNTHETIC
+
+    return tuple(SYNTHETIC)
+
+
+SYNTHETIC_DATASETS = _synthetic_names()
 ARCHIVE_OWNERS = _archive_owners()
 REGISTRY_PATTERN = "|".join(re.escape(name) for name in sorted(_registry(), key=len, reverse=True))
 ARCHIVE_PATTERN = "|".join(re.escape(name) for name in sorted(ARCHIVE_OWNERS, key=len, reverse=True))
@@ -100,13 +99,13 @@ def train_config(benchmark, method):
         "device": training.get("device", "auto"),
         "output_dir": run_dir(benchmark, method),
         "data": {"train": split_dir(benchmark, "train"), "val": split_dir(benchmark, "test"), **training["data"]},
-        "network": dict(config["network"]),
+        "network": network_of(benchmark),
         "loss": dict(config["loss"]),
         "optim": dict(training["optim"]),
         "train": {**training["train"], "protocol": bench(benchmark)["protocol"], "val_sampler": config["sampler"]},
     }
     if method == "irsde":
-        run["sde"] = dict(config["sde"])
+        run["sde"] = sde_of(benchmark)
     return run
 
 
@@ -154,6 +153,15 @@ def bench(name):
 
 def is_synthetic(name):
     return bench(name)["dataset"] in SYNTHETIC_DATASETS
+
+
+def sde_of(name):
+    """The SDE of a benchmark: the global `sde:` with the benchmark's own `sde:` keys on top."""
+    return {**config["sde"], **(bench(name).get("sde") or {})}
+
+
+def network_of(name):
+    return {**config["network"], **(bench(name).get("network") or {})}
 
 
 def dataset_of(name, split):

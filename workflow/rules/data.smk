@@ -49,3 +49,16 @@ rule prepare_dataset:
     shell:
         "irsde data prepare {wildcards.dataset} --root {params.root} --resources {params.resources}"
         " {params.path} --force > {log} 2>&1"
+
+
+rule published_weights_missing:
+    # Reached only when a configured published checkpoint is absent: stop with what to fetch.
+    output:
+        f"{PATHS['resources']}/weights/{{file}}",
+    localrule: True
+    run:
+        raise WorkflowError(
+            f"published checkpoint {output[0]} is missing. Download the IR-SDE model for this benchmark "
+            "from the authors' Google Drive folder (README, 'Published checkpoints'), save it as "
+            f"{output[0]}, or remove it from `published_weights:` in the config."
+        )

@@ -12,7 +12,7 @@ rule restore:
         test_dir=lambda w: split_dir(w.benchmark, "test"),
         label=lambda w: METHOD_LABELS[w.method],
         sampler=lambda w: "one-step" if w.method == "cnn_baseline" else config["sampler"],
-        sde=config["sde"],
+        sde=lambda w: sde_of(w.benchmark),
         device=config["training"].get("device", "auto"),
     resources:
         gpu=1,
