@@ -243,6 +243,7 @@ class TrainingRun:
         if self.iteration >= self.iterations:
             logger.info("%s is already trained to iteration %d", self.layout.root, self.iteration)
             return
+        self.session_start = time.perf_counter()  # wall time counts the training loop only
         disable = not self.context.is_main or (None if self.progress is None else not self.progress)
         batches = iterate_batches(
             dataset,
