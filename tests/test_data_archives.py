@@ -7,7 +7,7 @@ import zipfile
 import pytest
 
 from irsde.data.archives import UnsafeArchiveError, extract_archive
-from test_data_support import tar_bytes, tree_hashes, zip_bytes
+from data_support import tar_bytes, tree_hashes, zip_bytes
 
 FILES = {"top/a.png": b"alpha", "top/sub/b.png": b"beta"}
 

@@ -13,7 +13,7 @@ from irsde.data.lock import ChecksumMismatch, LockFile, user_lock_path
 from irsde.data.prepare import prepare_dataset
 from irsde.data.registry import get_dataset
 from irsde.images import read_uint8
-from test_data_support import (  # noqa: F401 - server is a fixture
+from data_support import (  # noqa: F401 - server is a fixture
     png_bytes,
     rain_files,
     random_image,

@@ -10,7 +10,7 @@ from irsde.data.layout import MARKER, read_marker, verify_prepared
 from irsde.data.seeding import derive_rng
 from irsde.data.synthetic import SYNTHETIC, TEST_SOURCES, TRAIN_SOURCES, build_synthetic, load_source
 from irsde.images import read_uint8
-from test_data_support import tree_hashes
+from data_support import tree_hashes
 
 SMALL = dict(train_count=4, test_count=2, size=32, progress=False)
 
