@@ -5,13 +5,15 @@ import json
 
 import pytest
 import torch
-from train_support import assert_same_tensors, load_tensors, tiny_config
+from train_support import assert_same_tensors, load_tensors, make_paired_split, tiny_config
 
 from baselines.cnn import CNNBaseline, regress
+from irsde.data import PairedTrainDataset
 from irsde.losses import draw_training_batch
 from irsde.nets import ConditionalUNet, build_net_from_checkpoint, load_weights
 from irsde.sde import MeanRevertingSDE
 from irsde.train import train, validate_config
+from irsde.train.batches import BatchPlan, iterate_batches
 from irsde.train.checkpoint import RunLayout, load_training_state
 from irsde.train.distributed import Shard
 from irsde.train.methods import IRSDEMethod, draw_shard_batch
@@ -189,3 +191,18 @@ def test_validation_is_repeatable_with_its_fixed_seed(config):
     torch.rand(5)  # global RNG use in between must not matter
     assert validator(method, net, torch.device("cpu"), iteration=1) == first
     assert net.training  # mode restored
+
+
+def test_batches_depend_only_on_seed_and_iteration(tmp_path):
+    train_dir = make_paired_split(tmp_path / "train", 6, 24, seed=1)
+    dataset = PairedTrainDataset(train_dir, 16, seed=3)
+    plan = BatchPlan(len(dataset), 4, seed=3)
+    whole = list(iterate_batches(dataset, plan, Shard.whole(4), 1, 5))
+    assert [it for it, _, _ in whole] == [1, 2, 3, 4, 5]
+    assert whole[0][1].shape == (4, 3, 16, 16)
+    late = list(iterate_batches(dataset, plan, Shard.whole(4), 4, 5, num_workers=2))  # resumed, workers
+    for (_, gt, lq), (_, gt_late, lq_late) in zip(whole[3:], late):
+        assert torch.equal(gt, gt_late) and torch.equal(lq, lq_late)
+    halves = [list(iterate_batches(dataset, plan, Shard(s, s + 2, 4), 1, 5)) for s in (0, 2)]
+    for iteration in range(5):
+        assert torch.equal(torch.cat([halves[0][iteration][1], halves[1][iteration][1]]), whole[iteration][1])

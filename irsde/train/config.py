@@ -94,13 +94,20 @@ def _fail(key: str, expected: str, value: Any) -> ValueError:
     return ValueError(f"config key '{key}': expected {expected}, got {value!r}")
 
 
+def _number_from_text(value: Any, parse: Callable[[str], Any]) -> Any:
+    """A string ``parse`` can read becomes that number (YAML leaves ``1e-4`` and quoted numbers
+    as text); anything else is returned unchanged for the checker to judge."""
+    if isinstance(value, str):
+        try:
+            return parse(value)
+        except ValueError:
+            return value
+    return value
+
+
 def integer(minimum: int | None = None) -> Callable[[Any, str], int]:
     def check(value, key):
-        if isinstance(value, str):
-            try:
-                value = int(value)
-            except ValueError:
-                pass
+        value = _number_from_text(value, int)
         if isinstance(value, bool) or not isinstance(value, int) or (minimum is not None and value < minimum):
             raise _fail(key, "an integer" + (f" >= {minimum}" if minimum is not None else ""), value)
         return value
@@ -112,11 +119,7 @@ def real(low: float | None = None, high: float | None = None, low_open: bool = F
     """A float in [low, high] (ends excluded when ``*_open``); YAML strings like ``1e-4`` accepted."""
 
     def check(value, key):
-        if isinstance(value, str):
-            try:
-                value = float(value)
-            except ValueError:
-                pass
+        value = _number_from_text(value, float)
         ok = not isinstance(value, bool) and isinstance(value, (int, float)) and value == value
         if ok and low is not None:
             ok = value > low if low_open else value >= low

@@ -216,6 +216,11 @@ class TrainingRun:
             logger.info("resuming %s from iteration %d", self.layout.root, self.iteration)
         if self.context.is_main:
             self._open_records(resumed_from)
+        logger.info(
+            "training %s (%s) to iteration %d on %s in %d process(es); output in %s",
+            self.config["name"], self.config["method"], self.iterations, self.context.device,
+            self.context.world_size, self.layout.root,
+        )
         try:
             self._loop(dataset, plan, validator)
         except BaseException as error:
