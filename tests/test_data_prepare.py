@@ -318,11 +318,18 @@ def test_leftovers_of_a_killed_build_are_removed_and_never_look_complete(tmp_pat
     assert not dead.exists() and no_leftovers(tmp_path / "data")
 
 
-def test_a_foreign_folder_in_the_way_is_not_replaced(tmp_path):
+def test_a_folder_without_marker_is_replaced_only_when_empty_or_forced(tmp_path):
+    files = rain_files("Rain100H", 2, padded=True, seed=0)
+    (tmp_path / "data" / "Rain100H").mkdir(parents=True)  # e.g. made by Snakemake for its output
+    prepare_test_split(tmp_path, files, 2)
+    (tmp_path / "data" / "Rain100H" / MARKER).unlink()  # e.g. Snakemake removing the output before a re-run
     write_tree(tmp_path / "data" / "Rain100H", {"mine.txt": b"precious"})
     with pytest.raises(RuntimeError, match="no dataset.json"):
-        prepare_test_split(tmp_path, rain_files("Rain100H", 2, padded=True, seed=0), 2)
+        prepare_test_split(tmp_path, files, 2)
     assert (tmp_path / "data" / "Rain100H" / "mine.txt").read_bytes() == b"precious"
+    folder = prepare_test_split(tmp_path, files, 2, force=True)
+    assert not (folder / "mine.txt").exists()
+    verify_prepared(tmp_path / "data", "Rain100H")
 
 
 def test_verify_names_changed_missing_and_extra_files(tmp_path):

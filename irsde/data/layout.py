@@ -80,21 +80,26 @@ def _remove_leftovers(root: Path, name: str) -> None:
 
 
 @contextlib.contextmanager
-def building(root: str | os.PathLike, name: str) -> Iterator[Path]:
+def building(root: str | os.PathLike, name: str, replace_incomplete: bool = False) -> Iterator[Path]:
     """Yield an empty temporary folder to build dataset ``name`` in; on success (the body must
     have written the marker) swap it into ``<root>/<name>``, replacing an older complete build;
-    on any error remove it. A non-empty folder at the target that has no marker is never
-    replaced (an empty one, e.g. made by a workflow manager for its outputs, is)."""
+    on any error remove it. An empty folder at the target (a workflow manager makes one for its
+    outputs) is replaced. A non-empty one without a marker (not a complete build: e.g. the
+    workflow manager deleted the marker, its declared output, before a re-run; or someone
+    else's folder) is replaced only with ``replace_incomplete``, otherwise it is an error
+    before any work."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     target = dataset_dir(root, name)
     if target.is_dir() and not any(target.iterdir()):
         target.rmdir()
     if target.exists() and not (target / MARKER).is_file():
-        raise RuntimeError(
-            f"{target} exists but has no {MARKER}: it is not a completed build of {name}; "
-            f"move or delete it, then run again"
-        )
+        if not replace_incomplete:
+            raise RuntimeError(
+                f"{target} exists but has no {MARKER}: it is not a completed build of {name}; "
+                f"move or delete it, or rebuild with force"
+            )
+        log.warning("replacing %s, which has no %s (not a complete build)", target, MARKER)
     _remove_leftovers(root, name)
     work = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=root))
     try:

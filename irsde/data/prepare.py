@@ -349,7 +349,7 @@ def prepare_dataset(name: str | Dataset, root: str | os.PathLike, resources: str
         log.info("%s is already prepared in %s (force=True rebuilds it)", dataset.name, dataset_dir(root, dataset.name))
         return dataset_dir(root, dataset.name)
     sources = resolve_sources(dataset, resources, paths, offline, policy)
-    with building(root, dataset.name) as work:
+    with building(root, dataset.name, replace_incomplete=force) as work:
         trees = _source_trees(sources, work / ".sources", progress)
         splits = {split.name: build_split(dataset, split, trees, work / split.name, strict_counts, progress)
                   for split in dataset.splits}

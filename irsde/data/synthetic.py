@@ -157,7 +157,7 @@ def build_synthetic(name: str, root: str | os.PathLike, seed: int = 0, train_cou
         log.info("%s with seed %d is already built in %s", name, seed, dataset_dir(root, name))
         return dataset_dir(root, name)
     photos = {source: load_source(source) for source in TRAIN_SOURCES + TEST_SOURCES}
-    with building(root, name) as work:
+    with building(root, name, replace_incomplete=force) as work:
         samples = {}
         for split, count in counts.items():
             samples.update(_build_split(benchmark, split, count, seed, size, work, photos, progress))
