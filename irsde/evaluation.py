@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -264,20 +263,15 @@ def _write_outputs(restored: RestoredSet, batch: list[Path], output: torch.Tenso
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npy.part", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.save(stream, np.ascontiguousarray(array, dtype=np.float32))
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    from irsde.train.checkpoint import atomic_write_bytes
+
+    atomic_write_bytes(path, lambda stream: np.save(stream, np.ascontiguousarray(array, dtype=np.float32)))
 
 
 def _write_json(path: Path, record: dict) -> None:
-    temporary = path.with_name(f".{path.name}.part")
-    temporary.write_text(json.dumps(record, indent=2, default=str) + "\n")
-    os.replace(temporary, path)
+    from irsde.train.checkpoint import atomic_write_text
+
+    atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")
 
 
 # ----------------------------------------------------------------------------------- evaluate

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -73,8 +72,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def write_csv(frame, path: Path) -> None:
-    """Write a DataFrame as CSV atomically (temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.part")
-    frame.to_csv(temporary, index=False)
-    os.replace(temporary, path)
+    """Write a DataFrame as CSV atomically."""
+    from irsde.train.checkpoint import atomic_write_text
+
+    atomic_write_text(path, frame.to_csv(index=False))

@@ -13,12 +13,12 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from irsde.data.layout import sha256_file
 from irsde.images import is_image_file, list_images
 from irsde.metrics.batching import same_size_batches
 from irsde.metrics.perceptual import default_device
@@ -121,26 +121,12 @@ class FIDMetric:
         digest.update(f"pytorch-fid dims {self.dims}; {self.weights_path.name} {stat.st_size} {stat.st_mtime_ns}\n".encode())
         for path in clean_image_folder(folder):
             digest.update(f"{path.name}\n".encode())
-            digest.update(_file_sha256(path).encode())
+            digest.update(sha256_file(path).encode())
         return digest.hexdigest()
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _save_statistics(path: Path, mu: np.ndarray, sigma: np.ndarray, metadata: dict) -> None:
-    """Write ``mu``/``sigma`` to ``path`` atomically (temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz.part", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.savez(stream, mu=mu, sigma=sigma, metadata=json.dumps(metadata))
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """Write ``mu``/``sigma`` to ``path`` atomically."""
+    from irsde.train.checkpoint import atomic_write_bytes
+
+    atomic_write_bytes(path, lambda stream: np.savez(stream, mu=mu, sigma=sigma, metadata=json.dumps(metadata)))

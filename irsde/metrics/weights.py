@@ -76,7 +76,7 @@ def checkpoints_dir() -> Path:
     """``$TORCH_HOME/hub/checkpoints`` as torch.hub resolves it right now."""
     import torch.hub
 
-    return Path(torch.hub.get_dir()) / "checkpoints"
+    return (Path(torch.hub.get_dir()) / "checkpoints").absolute()
 
 
 def ensure_weight_file(weight: WeightFile, download: bool = True) -> Path:
