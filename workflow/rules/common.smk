@@ -31,16 +31,18 @@ def _registry():
     return DATASETS
 
 
-def _archive_owners():
-    """Archive file name -> the first registered dataset that downloads it."""
-    from irsde.data import ArchiveSource
-
+def _source_owners(kind):
+    """Source name (archive file or git-tree folder) -> the first registered dataset using it."""
     owners = {}
     for dataset in _registry().values():
         for source in dataset.sources:
-            if isinstance(source, ArchiveSource):
+            if type(source).__name__ == kind:
                 owners.setdefault(source.name, dataset.name)
     return owners
+
+
+def _pattern(names):
+    return "|".join(re.escape(name) for name in sorted(names, key=len, reverse=True))
 
 
 def _synthetic_names():
@@ -50,9 +52,10 @@ def _synthetic_names():
 
 
 SYNTHETIC_DATASETS = _synthetic_names()
-ARCHIVE_OWNERS = _archive_owners()
-REGISTRY_PATTERN = "|".join(re.escape(name) for name in sorted(_registry(), key=len, reverse=True))
-ARCHIVE_PATTERN = "|".join(re.escape(name) for name in sorted(ARCHIVE_OWNERS, key=len, reverse=True))
+SOURCE_OWNERS = {**_source_owners("ArchiveSource"), **_source_owners("GitTreeSource")}
+REGISTRY_PATTERN = _pattern(_registry())
+ARCHIVE_PATTERN = _pattern(_source_owners("ArchiveSource"))
+FOLDER_PATTERN = _pattern(_source_owners("GitTreeSource"))
 
 
 def _published_benchmarks():
@@ -199,12 +202,9 @@ def local_source(dataset):
     return None
 
 
-def archive_paths(dataset):
-    """The archives of a registry dataset in resources/ (git-tree sources are fetched by prepare)."""
-    from irsde.data import ArchiveSource
-
-    sources = _registry()[dataset].sources
-    return [f"{PATHS['resources']}/{s.name}" for s in sources if isinstance(s, ArchiveSource)]
+def source_paths(dataset):
+    """Where the archives / git-tree folders of a registry dataset live in resources/."""
+    return [f"{PATHS['resources']}/{source.name}" for source in _registry()[dataset].sources]
 
 
 def run_dir(benchmark, method):

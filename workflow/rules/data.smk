@@ -20,22 +20,37 @@ rule synthetic_dataset:
 
 rule fetch_archive:
     output:
-        f"{PATHS['resources']}/{{archive}}",
+        f"{PATHS['resources']}/{{source}}",
     wildcard_constraints:
-        archive=ARCHIVE_PATTERN,
+        source=ARCHIVE_PATTERN,
     localrule: True
     params:
-        dataset=lambda w: ARCHIVE_OWNERS[w.archive],
+        dataset=lambda w: SOURCE_OWNERS[w.source],
         resources=PATHS["resources"],
     log:
-        f"{PATHS['logs']}/{NAME}/data/fetch-{{archive}}.log",
+        f"{PATHS['logs']}/{NAME}/data/fetch-{{source}}.log",
     script:
-        "../scripts/fetch_archive.py"
+        "../scripts/fetch_source.py"
+
+
+rule fetch_folder:
+    output:
+        directory(f"{PATHS['resources']}/{{source}}"),
+    wildcard_constraints:
+        source=FOLDER_PATTERN,
+    localrule: True
+    params:
+        dataset=lambda w: SOURCE_OWNERS[w.source],
+        resources=PATHS["resources"],
+    log:
+        f"{PATHS['logs']}/{NAME}/data/fetch-{{source}}.log",
+    script:
+        "../scripts/fetch_source.py"
 
 
 rule prepare_dataset:
     input:
-        lambda w: [] if local_source(w.dataset) else archive_paths(w.dataset),
+        lambda w: [] if local_source(w.dataset) else source_paths(w.dataset),
     output:
         f"{PATHS['data']}/{{dataset}}/dataset.json",
     wildcard_constraints:
@@ -48,7 +63,7 @@ rule prepare_dataset:
         f"{PATHS['logs']}/{NAME}/data/{{dataset}}.prepare.log",
     shell:
         "irsde data prepare {wildcards.dataset} --root {params.root} --resources {params.resources}"
-        " {params.path} --force > {log} 2>&1"
+        " {params.path} --offline --force > {log} 2>&1"
 
 
 rule published_weights_missing:

@@ -1,0 +1,11 @@
+"""Snakemake adapter: download one source (archive or git-tree folder) of a registered dataset and verify it."""
+import logging
+
+from irsde.data import fetch_source, get_dataset
+
+logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
+name = snakemake.wildcards.source
+dataset = get_dataset(snakemake.params.dataset)
+source = next(s for s in dataset.sources if s.name == name)
+path = fetch_source(source, snakemake.params.resources)
+logging.info("%s verified at %s", name, path)
