@@ -5,6 +5,7 @@ Restoration writes one folder per run::
     <out>/png/<stem>.png     the clamped, rounded uint8 output: nothing else lives here (FID reads it)
     <out>/float/<stem>.npy   the unclamped float32 HxWx3 output (LPIPS-on-float protocols read it)
     <out>/restore.json       how it was made: seed, sampler, batch size, tiling, sources, ...
+                             (written last: its presence marks a complete folder)
 
 Any method restores through the same code: a :class:`Restorer` is a callable
 ``(lq_batch, generator) -> restored_batch`` on Bx3xHxW float tensors in [0,1]. IR-SDE's is
@@ -178,6 +179,7 @@ def restore_folder(
         raise ValueError("no images to restore")
     restored = RestoredSet(Path(out_dir))
     _check_output_folder(restored, lq_paths)
+    restored.manifest_path.unlink(missing_ok=True)  # written last: it marks a complete folder
     restored.png_dir.mkdir(parents=True, exist_ok=True)
     restored.float_dir.mkdir(parents=True, exist_ok=True)
     generator = torch.Generator(device="cpu").manual_seed(seed)
@@ -230,14 +232,15 @@ def restore_dataset(
 
     lq_paths = [lq for _, lq in paired_files(split_dir)][:limit]
     device = next(net.parameters()).device
-    record = {"split_dir": str(Path(split_dir).resolve()), "sampler": sampler, "sde": _sde_settings(sde)}
+    record = {"split_dir": str(Path(split_dir).resolve()), "sampler": sampler, "sde": sde_settings(sde)}
     record.update(metadata or {})
     return restore_folder(
         SDERestorer(net, sde, sampler), lq_paths, out_dir, seed, batch_size, tile, tile_overlap, device, record, progress
     )
 
 
-def _sde_settings(sde) -> dict:
+def sde_settings(sde) -> dict:
+    """The constructor settings of a MeanRevertingSDE, for manifests."""
     return {name: getattr(sde, name) for name in ("schedule", "T", "max_sigma", "eps") if hasattr(sde, name)}
 
 

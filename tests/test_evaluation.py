@@ -122,6 +122,19 @@ def test_restore_folder_tiles_large_images_into_the_same_result(split_dir, tmp_p
                                    np.load(whole.float_dir / f"{path.stem}.npy"), atol=1e-6)
 
 
+def test_an_interrupted_restore_leaves_no_manifest(split_dir, tmp_path):
+    lq_paths = list_images(split_dir / "LQ")
+    restore_folder(noisy_restorer, lq_paths, tmp_path / "out", progress=False)
+    assert (tmp_path / "out" / "restore.json").is_file()
+
+    def failing(lq, generator):
+        raise RuntimeError("out of memory")
+
+    with pytest.raises(RuntimeError, match="out of memory"):
+        restore_folder(failing, lq_paths, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out" / "restore.json").exists()
+
+
 def test_restore_refuses_a_png_folder_with_foreign_files(split_dir, tmp_path):
     (tmp_path / "out" / "png").mkdir(parents=True)
     (tmp_path / "out" / "png" / "other.png").write_bytes(b"")

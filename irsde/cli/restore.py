@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from irsde.data.loaders import paired_files
-    from irsde.evaluation import restore_folder
+    from irsde.evaluation import restore_folder, sde_settings
     from irsde.metrics.perceptual import default_device
     from irsde.sde import MeanRevertingSDE
 
@@ -78,8 +78,7 @@ def run(args: argparse.Namespace) -> int:
         "weights": str(Path(args.weights).resolve()),
         "network": architecture,
         "sampler": args.sampler,
-        "sde": None if args.sampler == ONE_STEP else {
-            "schedule": args.schedule, "T": args.T, "max_sigma": args.max_sigma, "eps": args.eps},
+        "sde": None if args.sampler == ONE_STEP else sde_settings(sde),
     }
     log.info("restoring %d images of %s with %s (%s sampler, seed %d) on %s",
              len(lq_paths), split_dir, args.weights, args.sampler, args.seed, device)

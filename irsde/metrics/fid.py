@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from irsde.data.layout import sha256_file
 from irsde.images import is_image_file, list_images
 from irsde.metrics.batching import same_size_batches
 from irsde.metrics.perceptual import default_device
@@ -116,6 +115,8 @@ class FIDMetric:
 
     def cache_key(self, folder: str | os.PathLike) -> str:
         """SHA-256 over the folder's file names and contents, the weight file and the feature size."""
+        from irsde.data.layout import sha256_file
+
         digest = hashlib.sha256()
         stat = self.weights_path.stat()
         digest.update(f"pytorch-fid dims {self.dims}; {self.weights_path.name} {stat.st_size} {stat.st_mtime_ns}\n".encode())
