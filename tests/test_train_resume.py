@@ -20,7 +20,7 @@ from train_support import (
 
 from irsde.train.checkpoint import RunLayout
 
-ITERATIONS = 120
+ITERATIONS = 80
 
 
 def rows(path, *columns):
@@ -56,7 +56,7 @@ def start_and_kill_after_first_checkpoint(config_path, layout: RunLayout, timeou
 def test_killed_run_resumes_bit_identical(tmp_path):
     config = tiny_config(
         tmp_path,
-        train={"iterations": ITERATIONS, "checkpoint_every": 20, "log_every": 10, "val_every": 30},
+        train={"iterations": ITERATIONS, "checkpoint_every": 10, "log_every": 10, "val_every": 30},
     )
     whole = RunLayout(tmp_path / "whole")
     killed = RunLayout(tmp_path / "killed")
@@ -77,7 +77,7 @@ def test_killed_run_resumes_bit_identical(tmp_path):
     )
     sessions = json.loads(killed.run_record.read_text())["sessions"]
     assert len(sessions) == 2 and sessions[0]["status"] == "running"  # the killed one never ended
-    assert sessions[1]["resumed_from_iteration"] >= 20 and sessions[1]["status"] == "finished"
+    assert sessions[1]["resumed_from_iteration"] >= 10 and sessions[1]["status"] == "finished"
 
 
 @pytest.mark.slow
