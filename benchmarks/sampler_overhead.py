@@ -82,14 +82,17 @@ def measure(setting: Setting, sde: MeanRevertingSDE, sampler: str, repeats: int)
     mu = torch.rand(shape, generator=generator, device=device)
     xt = mu + sde.lam * torch.randn(shape, generator=generator, device=device)
 
+    def fresh_generator() -> torch.Generator:
+        return torch.Generator(device=device).manual_seed(1)
+
     def run_restore() -> None:
-        restore(net, sde, mu, sampler=sampler, generator=torch.Generator(device=device).manual_seed(1))
+        restore(net, sde, mu, sampler=sampler, generator=fresh_generator())
 
     def run_forwards() -> None:
         bare_forwards(net, xt, mu, sde.T)
 
     def run_sampler_alone() -> None:
-        restore(free_network, sde, mu, sampler=sampler, generator=torch.Generator(device=device).manual_seed(1))
+        restore(free_network, sde, mu, sampler=sampler, generator=fresh_generator())
 
     runs = {"restore_s": run_restore, "forwards_s": run_forwards, "sampler_alone_s": run_sampler_alone}
     for run in runs.values():  # warm-up: allocator, kernels, caches
@@ -131,7 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     sde = MeanRevertingSDE(T=args.steps)
-    print(f"sampler={args.sampler} T={args.steps} repeats={args.repeats} threads={args.threads} torch={torch.__version__}")
+    print(
+        f"sampler={args.sampler} T={args.steps} repeats={args.repeats} threads={args.threads} "
+        f"torch={torch.__version__}"
+    )
     print(
         f"{'configuration':<16} {'nf':>3} {'depth':>5} {'input':>14} {'restore s':>10} {'forwards s':>10} "
         f"{'ratio':>7} {'sampler alone s':>15} {'1+alone/fwd':>11}"

@@ -121,7 +121,7 @@ def sample(
     sde = sde.to(mu.device, mu.dtype)
     counted = _CountingNet(net)
     batch_size = mu.shape[0]
-    steps = torch.arange(sde.T, 0, -1, device=mu.device).view(-1, 1).expand(-1, batch_size)
+    steps = torch.arange(sde.T, 0, -1, device=mu.device).repeat_interleave(batch_size).view(-1, batch_size)
     with torch.no_grad():
         x = sde.sample_prior(mu, standard_normal_like(mu, generator))
         for t in tqdm(steps, desc=f"{chosen.name} sampler", disable=not progress, leave=False):

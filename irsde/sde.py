@@ -211,18 +211,22 @@ class MeanRevertingSDE:
 
     @property
     def thetas(self) -> Tensor:
+        """``theta_t``, t = 0..T."""
         return self._tables["thetas"]
 
     @property
     def sigmas(self) -> Tensor:
+        """``sigma_t = sqrt(2 lambda^2 theta_t)``, t = 0..T."""
         return self._tables["sigmas"]
 
     @property
     def thetas_bar(self) -> Tensor:
+        """``thetabar_t = sum_{i=1..t} theta_i`` (``thetabar_0 = 0``), t = 0..T."""
         return self._tables["thetas_bar"]
 
     @property
     def sigma_bars(self) -> Tensor:
+        """``sigmabar_t = lambda sqrt(1 - exp(-2 thetabar_t dt))``, the std of ``x_t | x_0``, t = 0..T."""
         return self._tables["sigma_bars"]
 
     # --- coefficient lookup -------------------------------------------------------------------
@@ -262,8 +266,7 @@ class MeanRevertingSDE:
 
     def sample_xt(self, x0: Tensor, mu: Tensor, t: Timestep, noise: Tensor) -> Tensor:
         """``x_t = m_t + sigmabar_t * noise`` for standard normal ``noise``."""
-        index = self._index(t, 0)
-        return mu + (x0 - mu) * self._at("decay_bar", index) + self._at("sigma_bars", index) * noise
+        return self.marginal_mean(x0, mu, t) + self.marginal_std(t) * noise
 
     def sample_prior(self, mu: Tensor, noise: Tensor) -> Tensor:
         """The sampling start ``x_T = mu + lambda * noise``."""

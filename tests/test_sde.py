@@ -178,10 +178,8 @@ def test_brute_force_conditional_of_forward_transition(t):
         window = np.abs(current - centre) < 0.02 * c.sigma_bars[t]
         kept = int(window.sum())
         assert kept > 10_000
-        as_image = lambda values: torch.from_numpy(values).view(-1, 1, 1, 1)  # noqa: E731
-        optimal = sde.optimal_reverse_mean(
-            as_image(current[window]), torch.tensor(x0, dtype=torch.float64), torch.tensor(mu, dtype=torch.float64), t
-        )
+        xt = torch.from_numpy(current[window]).view(-1, 1, 1, 1)
+        optimal = sde.optimal_reverse_mean(xt, torch.full_like(xt, x0), torch.full_like(xt, mu), t)
         residual = previous[window] - optimal.flatten().numpy()
         assert abs(residual.mean()) < 5 * posterior_std / math.sqrt(kept), (t, offset)
         assert abs(residual.std() / posterior_std - 1) < 5 / math.sqrt(2 * kept), (t, offset)
