@@ -107,7 +107,9 @@ def run_child(arguments) -> dict:
     from irsde.train.engine import TrainingRun
     from irsde.train.methods import build_method
 
-    config = child_config(arguments.method, arguments.nf, arguments.depth, arguments.batch, arguments.crop, tempfile.mkdtemp())
+    config = child_config(
+        arguments.method, arguments.nf, arguments.depth, arguments.batch, arguments.crop, tempfile.mkdtemp()
+    )
     context = setup(config["device"])
     run = TrainingRun(config, build_method(config), context, progress=False)
     device = context.device
@@ -166,20 +168,31 @@ def main(argv=None) -> int:
     if arguments.method:
         print(json.dumps(run_child(arguments)))
         return 0
-    print(f"{'method':<13}{'crop':>5}  {'engine ms':>10}{'bare ms':>10}{'ratio':>7}{'paired':>8}{'peak MiB':>10}  device, memory")
+    print(
+        f"{'method':<13}{'crop':>5}  {'engine ms':>10}{'bare ms':>10}{'ratio':>7}{'paired':>8}{'peak MiB':>10}"
+        "  device, memory"
+    )
     worst = 0.0
     for crop in arguments.crops:
         for method in METHODS:
-            command = [sys.executable, __file__, "--method", method, "--crop", str(crop), "--repeats", str(arguments.repeats),
-                       "--nf", str(arguments.nf), "--depth", str(arguments.depth), "--batch", str(arguments.batch)]
-            result = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
+            command = [
+                sys.executable, __file__, "--method", method, "--crop", str(crop),
+                "--repeats", str(arguments.repeats), "--nf", str(arguments.nf),
+                "--depth", str(arguments.depth), "--batch", str(arguments.batch),
+            ]
+            output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+            result = json.loads(output.splitlines()[-1])
             worst = max(worst, result["ratio"])
             print(
                 f"{method:<13}{crop:>5}  {1e3 * result['engine_s']:>10.1f}{1e3 * result['bare_s']:>10.1f}"
-                f"{result['ratio']:>7.3f}{result['pair_ratio']:>8.3f}{result['peak_mib']:>10.1f}  {result['device']}, {result['peak_kind']}"
+                f"{result['ratio']:>7.3f}{result['pair_ratio']:>8.3f}{result['peak_mib']:>10.1f}"
+                f"  {result['device']}, {result['peak_kind']}"
             )
-    print(f"nf={arguments.nf} depth={arguments.depth} batch={arguments.batch}, torch threads={os.environ.get('OMP_NUM_THREADS', 'default')}; "
-          f"times are minima over {arguments.repeats} steps; worst engine/bare ratio {worst:.3f} (target <= 1.05)")
+    threads = os.environ.get("OMP_NUM_THREADS", "default")
+    print(
+        f"nf={arguments.nf} depth={arguments.depth} batch={arguments.batch}, OMP threads={threads}; times are minima "
+        f"over {arguments.repeats} steps; worst engine/bare ratio {worst:.3f} (target <= 1.05)"
+    )
     return 0
 
 

@@ -87,7 +87,8 @@ def test_resuming_a_shorter_run_matches_the_uninterrupted_one(tmp_path, config):
     for kind in ("net", "ema"):
         assert_same_tensors(load_tensors(whole.output_dir / f"weights/{kind}_6.pth"),
                             load_tensors(resumed.output_dir / f"weights/{kind}_6.pth"))
-    whole_state, resumed_state = load_training_state(RunLayout(whole.output_dir)), load_training_state(RunLayout(resumed.output_dir))
+    whole_state = load_training_state(RunLayout(whole.output_dir))
+    resumed_state = load_training_state(RunLayout(resumed.output_dir))
     for a, b in zip(whole_state["optimizer"]["state"].values(), resumed_state["optimizer"]["state"].values()):
         assert_same_tensors(a, b)
 
@@ -175,7 +176,8 @@ def test_rank_shards_draw_exactly_the_single_process_random_numbers():
     gt, lq = torch.rand(4, 3, 8, 8), torch.rand(4, 3, 8, 8)
     whole = draw_training_batch(sde, gt, lq, torch.Generator().manual_seed(1))
     for start in (0, 2):
-        part = draw_shard_batch(sde, gt[start:start + 2], lq[start:start + 2], torch.Generator().manual_seed(1), Shard(start, start + 2, 4))
+        rows = slice(start, start + 2)
+        part = draw_shard_batch(sde, gt[rows], lq[rows], torch.Generator().manual_seed(1), Shard(start, start + 2, 4))
         assert torch.equal(part.t, whole.t[start:start + 2])
         assert torch.equal(part.noise, whole.noise[start:start + 2])
         assert torch.equal(part.xt, whole.xt[start:start + 2])

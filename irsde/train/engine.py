@@ -347,5 +347,6 @@ class TrainingRun:
         """Debug (``train.rank_digests``): every rank writes a digest of its network and EMA."""
         if not self.config["train"]["rank_digests"]:
             return
-        digest = state_dict_digest({**self.model.state_dict(), **{f"ema.{k}": v for k, v in ema_state_dict(self.ema).items()}})
+        ema = {f"ema.{name}": value for name, value in ema_state_dict(self.ema).items()}
+        digest = state_dict_digest({**self.model.state_dict(), **ema})
         atomic_write_text(self.layout.rank_digest(self.context.rank), digest + "\n")

@@ -60,7 +60,9 @@ class CsvLog:
         with self.path.open(newline="") as stream:
             reader = csv.DictReader(stream)
             if tuple(reader.fieldnames or ()) != self.columns:
-                raise RuntimeError(f"{self.path}: expected columns {', '.join(self.columns)}, found {reader.fieldnames}")
+                raise RuntimeError(
+                    f"{self.path}: expected columns {', '.join(self.columns)}, found {reader.fieldnames}"
+                )
             return [row for row in reader if _is_complete(row, self.columns)]
 
     def append(self, rows: Iterable[Mapping]) -> None:
@@ -128,7 +130,9 @@ def read_run_record(path: str | os.PathLike) -> dict:
         raise RuntimeError(f"{path}: not a valid run record: {error}") from error
 
 
-def start_session(path: str | os.PathLike, config: Mapping, resumed_from: int | None, world_size: int, device: str) -> dict:
+def start_session(
+    path: str | os.PathLike, config: Mapping, resumed_from: int | None, world_size: int, device: str
+) -> dict:
     """Write run.json for a new session (keeping the sessions of earlier ones) and return it."""
     record = read_run_record(path)
     sessions = record.get("sessions", [])
