@@ -22,7 +22,9 @@ PAPER_ROWS = {
     "IR-SDE (published weights)": "IR-SDE",
 }
 STOCHASTIC_METHODS = ("irsde", "published")
-PUBLISHED_CSV = "results/published/published_results.csv"
+# Committed inputs live in the repository, wherever the workflow runs (`snakemake -d DIR`).
+REPOSITORY = Path(workflow.basedir)
+PUBLISHED_CSV = str(REPOSITORY / "results" / "published" / "published_results.csv")
 
 
 def _registry():
@@ -41,7 +43,7 @@ def _source_owners(kind):
     return owners
 
 
-def _pattern(names):
+def alternatives_regex(names):
     return "|".join(re.escape(name) for name in sorted(names, key=len, reverse=True))
 
 
@@ -53,9 +55,9 @@ def _synthetic_names():
 
 SYNTHETIC_DATASETS = _synthetic_names()
 SOURCE_OWNERS = {**_source_owners("ArchiveSource"), **_source_owners("GitTreeSource")}
-REGISTRY_PATTERN = _pattern(_registry())
-ARCHIVE_PATTERN = _pattern(_source_owners("ArchiveSource"))
-FOLDER_PATTERN = _pattern(_source_owners("GitTreeSource"))
+REGISTRY_PATTERN = alternatives_regex(_registry())
+ARCHIVE_PATTERN = alternatives_regex(_source_owners("ArchiveSource"))
+FOLDER_PATTERN = alternatives_regex(_source_owners("GitTreeSource"))
 
 
 def _published_benchmarks():
@@ -277,7 +279,7 @@ def figure_outputs():
 
 
 def reference_csv():
-    return f"results/reference/{NAME}.csv"
+    return str(REPOSITORY / "results" / "reference" / f"{NAME}.csv")
 
 
 def regress_output():

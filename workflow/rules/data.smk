@@ -27,6 +27,7 @@ rule fetch_archive:
     params:
         dataset=lambda w: SOURCE_OWNERS[w.source],
         resources=PATHS["resources"],
+        offline=config.get("offline", False),
     log:
         f"{PATHS['logs']}/{NAME}/data/fetch-{{source}}.log",
     script:
@@ -42,6 +43,7 @@ rule fetch_folder:
     params:
         dataset=lambda w: SOURCE_OWNERS[w.source],
         resources=PATHS["resources"],
+        offline=config.get("offline", False),
     log:
         f"{PATHS['logs']}/{NAME}/data/fetch-{{source}}.log",
     script:

@@ -66,7 +66,7 @@ rule loss_comparison_curves:
 
 rule qualitative_figure:
     input:
-        marker=lambda w: dataset_marker(w.benchmark),
+        marker=lambda w: dataset_marker(w.benchmark, "test"),
         restored=lambda w: [restored_dir(w.benchmark, m, seeds_for(m)[0]) for m in methods_for(w.benchmark)],
     output:
         report(

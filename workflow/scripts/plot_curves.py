@@ -2,8 +2,9 @@
 import logging
 
 from irsde import report
+from irsde.logs import log_to_file
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
+log_to_file(snakemake.log[0])
 logs = dict(zip(snakemake.params.labels, snakemake.input.logs))
 curves = report.read_validation_logs(logs, metric="psnr")
 report.plot_validation_curves(curves, snakemake.params.title, "validation PSNR (dB)",

@@ -5,8 +5,9 @@ from pathlib import Path
 from irsde import report
 from irsde.evaluation import PNG_SUBDIR
 from irsde.images import list_images, read_uint8
+from irsde.logs import log_to_file
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
+log_to_file(snakemake.log[0])
 params = snakemake.params
 test_dir = Path(params.test_dir)
 rows = []

@@ -4,8 +4,9 @@ import logging
 import pandas as pd
 
 from irsde import report
+from irsde.logs import log_to_file
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
+log_to_file(snakemake.log[0])
 params = snakemake.params
 per_image = report.read_metric_csvs(list(snakemake.input.metrics))
 published = None

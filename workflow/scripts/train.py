@@ -4,9 +4,9 @@ import shutil
 
 from irsde.train import train, validate_config
 from irsde.train.checkpoint import RunLayout
+from irsde.logs import log_to_file
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO,
-                    format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+log_to_file(snakemake.log[0])
 config = validate_config(snakemake.params.config)
 result = train(config, resume="auto")
 layout = RunLayout(result.output_dir)

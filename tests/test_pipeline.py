@@ -1,0 +1,111 @@
+"""The Snakemake workflow: dry runs of every shipped config, parse-time errors, and (slow) a
+real run of the CI config whose deliberately worse variant must fail `regress`."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def snakemake(*args, workdir: Path, timeout: int = 900) -> subprocess.CompletedProcess:
+    command = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+
+
+def write_config(tmp_path: Path, source: str, edit) -> Path:
+    config = yaml.safe_load((REPO / "config" / source).read_text())
+    edit(config)
+    path = tmp_path / f"edited-{source}"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["tables"],
+        ["all"],
+        ["tables", "--configfile", str(REPO / "config" / "paper.yaml")],
+        ["tables", "--configfile", str(REPO / "config" / "paper.yaml"), "--profile", str(REPO / "profiles" / "slurm")],
+        ["regress", "--configfile", str(REPO / "config" / "ci.yaml")],
+    ],
+    ids=["default", "default-all", "paper", "paper-slurm", "ci-regress"],
+)
+def test_dry_run_plans_the_jobs(tmp_path, args):
+    result = snakemake("-n", *args, workdir=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "train" in result.stdout and "evaluate" in result.stdout
+
+
+def test_paper_config_plans_published_weights_and_both_rain_sets(tmp_path):
+    result = snakemake("-n", "tables", "--configfile", str(REPO / "config" / "paper.yaml"), workdir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "published_weights_missing" in result.stdout
+    assert "tables/rain100h.tex" in result.stdout and "tables/rain100l.tex" in result.stdout
+
+
+def test_misspelled_target_lists_the_choices(tmp_path):
+    result = snakemake("-n", "talbes", workdir=tmp_path)
+    assert result.returncode != 0
+    assert "unknown target 'talbes'; choose one of: tables, curves, figures, regress, all" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (lambda c: c.update(methods=["irsde", "cnn_basline"]), "'cnn_basline' is not one of ['irsde', 'cnn_baseline']"),
+        (lambda c: c["benchmarks"]["synthetic-rain"].update(protocol="irsde-drain"), "'irsde-drain' is not one of"),
+        (lambda c: c["benchmarks"]["synthetic-rain"].update(dataset="synthetic-rian"),
+         "benchmarks.synthetic-rain.dataset: 'synthetic-rian' is not valid; choose one of: synthetic-rain"),
+        (lambda c: c["benchmarks"]["synthetic-rain"].update(published="rain100h"), "benchmarks.synthetic-rain.published"),
+        (lambda c: c.update(sampler="euler"), "'euler' is not one of ['sde', 'ode', 'posterior']"),
+        (lambda c: c["training"]["optim"].update(lr="fast"), "optim.lr"),
+        (lambda c: c["training"]["train"].update(iteratons=10), "train.iteratons"),
+    ],
+    ids=["method", "protocol", "dataset", "synthetic-published", "sampler", "bad-value", "unknown-key"],
+)
+def test_bad_config_fails_at_parse_time_naming_the_key(tmp_path, edit, expected):
+    config = write_config(tmp_path, "config.yaml", edit)
+    result = snakemake("-n", "tables", "--configfile", str(config), workdir=tmp_path)
+    assert result.returncode != 0
+    assert expected in result.stdout + result.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_missing_archive_offline_names_the_file_and_where_to_put_it(tmp_path):
+    def enable_rain100h_offline(config):
+        config["offline"] = True
+        config["benchmarks"] = {"rain100h": {"dataset": "Rain100H", "protocol": "irsde-derain", "published": "rain100h"}}
+        config["curves"]["benchmark"] = "rain100h"
+
+    config = write_config(tmp_path, "config.yaml", enable_rain100h_offline)
+    result = snakemake("--cores", "1", "tables", "--configfile", str(config), workdir=tmp_path, timeout=300)
+    assert result.returncode != 0
+    logs = "\n".join(p.read_text() for p in (tmp_path / "logs").rglob("fetch-*.log"))
+    assert "Rain100H.zip" in logs and "resources" in logs
+    assert not (tmp_path / "resources" / "Rain100H.zip").exists()
+
+
+@pytest.mark.slow
+def test_regress_fails_for_a_deliberately_worse_model(tmp_path):
+    """The CI config trained for 1 iteration instead of its budget must fail `regress`."""
+
+    def cripple(config):
+        config["training"]["train"].update(iterations=1, checkpoint_every=1, val_every=1)
+        config["training"]["optim"]["milestones"] = [1]
+
+    config = write_config(tmp_path, "ci.yaml", cripple)
+    result = snakemake("--cores", "2", "regress", "--configfile", str(config), workdir=tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "REGRESSED" in output and "metric regression against" in output
+    current = pd.read_csv(tmp_path / "results" / "regress" / "ci.current.csv")
+    assert set(current["metric"]) >= {"psnr", "ssim"}
+    assert not (tmp_path / "results" / "regress" / "ci.txt").exists()
