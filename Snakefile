@@ -4,6 +4,8 @@
 #   snakemake --cores 8 tables --configfile config/paper.yaml   # the paper's datasets and model
 #   snakemake --cores 8 curves | figures | regress | all
 #   snakemake --report report.html                          # tables, figures and captions
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -13,7 +15,7 @@ min_version("9.0")
 # the command line replaces it whole (it is not merged into it).
 if not workflow.overwrite_configfiles:
 
-    configfile: "config/config.yaml"
+    configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 include: "workflow/rules/common.smk"
