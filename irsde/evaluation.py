@@ -344,7 +344,8 @@ def evaluate(
     """Score a restored set against its ground truth under ``protocol``; tidy per-image rows.
 
     ``restored_dir`` is a :func:`restore_folder` output (``png/`` + ``float/``) or a plain folder
-    of PNGs (then only protocols without LPIPS-on-float can score LPIPS). Images are matched to
+    of images: the outputs of a method that only delivers 8-bit images (another method's PNGs,
+    or the degraded input itself), whose LPIPS is then computed on those images. Images are matched to
     ``gt_dir`` by file stem. LPIPS and FID need pretrained weights: when they are unavailable the
     call raises :class:`PerceptualWeightsMissing`, unless ``allow_missing_weights``, in which
     case the metric's rows are NaN with a note naming the missing file.
@@ -357,7 +358,9 @@ def evaluate(
     if {"psnr", "ssim"} & set(metrics):
         _score_fidelity(scores, pairs, protocol, metrics, progress)
     if "lpips" in metrics:
-        inputs = _lpips_inputs(pairs, protocol, float_dir)
+        # A plain image folder (not the png/ of a restore output, whose floats must be used).
+        plain_folder = png_dir == Path(restored_dir) and not (png_dir.parent / MANIFEST).is_file()
+        inputs = _lpips_inputs(pairs, protocol, float_dir, plain_folder)
         _with_weights(scores, "lpips", pairs, allow_missing_weights,
                       lambda: _score_lpips(scores, inputs, device, download_weights, batch_size, progress))
     if "fid" in metrics:
@@ -384,9 +387,12 @@ def _score_fidelity(scores: _Scores, pairs, protocol: MetricProtocol, metrics: l
                 scores.add(gt_path.name, name, function(restored, gt, protocol.crop_border, protocol.y_channel))
 
 
-def _lpips_inputs(pairs, protocol: MetricProtocol, float_dir: Path | None) -> dict[Path, Path]:
-    """GT path -> the restored-side LPIPS input: the float .npy (LPIPS-on-float protocols) or the PNG."""
-    if not protocol.lpips_on_float:
+def _lpips_inputs(pairs, protocol: MetricProtocol, float_dir: Path | None, plain_folder: bool = False) -> dict[Path, Path]:
+    """GT path -> the restored-side LPIPS input: the float .npy (LPIPS-on-float protocols) or the
+    image itself (other protocols, and plain image folders, which have no float output)."""
+    if not protocol.lpips_on_float or plain_folder:
+        if protocol.lpips_on_float:
+            logger.info("%s holds 8-bit images only: LPIPS is computed on them", pairs[0][0].parent)
         return {gt: restored for restored, gt in pairs}
     arrays = {gt: (float_dir or Path(FLOAT_SUBDIR)) / f"{restored.stem}.npy" for restored, gt in pairs}
     missing = [path for path in arrays.values() if not path.is_file()]

@@ -194,6 +194,15 @@ def test_lpips_on_float_needs_the_float_folder(restored_set, split_dir, torch_ho
                  download_weights=False, progress=False)
 
 
+def test_a_plain_image_folder_gets_lpips_on_its_images_under_float_protocols(split_dir, torch_home):
+    # e.g. the degraded input, or another method that only delivers PNGs
+    frame = evaluate(split_dir / "LQ", split_dir / "GT", "irsde-derain", "input", "toy", 0, metrics=["lpips"],
+                     device="cpu", download_weights=False, progress=False)
+    metric = LPIPSMetric(device="cpu", download=False)
+    expected = metric(read_image(split_dir / "LQ" / "img-0.png"), read_image(split_dir / "GT" / "img-0.png"))
+    assert frame[frame["image"] == "img-0.png"]["value"].iloc[0] == pytest.approx(expected, rel=1e-5)
+
+
 def test_missing_weights_raise_or_become_noted_nans(restored_set, split_dir, empty_torch_home):
     with pytest.raises(PerceptualWeightsMissing, match=ALEXNET_WEIGHTS.filename):
         evaluate(restored_set.root, split_dir / "GT", "irsde-derain", "m", "toy", 0, metrics=["lpips"],

@@ -1,6 +1,8 @@
 # Shared helpers: config validation, names, paths and target lists. Rules stay declarative.
 import csv
 import re
+import shlex
+import sys
 from pathlib import Path
 
 from snakemake.utils import validate
@@ -21,7 +23,10 @@ PAPER_ROWS = {
     "CNN-baseline (our reconstruction)": "CNN-baseline",
     "IR-SDE (published weights)": "IR-SDE",
 }
+INPUT_LABEL = "Input (degraded, no restoration)"
 STOCHASTIC_METHODS = ("irsde", "published")
+# The irsde CLI of the Python running Snakemake (works without an activated virtualenv).
+IRSDE = f"{shlex.quote(sys.executable)} -m irsde"
 # Committed inputs live in the repository, wherever the workflow runs (`snakemake -d DIR`).
 REPOSITORY = Path(workflow.basedir)
 PUBLISHED_CSV = str(REPOSITORY / "results" / "published" / "published_results.csv")
@@ -243,7 +248,9 @@ def metrics_csv(benchmark, method, seed):
 
 
 def benchmark_metric_csvs(benchmark):
-    return [metrics_csv(benchmark, m, s) for m in methods_for(benchmark) for s in seeds_for(m)]
+    """Metric CSVs of a benchmark's table: the degraded input, then every method and seed."""
+    methods = [metrics_csv(benchmark, m, s) for m in methods_for(benchmark) for s in seeds_for(m)]
+    return [metrics_csv(benchmark, "input", 0), *methods]
 
 
 def table_outputs():

@@ -13,7 +13,7 @@ rule synthetic_dataset:
     log:
         f"{PATHS['logs']}/{NAME}/data/{{dataset}}.log",
     shell:
-        "irsde data synthetic {wildcards.dataset} --root {params.root} --force"
+        "{IRSDE} data synthetic {wildcards.dataset} --root {params.root} --force"
         " --seed {params.spec[seed]} --size {params.spec[size]}"
         " --train-count {params.spec[train_count]} --test-count {params.spec[test_count]} > {log} 2>&1"
 
@@ -64,7 +64,7 @@ rule prepare_dataset:
     log:
         f"{PATHS['logs']}/{NAME}/data/{{dataset}}.prepare.log",
     shell:
-        "irsde data prepare {wildcards.dataset} --root {params.root} --resources {params.resources}"
+        "{IRSDE} data prepare {wildcards.dataset} --root {params.root} --resources {params.resources}"
         " {params.path} --offline --force > {log} 2>&1"
 
 

@@ -15,6 +15,27 @@ rule evaluate:
     log:
         f"{PATHS['logs']}/{NAME}/metrics/{{benchmark}}/{{method}}-seed{{seed}}.log",
     shell:
-        "irsde evaluate --restored {input.restored} --gt {params.gt} --protocol {params.protocol}"
+        "{IRSDE} evaluate --restored {input.restored} --gt {params.gt} --protocol {params.protocol}"
         " --dataset {wildcards.benchmark} --out {output} --metrics {params.metrics}"
         " {params.allow_missing} --fid-cache {params.fid_cache} > {log} 2>&1"
+
+
+rule evaluate_input:
+    # The degraded input itself, scored like a method: the floor every restoration should beat.
+    input:
+        test=lambda w: dataset_marker(w.benchmark, "test"),
+    output:
+        f"{PATHS['results']}/metrics/{NAME}/{{benchmark}}/input/seed0.csv",
+    params:
+        test_dir=lambda w: split_dir(w.benchmark, "test"),
+        label=INPUT_LABEL,
+        protocol=lambda w: bench(w.benchmark)["protocol"],
+        metrics=",".join(config["metrics"]),
+        allow_missing="--allow-missing-weights" if config.get("allow_missing_weights", True) else "",
+        fid_cache=f"{PATHS['results']}/fid-stats",
+    log:
+        f"{PATHS['logs']}/{NAME}/metrics/{{benchmark}}/input.log",
+    shell:
+        "{IRSDE} evaluate --restored {params.test_dir}/LQ --gt {params.test_dir}/GT --protocol {params.protocol}"
+        " --method '{params.label}' --seed 0 --dataset {wildcards.benchmark} --out {output}"
+        " --metrics {params.metrics} {params.allow_missing} --fid-cache {params.fid_cache} > {log} 2>&1"

@@ -21,7 +21,7 @@ rule restore:
     benchmark:
         f"{PATHS['logs']}/{NAME}/restore/{{benchmark}}/{{method}}-seed{{seed}}.benchmark.tsv"
     shell:
-        "irsde restore --weights {input.weights} --dataset {params.test_dir} --out {output}"
+        "{IRSDE} restore --weights {input.weights} --dataset {params.test_dir} --out {output}"
         " --sampler {params.sampler} --seed {wildcards.seed} --method '{params.label}'"
         " --schedule {params.sde[schedule]} --T {params.sde[T]} --max-sigma {params.sde[max_sigma]}"
         " --eps {params.sde[eps]} > {log} 2>&1"
