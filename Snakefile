@@ -27,9 +27,11 @@ include: "workflow/rules/report.smk"
 
 
 rule tables:
+    # The qualitative figures come along: they only read the restorations the tables need.
     default_target: True
     input:
         table_outputs(),
+        figure_outputs(),
 
 
 rule curves:
