@@ -73,6 +73,8 @@ rule published_weights_missing:
     output:
         f"{PATHS['resources']}/weights/{{file}}",
     localrule: True
+    log:
+        f"{PATHS['logs']}/{NAME}/data/published-weights-{{file}}.log",
     run:
         raise WorkflowError(
             f"published checkpoint {output[0]} is missing. Download the IR-SDE model for this benchmark "
