@@ -114,7 +114,7 @@ def build_table(
                 if record.get("seeds", 1) > 1:
                     row[f"{record['metric']}_std"] = record["std"]
                 if record.get("note") and math.isnan(record["mean"]):
-                    footnotes.append(f"{METRIC_LABELS[record['metric']]} of {method}: {record['note']}")
+                    footnotes.append(f"{METRIC_LABELS[record['metric']]} unavailable: {record['note']}")
         reference = paper_rows.get(method)
         matches = published[published["method"] == reference] if reference else published.iloc[0:0]
         if len(matches):

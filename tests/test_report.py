@@ -46,9 +46,10 @@ def test_table_has_published_rows_ours_and_delta_to_paper():
 
 def test_missing_metric_is_na_with_footnote_in_every_format():
     note = "LPIPS weights missing: put alexnet-owt-7be5be79.pth into /x/hub/checkpoints"
-    frame = pd.concat([per_image("CNN", [28.0]), per_image("CNN", [np.nan], metric="lpips", note=note)])
+    frame = pd.concat([per_image("CNN", [28.0]), per_image("CNN", [np.nan], metric="lpips", note=note),
+                       per_image("SDE", [np.nan], metric="lpips", note=note)])
     table = report.build_table("synthetic-rain", report.summarize_methods(frame), None, {}, "irsde-derain", "sde", True)
-    assert table.footnotes == [f"LPIPS↓ of CNN: {note}"]
+    assert table.footnotes == [f"LPIPS↓ unavailable: {note}"]  # once, however many rows it marks
     markdown = report.render_markdown(table)
     assert "n/a*" in markdown and note in markdown
     assert "synthetic stand-in" in table.caption
