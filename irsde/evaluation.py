@@ -33,6 +33,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from irsde.fileio import atomic_write_bytes, atomic_write_text
 from irsde.images import list_images, read_image, read_uint8, to_tensor, write_png
 from irsde.metrics import (
     METRIC_NAMES,
@@ -266,14 +267,10 @@ def _write_outputs(restored: RestoredSet, batch: list[Path], output: torch.Tenso
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
-    from irsde.train.checkpoint import atomic_write_bytes
-
     atomic_write_bytes(path, lambda stream: np.save(stream, np.ascontiguousarray(array, dtype=np.float32)))
 
 
 def _write_json(path: Path, record: dict) -> None:
-    from irsde.train.checkpoint import atomic_write_text
-
     atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")
 
 

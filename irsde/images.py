@@ -9,12 +9,13 @@ test-script convention).
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
+
+from irsde.fileio import atomic_write_bytes
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm")
 
@@ -68,15 +69,5 @@ def to_tensor(image: np.ndarray) -> torch.Tensor:
 
 def write_png(path: str | os.PathLike, image: np.ndarray | torch.Tensor) -> Path:
     """Write an image (uint8 HxWx3, or float in [0,1]) as PNG, atomically (temp file + rename)."""
-    path = Path(path)
     array = image if isinstance(image, np.ndarray) and image.dtype == np.uint8 else to_uint8(image)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png.part", dir=path.parent)
-    os.close(handle)
-    try:
-        Image.fromarray(array).save(temporary, format="PNG")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_bytes(path, lambda stream: Image.fromarray(array).save(stream, format="PNG"))

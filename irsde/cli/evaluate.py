@@ -73,6 +73,6 @@ def run(args: argparse.Namespace) -> int:
 
 def write_csv(frame, path: Path) -> None:
     """Write a DataFrame as CSV atomically."""
-    from irsde.train.checkpoint import atomic_write_text
+    from irsde.fileio import atomic_write_text
 
     atomic_write_text(path, frame.to_csv(index=False))

@@ -23,9 +23,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from irsde.fileio import atomic_write_text
 
 PINNED_LOCK = Path(__file__).with_name("checksums.lock.json")
 USER_LOCK_NAME = "checksums.lock.json"
@@ -85,15 +86,7 @@ class LockFile:
         """Add or replace ``key`` and write the file atomically."""
         self.entries[key] = dict(entry)
         text = json.dumps({"version": 1, "files": self.entries}, indent=2, sort_keys=True) + "\n"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        try:
-            with os.fdopen(handle, "w") as stream:
-                stream.write(text)
-            os.replace(temporary, self.path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        atomic_write_text(self.path, text)
 
 
 def user_lock_path(resources: str | os.PathLike) -> Path:

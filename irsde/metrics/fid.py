@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from irsde.fileio import atomic_write_bytes
 from irsde.images import is_image_file, list_images
 from irsde.metrics.batching import same_size_batches
 from irsde.metrics.perceptual import default_device
@@ -128,6 +129,4 @@ class FIDMetric:
 
 def _save_statistics(path: Path, mu: np.ndarray, sigma: np.ndarray, metadata: dict) -> None:
     """Write ``mu``/``sigma`` to ``path`` atomically."""
-    from irsde.train.checkpoint import atomic_write_bytes
-
     atomic_write_bytes(path, lambda stream: np.savez(stream, mu=mu, sigma=sigma, metadata=json.dumps(metadata)))

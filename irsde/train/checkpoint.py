@@ -23,12 +23,13 @@ from the previous checkpoint with nothing lost but time.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+from irsde.fileio import atomic_write_bytes
 
 STATE_FORMAT_VERSION = 1
 
@@ -74,30 +75,10 @@ class RunLayout:
         return self.root / "debug" / f"rank{rank}.sha256"
 
 
-def atomic_write_bytes(path: str | os.PathLike, write) -> Path:
-    """Call ``write(file_object)`` on a temporary file next to ``path``, fsync, rename to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def atomic_torch_save(obj, path: str | os.PathLike) -> Path:
     """``torch.save`` that never leaves a partial file at ``path``."""
     return atomic_write_bytes(path, lambda stream: torch.save(obj, stream))
 
-
-def atomic_write_text(path: str | os.PathLike, content: str) -> Path:
-    return atomic_write_bytes(path, lambda stream: stream.write(content.encode("utf-8")))
 
 
 def non_finite_tensors(state_dict: Mapping[str, torch.Tensor]) -> list[str]:

@@ -36,7 +36,8 @@ from irsde.data import PairedTrainDataset
 from irsde.data.seeding import derive_rng
 from irsde.train import distributed
 from irsde.train.batches import BatchPlan, iterate_batches
-from irsde.train.checkpoint import RunLayout, atomic_write_text, load_training_state, save_checkpoint
+from irsde.fileio import atomic_write_text
+from irsde.train.checkpoint import RunLayout, load_training_state, save_checkpoint
 from irsde.train.config import RESUMABLE_CHANGES, config_differences, dump_config, validate_config
 from irsde.train.distributed import DistributedContext, rank_shard
 from irsde.train.ema import build_ema, ema_state_dict

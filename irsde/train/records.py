@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from irsde.train.checkpoint import atomic_write_text
+from irsde.fileio import atomic_write_text
 
 TRAIN_LOG_COLUMNS = ("iteration", "loss", "lr", "wall_time")
 VAL_LOG_COLUMNS = ("iteration", "image", "metric", "value")
