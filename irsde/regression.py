@@ -13,14 +13,18 @@ from pathlib import Path
 
 import pandas as pd
 
+from irsde.report import summarize_methods
+
 HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "lpips": False, "fid": False}
 KEY_COLUMNS = ["benchmark", "method", "metric"]
 
 
 def summary_frame(per_image: pd.DataFrame, benchmark: str) -> pd.DataFrame:
-    """Per-image tidy metrics of one benchmark -> (benchmark, method, metric, value) means."""
-    means = per_image.groupby(["method", "metric"], as_index=False, sort=True)["value"].mean()
-    return means.assign(benchmark=benchmark)[["benchmark", "method", "metric", "value"]]
+    """Per-image tidy metrics of one benchmark -> (benchmark, method, metric, value): the same
+    means the tables print (:func:`irsde.report.summarize_methods`)."""
+    means = summarize_methods(per_image).rename(columns={"mean": "value"})
+    means = means.assign(benchmark=benchmark).sort_values(["method", "metric"], ignore_index=True)
+    return means[["benchmark", "method", "metric", "value"]]
 
 
 def compare(current: pd.DataFrame, reference: pd.DataFrame, tolerances: dict[str, float]) -> pd.DataFrame:

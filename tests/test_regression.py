@@ -46,7 +46,7 @@ def test_format_lists_regressions_first():
 
 
 def test_summary_frame_means_per_method(tmp_path):
-    per_image = pd.DataFrame({"method": ["A", "A"], "metric": ["psnr", "psnr"], "value": [1.0, 3.0]})
+    per_image = pd.DataFrame({"method": ["A", "A"], "metric": ["psnr", "psnr"], "seed": [0, 0], "value": [1.0, 3.0]})
     assert regression.summary_frame(per_image, "b").iloc[0].to_dict() == {"benchmark": "b", "method": "A", "metric": "psnr", "value": 2.0}
 
 

@@ -1,5 +1,13 @@
 # Metrics of each restored folder under the benchmark's named protocol: a tidy per-image CSV.
 
+EVALUATE_OPTIONS = " ".join(
+    [
+        f"--metrics {','.join(config['metrics'])}",
+        "--allow-missing-weights" if config.get("allow_missing_weights", True) else "",
+        f"--fid-cache {PATHS['results']}/fid-stats",
+    ]
+)
+
 
 rule evaluate:
     input:
@@ -9,15 +17,11 @@ rule evaluate:
     params:
         gt=lambda w: f"{split_dir(w.benchmark, 'test')}/GT",
         protocol=lambda w: bench(w.benchmark)["protocol"],
-        metrics=",".join(config["metrics"]),
-        allow_missing="--allow-missing-weights" if config.get("allow_missing_weights", True) else "",
-        fid_cache=f"{PATHS['results']}/fid-stats",
     log:
         f"{PATHS['logs']}/{NAME}/metrics/{{benchmark}}/{{method}}-seed{{seed}}.log",
     shell:
         "{IRSDE} evaluate --restored {input.restored} --gt {params.gt} --protocol {params.protocol}"
-        " --dataset {wildcards.benchmark} --out {output} --metrics {params.metrics}"
-        " {params.allow_missing} --fid-cache {params.fid_cache} > {log} 2>&1"
+        " --dataset {wildcards.benchmark} --out {output} {EVALUATE_OPTIONS} > {log} 2>&1"
 
 
 rule evaluate_input:
@@ -30,12 +34,9 @@ rule evaluate_input:
         test_dir=lambda w: split_dir(w.benchmark, "test"),
         label=INPUT_LABEL,
         protocol=lambda w: bench(w.benchmark)["protocol"],
-        metrics=",".join(config["metrics"]),
-        allow_missing="--allow-missing-weights" if config.get("allow_missing_weights", True) else "",
-        fid_cache=f"{PATHS['results']}/fid-stats",
     log:
         f"{PATHS['logs']}/{NAME}/metrics/{{benchmark}}/input.log",
     shell:
         "{IRSDE} evaluate --restored {params.test_dir}/LQ --gt {params.test_dir}/GT --protocol {params.protocol}"
         " --method '{params.label}' --seed 0 --dataset {wildcards.benchmark} --out {output}"
-        " --metrics {params.metrics} {params.allow_missing} --fid-cache {params.fid_cache} > {log} 2>&1"
+        " {EVALUATE_OPTIONS} > {log} 2>&1"
