@@ -15,6 +15,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from irsde.registry import Registry
 from irsde.sde import MeanRevertingSDE, standard_normal_like
 
 LOSS_KINDS = ("l1", "l2")
@@ -90,15 +91,8 @@ def _noise_matching_entry(
 
 LossFunction = Callable[[MeanRevertingSDE, Tensor, TrainingBatch, str], Tensor]
 
-LOSSES: dict[str, LossFunction] = {
+LOSSES: Registry[LossFunction] = Registry("loss", {
     "maximum_likelihood": maximum_likelihood_loss,
     "noise_matching": _noise_matching_entry,
-}
+})
 """Losses by name, each called as ``loss(sde, eps_hat, batch, kind)``."""
-
-
-def get_loss(name: str) -> LossFunction:
-    """The loss called ``name`` from :data:`LOSSES`; ValueError listing the valid names."""
-    if name not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; valid losses: {', '.join(sorted(LOSSES))}")
-    return LOSSES[name]

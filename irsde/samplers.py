@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from irsde.registry import Registry
 from irsde.sde import MeanRevertingSDE, standard_normal_like
 
 DEFAULT_SEED = 0
@@ -66,19 +67,12 @@ def posterior_step(
     return sde.optimal_reverse_mean(xt, x0_hat, mu, t) + sde.posterior_std(t) * noise
 
 
-SAMPLERS: dict[str, Sampler] = {
+SAMPLERS: Registry[Sampler] = Registry("sampler", {
     "sde": Sampler("sde", sde_step, True, "Euler-Maruyama reverse SDE (the paper's sampler)"),
     "ode": Sampler("ode", ode_step, False, "probability-flow ODE, Euler steps"),
     "posterior": Sampler("posterior", posterior_step, True, "optimal posterior x_{t-1} | x_t, x0_hat"),
-}
-"""Samplers by name."""
-
-
-def get_sampler(name: str) -> Sampler:
-    """The sampler called ``name``; ValueError listing the valid names otherwise."""
-    if name not in SAMPLERS:
-        raise ValueError(f"unknown sampler {name!r}; valid samplers: {', '.join(sorted(SAMPLERS))}")
-    return SAMPLERS[name]
+})
+"""Samplers by name (an unknown name is an error listing the valid ones)."""
 
 
 @dataclass(frozen=True)
@@ -113,7 +107,7 @@ def sample(
 
     Returns the images and the number of network evaluations (``sde.T``).
     """
-    chosen = get_sampler(sampler)
+    chosen = SAMPLERS[sampler]
     if mu.ndim != 4:
         raise ValueError(f"mu must be a batch of images (B, C, H, W), got shape {tuple(mu.shape)}")
     if generator is None:

@@ -17,6 +17,8 @@ from typing import Callable
 
 import numpy as np
 
+from irsde.registry import Registry
+
 COSINE_OFFSET = 0.008
 """The offset ``s`` of the cosine schedule (Nichol & Dhariwal's value, used by IR-SDE)."""
 
@@ -49,11 +51,11 @@ def constant_thetas(T: int) -> np.ndarray:
     return np.ones(T + 1, dtype=np.float64)
 
 
-SCHEDULES: dict[str, Callable[[int], np.ndarray]] = {
+SCHEDULES: Registry[Callable[[int], np.ndarray]] = Registry("theta schedule", {
     "cosine": cosine_thetas,
     "linear": linear_thetas,
     "constant": constant_thetas,
-}
+})
 """Theta schedules by name; each takes ``T`` and returns float64 ``theta_0..theta_T``."""
 
 
@@ -69,7 +71,4 @@ def get_thetas(name: str, T: int) -> np.ndarray:
 
     Raises ValueError for an unknown name (listing the valid ones) or ``T < 1``.
     """
-    if name not in SCHEDULES:
-        valid = ", ".join(sorted(SCHEDULES))
-        raise ValueError(f"unknown theta schedule {name!r}; valid schedules: {valid}")
     return SCHEDULES[name](validate_num_steps(T))

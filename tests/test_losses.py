@@ -5,7 +5,6 @@ from irsde.losses import (
     LOSSES,
     TrainingBatch,
     draw_training_batch,
-    get_loss,
     maximum_likelihood_loss,
     noise_matching_loss,
 )
@@ -111,15 +110,15 @@ def test_gradient_reaches_the_prediction(sde, batch):
 def test_registry_has_uniform_signature(sde, batch):
     assert set(LOSSES) == {"maximum_likelihood", "noise_matching"}
     eps_hat = batch.noise + 0.1
-    assert get_loss("noise_matching")(sde, eps_hat, batch, "l2").item() == pytest.approx(0.01, rel=1e-4)
-    assert get_loss("maximum_likelihood")(sde, eps_hat, batch, "l1").equal(
+    assert LOSSES["noise_matching"](sde, eps_hat, batch, "l2").item() == pytest.approx(0.01, rel=1e-4)
+    assert LOSSES["maximum_likelihood"](sde, eps_hat, batch, "l1").equal(
         maximum_likelihood_loss(sde, eps_hat, batch, "l1")
     )
 
 
 def test_unknown_loss_or_kind_raises(sde, batch):
     with pytest.raises(ValueError, match="'score'.*maximum_likelihood, noise_matching"):
-        get_loss("score")
+        LOSSES["score"]
     with pytest.raises(ValueError, match="'huber'.*l1, l2"):
         noise_matching_loss(batch.noise, batch, "huber")
     with pytest.raises(ValueError, match="'L1'.*l1, l2"):

@@ -6,6 +6,7 @@ file names in GT and LQ, plus ``<root>/<name>/dataset.json`` (the completion mar
 counts, file hashes). Modules, one concept each:
 
 - ``registry``: declarative :class:`Dataset` records, ``DATASETS``, ``get_dataset``
+  (``ALL_DATASETS`` adds the synthetic stand-ins)
 - ``lock``: checksum lock files (pinned in the package, trust-on-first-use in ``resources/``)
 - ``fetch``: downloads with resume/retries/verification, offline use of ``resources/``
 - ``archives``: safe zip/tar extraction
@@ -24,13 +25,17 @@ from irsde.data.loaders import PairedTestDataset, PairedTrainDataset, paired_fil
 from irsde.data.lock import PINNED_LOCK, ChecksumMismatch, user_lock_path
 from irsde.data.prepare import prepare_dataset
 from irsde.data.registry import DATASETS, ArchiveSource, Dataset, GitTreeSource, Split, Synthesis, get_dataset
-from irsde.data.synthetic import SYNTHETIC, build_synthetic, get_synthetic
+from irsde.data.synthetic import SYNTHETIC, build_synthetic
+from irsde.registry import Registry
+
+ALL_DATASETS = Registry("dataset", {**DATASETS, **SYNTHETIC})
+"""Every name ``irsde data prepare`` accepts: the registry's datasets and the synthetic stand-ins."""
 
 __all__ = [
-    "ArchiveSource", "ChecksumMismatch", "DATASETS", "DEGRADATIONS", "Dataset", "DownloadError",
+    "ALL_DATASETS", "ArchiveSource", "ChecksumMismatch", "DATASETS", "DEGRADATIONS", "Dataset", "DownloadError",
     "DownloadPolicy", "GitTreeSource", "MARKER", "Overlap", "PINNED_LOCK", "PairedTestDataset",
     "PairedTrainDataset", "SYNTHETIC", "Split", "Synthesis", "audit_overlap", "build_synthetic",
     "dataset_dir", "default_resources", "fetch_dataset", "fetch_source", "find_overlaps", "get_dataset",
-    "get_synthetic", "marker_path", "paired_files", "prepare_dataset", "read_marker", "source_location", "user_lock_path",
+    "marker_path", "paired_files", "prepare_dataset", "read_marker", "source_location", "user_lock_path",
     "verify_prepared", "write_overlap_csv",
 ]

@@ -19,7 +19,8 @@ import json
 import re
 import string
 from dataclasses import asdict, dataclass
-from types import MappingProxyType
+
+from irsde.registry import Registry
 
 # -- records -------------------------------------------------------------------------------------
 
@@ -472,14 +473,9 @@ def _build_registry() -> dict[str, Dataset]:
     return {record.name: record for record in records}
 
 
-DATASETS = MappingProxyType(_build_registry())
+DATASETS: Registry[Dataset] = Registry("dataset", _build_registry())
 
 
 def get_dataset(name: str | Dataset) -> Dataset:
     """The registry record called ``name`` (a :class:`Dataset` is returned unchanged)."""
-    if isinstance(name, Dataset):
-        return name
-    try:
-        return DATASETS[name]
-    except KeyError:
-        raise KeyError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}") from None
+    return name if isinstance(name, Dataset) else DATASETS[name]

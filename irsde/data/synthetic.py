@@ -37,6 +37,7 @@ from irsde.data.degradations import DEGRADATIONS
 from irsde.data.layout import building, dataset_dir, read_marker, write_marker
 from irsde.data.seeding import derive_rng
 from irsde.images import to_uint8, write_png
+from irsde.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +57,10 @@ class SyntheticBenchmark:
     degradation: str  # key of irsde.data.degradations.DEGRADATIONS
     task: str
     description: str
+    sources: tuple = ()  # built here, nothing to download (a registry Dataset lists its archives)
 
 
-SYNTHETIC = {
+SYNTHETIC: Registry[SyntheticBenchmark] = Registry("synthetic benchmark", {
     benchmark.name: benchmark
     for benchmark in (
         SyntheticBenchmark("synthetic-rain", "rain", "derain", "Rain100H-style streak layers (2-4 layers, shared direction)"),
@@ -68,14 +70,7 @@ SYNTHETIC = {
         SyntheticBenchmark("synthetic-inpaint", "inpaint", "inpaint", "thin brush-stroke masks, holes filled white"),
         SyntheticBenchmark("synthetic-haze", "haze", "dehaze", "atmospheric scattering with a synthetic depth map"),
     )
-}
-
-
-def get_synthetic(name: str) -> SyntheticBenchmark:
-    try:
-        return SYNTHETIC[name]
-    except KeyError:
-        raise KeyError(f"unknown synthetic benchmark {name!r}; choose from {', '.join(SYNTHETIC)}") from None
+})
 
 
 @functools.lru_cache(maxsize=None)
@@ -145,7 +140,7 @@ def build_synthetic(name: str, root: str | os.PathLike, seed: int = 0, train_cou
     """Build synthetic benchmark ``name`` (e.g. ``"synthetic-rain"``) into ``<root>/<name>/``
     and return that folder. Same arguments, same bytes; an existing build with the same recipe
     is kept unless ``force``. ``size`` must be a multiple of 4 for ``synthetic-sr4``."""
-    benchmark = get_synthetic(name)
+    benchmark = SYNTHETIC[name]
     if size < 16 or train_count < 1 or test_count < 1:
         raise ValueError(f"{name}: need size >= 16 and counts >= 1 (got size={size}, train={train_count}, test={test_count})")
     if benchmark.degradation == "sr4" and size % 4:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from irsde.registry import Registry
+
 METRIC_NAMES = ("psnr", "ssim", "lpips", "fid")
 
 
@@ -49,7 +51,7 @@ class MetricProtocol:
         )
 
 
-PROTOCOLS: dict[str, MetricProtocol] = {
+PROTOCOLS: Registry[MetricProtocol] = Registry("metric protocol", {
     protocol.name: protocol
     for protocol in (
         MetricProtocol(
@@ -81,14 +83,9 @@ PROTOCOLS: dict[str, MetricProtocol] = {
             description="generic: everything from the uint8 PNGs, RGB, no crop (any method's output folder)",
         ),
     )
-}
+})
 
 
 def get_protocol(name: str | MetricProtocol) -> MetricProtocol:
     """The preset called ``name`` (a MetricProtocol passes through). Unknown -> ValueError listing the valid names."""
-    if isinstance(name, MetricProtocol):
-        return name
-    try:
-        return PROTOCOLS[name]
-    except KeyError:
-        raise ValueError(f"unknown metric protocol {name!r}; valid: {', '.join(PROTOCOLS)}") from None
+    return name if isinstance(name, MetricProtocol) else PROTOCOLS[name]

@@ -1,0 +1,78 @@
+"""Named things looked up by name: samplers, losses, schedules, protocols, datasets, methods.
+
+A :class:`Registry` is a read-only mapping from a name to an entry. Looking up a name it does
+not hold raises :class:`UnknownName`, whose message names what was asked for and lists the
+valid choices; that is the only lookup code in the package. A registry may also be given a
+``discover`` function, called once on first use, that adds entries found elsewhere (the
+methods registry reads the ``irsde.methods`` entry points of installed packages with it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class UnknownName(KeyError, ValueError):
+    """A name no registry entry has; the message lists the valid names.
+
+    Both a KeyError (it is a failed lookup) and a ValueError (it is a bad value in a config or
+    on a command line), so callers may catch either.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class Registry(Mapping[str, T], Generic[T]):
+    """A read-only name -> entry mapping whose failed lookups list the valid names.
+
+    Args:
+        kind: what an entry is, for messages (``"sampler"``, ``"metric protocol"`` ...).
+        entries: the entries known when the registry is made, in listing order.
+        discover: optional; called once, on first use, returning more entries (an entry it
+            returns under a name already present is an error).
+        hint: optional sentence appended to the message of a failed lookup.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        entries: Mapping[str, T],
+        discover: Callable[[], Mapping[str, T]] | None = None,
+        hint: str = "",
+    ):
+        self.kind = kind
+        self._entries = dict(entries)
+        self._discover = discover
+        self._hint = hint
+
+    def _all(self) -> dict[str, T]:
+        if self._discover is not None:
+            discover, self._discover = self._discover, None
+            for name, entry in discover().items():
+                if name in self._entries and self._entries[name] is not entry:
+                    raise ValueError(f"{self.kind} {name!r} is registered twice")
+                self._entries[name] = entry
+        return self._entries
+
+    def __getitem__(self, name: str) -> T:
+        entries = self._all()
+        if name in entries:
+            return entries[name]
+        message = f"unknown {self.kind} {name!r}; choose one of: {', '.join(sorted(entries))}"
+        raise UnknownName(f"{message}. {self._hint}" if self._hint else message)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._all()
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}, {list(self._all())})"
