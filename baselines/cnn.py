@@ -3,7 +3,9 @@
 The paper's "CNN-baseline" is not defined in the released code; this is our reconstruction and
 tables label it so. It is trained by the same engine as IR-SDE (:mod:`irsde.train.engine`), on the
 same data, crops, optimiser, EMA and iteration budget, with an L1 loss to the ground truth
-(``loss.kind`` selects L2 instead). There is no SDE, no noise and no time input.
+(``loss.kind`` selects L2 instead). There is no SDE, no noise and no time input. It registers
+with irsde as method ``cnn_baseline`` through this project's ``irsde.methods`` entry point
+(``pyproject.toml``), the way any method outside the library does.
 
 Forward pass (decided here, used for training and restoration alike)::
 
@@ -14,8 +16,7 @@ with ``net = ConditionalUNet(nf, depth, time_conditioned=False)``. The U-Net's i
 sees the degraded image once, and the zero half contributes nothing. The network predicts the
 residual ``HQ - LQ`` (residual learning, as in most restoration CNNs, and the same output role
 as IR-SDE's noise head), which starts the baseline at the identity rather than at black.
-A baseline weight file is a plain state_dict of that U-Net (no ``time_mlp`` keys), so
-``irsde.nets.build_net_from_checkpoint`` rebuilds it and :func:`regress` runs it.
+A baseline weight file is a plain state_dict of that U-Net (no ``time_mlp`` keys).
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ import torch
 from torch import Tensor, nn
 
 from irsde.losses import distance
+from irsde.methods import Method
 from irsde.nets import ConditionalUNet
-from irsde.train.methods import Shard
 
 
 def regress(net: nn.Module, lq: Tensor) -> Tensor:
@@ -35,31 +36,30 @@ def regress(net: nn.Module, lq: Tensor) -> Tensor:
     return lq + net(lq, lq, None)
 
 
-class CNNBaseline:
+class CNNBaseline(Method):
     """One-step regression LQ -> HQ with the time-free U-Net, trained with L1 (or L2) to GT."""
 
-    name = "cnn_baseline"
+    id = "cnn_baseline"
+    label = "CNN-baseline (our reconstruction)"
+    paper_row = "CNN-baseline"
+    stochastic = False
 
-    def __init__(self, nf: int, depth: int, kind: str = "l1"):
-        self.nf, self.depth, self.kind = nf, depth, kind
+    def __init__(self, network: Mapping, kind: str = "l1"):
+        self.network, self.kind = dict(network), kind
 
     @classmethod
     def from_config(cls, config: Mapping) -> "CNNBaseline":
         """From a resolved training config; uses ``network.*`` and ``loss.kind`` (the ``sde``
         section and ``loss.name`` do not apply to the baseline)."""
-        return cls(nf=config["network"]["nf"], depth=config["network"]["depth"], kind=config["loss"]["kind"])
-
-    def to(self, device: torch.device) -> "CNNBaseline":
-        return self  # holds no tensors
+        return cls(network=config["network"], kind=config["loss"]["kind"])
 
     def build_net(self) -> nn.Module:
-        return ConditionalUNet(nf=self.nf, depth=self.depth, time_conditioned=False)
+        return ConditionalUNet(**self.network, time_conditioned=False)
 
-    def loss(self, net: nn.Module, gt: Tensor, lq: Tensor, generator: torch.Generator, shard: Shard) -> Tensor:
+    def loss(self, net: nn.Module, gt: Tensor, lq: Tensor, generator: torch.Generator, shard) -> Tensor:
         """Per-sample mean absolute error to GT, averaged over the batch (no randomness used)."""
         return distance(regress(net, lq), gt, self.kind)
 
-    @torch.no_grad()
     def restore(self, net: nn.Module, lq: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """One forward pass; ``generator`` is accepted for the common interface and unused."""
         return regress(net, lq)

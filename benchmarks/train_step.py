@@ -105,7 +105,7 @@ def run_child(arguments) -> dict:
 
     from irsde.train.distributed import setup
     from irsde.train.engine import TrainingRun
-    from irsde.train.methods import build_method
+    from irsde.methods import build_method
 
     config = child_config(
         arguments.method, arguments.nf, arguments.depth, arguments.batch, arguments.crop, tempfile.mkdtemp()

@@ -1,40 +1,28 @@
-"""Restore a test set and score it under a named metric protocol.
+"""Scoring restored images against their ground truth under a named metric protocol.
 
-Restoration writes one folder per run::
-
-    <out>/png/<stem>.png     the clamped, rounded uint8 output: nothing else lives here (FID reads it)
-    <out>/float/<stem>.npy   the unclamped float32 HxWx3 output (LPIPS-on-float protocols read it)
-    <out>/restore.json       how it was made: seed, sampler, batch size, tiling, sources, ...
-                             (written last: its presence marks a complete folder)
-
-Any method restores through the same code: a :class:`Restorer` is a callable
-``(lq_batch, generator) -> restored_batch`` on Bx3xHxW float tensors in [0,1]. IR-SDE's is
-:class:`SDERestorer` (network + SDE + sampler); the CNN baseline's is its one-step network.
-
-Evaluation yields a tidy per-image table (dataset, method, image, seed, protocol, metric, value,
-note); FID, a property of the whole set, has one row with ``image == SET_IMAGE``. A metric whose
-pretrained weights are unavailable is NaN with a ``note`` naming the missing file, when the
-caller allowed it; otherwise it is an error.
+Input: a restoration output folder (:mod:`irsde.restoration`: ``png/``, ``float/``,
+``restore.json``) or a plain folder of images (another method's outputs, or the degraded input
+itself). Output: a tidy per-image table (dataset, method, image, seed, protocol, metric, value,
+note); FID, a property of the whole set, has one row with ``image == SET_IMAGE``. ``method`` is
+a method id (:func:`irsde.methods.row_facts`); labels are applied only when tables are drawn. A
+metric whose pretrained weights are unavailable is NaN with a ``note`` naming the missing file,
+when the caller allowed it; otherwise it is an error.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from irsde.fileio import atomic_write_bytes, atomic_write_text
-from irsde.images import list_images, read_image, read_uint8, to_tensor, write_png
+from irsde.images import list_images, read_image, read_uint8, to_tensor
 from irsde.metrics import (
     METRIC_NAMES,
     FIDMetric,
@@ -46,235 +34,13 @@ from irsde.metrics import (
     ssim,
 )
 from irsde.metrics.batching import same_size_batches
+from irsde.restoration import FLOAT_SUBDIR, MANIFEST, RestoredSet
 
 logger = logging.getLogger(__name__)
 
-PNG_SUBDIR = "png"
-FLOAT_SUBDIR = "float"
-MANIFEST = "restore.json"
 SET_IMAGE = "(set)"
 COLUMNS = ["dataset", "method", "image", "seed", "protocol", "metric", "value", "note"]
 MAX_LISTED = 5
-
-
-# ----------------------------------------------------------------------------------- restorers
-
-
-class Restorer(Protocol):
-    """Maps a batch of degraded images to restored ones (Bx3xHxW float, [0,1] scale).
-
-    All randomness must come from ``generator``; the output need not be clamped.
-    """
-
-    def __call__(self, lq: torch.Tensor, generator: torch.Generator) -> torch.Tensor: ...
-
-
-@dataclass(frozen=True)
-class SDERestorer:
-    """IR-SDE restoration: ``sde.T`` reverse steps of ``sampler`` driven by ``net``."""
-
-    net: torch.nn.Module
-    sde: object  # irsde.sde.MeanRevertingSDE
-    sampler: str = "sde"
-
-    def __call__(self, lq: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        from irsde.samplers import restore
-
-        return restore(self.net, self.sde, lq, sampler=self.sampler, generator=generator)
-
-
-# ----------------------------------------------------------------------------------- tiling
-
-
-def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Start offsets of tiles of ``tile`` pixels covering ``length`` with >= ``overlap`` shared
-    pixels between neighbours; the last tile ends exactly at the border."""
-    if tile <= overlap:
-        raise ValueError(f"tile ({tile}) must be larger than the overlap ({overlap})")
-    if length <= tile:
-        return [0]
-    starts = list(range(0, length - tile, tile - overlap))
-    return starts + [length - tile]
-
-
-def blend_weights(size: int, overlap: int) -> torch.Tensor:
-    """1-D blending ramp: rises linearly over ``overlap`` pixels at both ends, 1 in between,
-    and positive everywhere (so a lone tile at a border is weighted correctly after normalising)."""
-    position = torch.arange(size, dtype=torch.float32)
-    ramp = torch.minimum(position + 1, size - position) / (overlap + 1)
-    return ramp.clamp(max=1.0)
-
-
-def restore_tiled(
-    restorer: Restorer, lq: torch.Tensor, generator: torch.Generator, tile: int, overlap: int, batch_size: int = 1
-) -> torch.Tensor:
-    """Restore one image (1x3xHxW) tile by tile and blend the overlaps with linear ramps."""
-    if lq.shape[0] != 1:
-        raise ValueError(f"tiled restoration takes one image at a time, got a batch of {lq.shape[0]}")
-    height, width = lq.shape[-2:]
-    tile_h, tile_w = min(tile, height), min(tile, width)
-    corners = [(top, left) for top in tile_starts(height, tile, overlap) for left in tile_starts(width, tile, overlap)]
-    weight = torch.outer(blend_weights(tile_h, overlap), blend_weights(tile_w, overlap)).to(lq.device)
-    total = torch.zeros_like(lq)
-    norm = torch.zeros((1, 1, height, width), dtype=lq.dtype, device=lq.device)
-    for first in range(0, len(corners), batch_size):
-        chunk = corners[first : first + batch_size]
-        tiles = torch.cat([lq[..., top : top + tile_h, left : left + tile_w] for top, left in chunk])
-        restored = restorer(tiles, generator)
-        for (top, left), output in zip(chunk, restored):
-            total[0, :, top : top + tile_h, left : left + tile_w] += output * weight
-            norm[0, :, top : top + tile_h, left : left + tile_w] += weight
-    return total / norm
-
-
-# ----------------------------------------------------------------------------------- restore
-
-
-@dataclass(frozen=True)
-class RestoredSet:
-    """A restoration output folder (see the module docstring)."""
-
-    root: Path
-
-    @property
-    def png_dir(self) -> Path:
-        return self.root / PNG_SUBDIR
-
-    @property
-    def float_dir(self) -> Path:
-        return self.root / FLOAT_SUBDIR
-
-    @property
-    def manifest_path(self) -> Path:
-        return self.root / MANIFEST
-
-    def manifest(self) -> dict:
-        """The ``restore.json`` record ({} when absent, e.g. PNGs from elsewhere)."""
-        if not self.manifest_path.is_file():
-            return {}
-        return json.loads(self.manifest_path.read_text())
-
-
-def restore_folder(
-    restorer: Restorer,
-    lq_paths: Sequence[str | os.PathLike],
-    out_dir: str | os.PathLike,
-    seed: int = 0,
-    batch_size: int = 1,
-    tile: int | None = None,
-    tile_overlap: int = 32,
-    device: str | torch.device = "cpu",
-    metadata: dict | None = None,
-    progress: bool = True,
-) -> RestoredSet:
-    """Restore every image of ``lq_paths`` with ``restorer`` into ``out_dir`` (module docstring).
-
-    Same-size images are restored ``batch_size`` at a time (or, with ``tile``, each image in
-    ``tile`` x ``tile`` tiles overlapping by ``tile_overlap`` pixels, ``batch_size`` tiles at a
-    time). One CPU ``torch.Generator`` seeded with ``seed`` drives all noise, so the output
-    depends on (seed, batch size, tiling, image list) only. ``metadata`` is added to the
-    manifest (weights, method, network and SDE settings...).
-    """
-    lq_paths = [Path(path) for path in lq_paths]
-    if not lq_paths:
-        raise ValueError("no images to restore")
-    restored = RestoredSet(Path(out_dir))
-    _check_output_folder(restored, lq_paths)
-    restored.manifest_path.unlink(missing_ok=True)  # written last: it marks a complete folder
-    restored.png_dir.mkdir(parents=True, exist_ok=True)
-    restored.float_dir.mkdir(parents=True, exist_ok=True)
-    generator = torch.Generator(device="cpu").manual_seed(seed)
-    started = time.time()
-    batches = list(same_size_batches(lq_paths, 1 if tile else batch_size))
-    with tqdm(total=len(lq_paths), desc="restore", unit="img", disable=not progress) as bar:
-        for batch in batches:
-            lq = torch.stack([to_tensor(read_image(path)) for path in batch]).to(device)
-            if tile:
-                output = restore_tiled(restorer, lq, generator, tile, tile_overlap, batch_size)
-            else:
-                output = restorer(lq, generator)
-            _write_outputs(restored, batch, output)
-            bar.update(len(batch))
-    record = {
-        "images": [path.stem for path in lq_paths],
-        "lq_dir": str(lq_paths[0].parent.resolve()),
-        "seed": seed,
-        "batch_size": batch_size,
-        "tile": tile,
-        "tile_overlap": tile_overlap if tile else None,
-        "device": str(device),
-        "seconds": round(time.time() - started, 3),
-        **(metadata or {}),
-    }
-    _write_json(restored.manifest_path, record)
-    return restored
-
-
-def restore_dataset(
-    net: torch.nn.Module,
-    sde,
-    split_dir: str | os.PathLike,
-    out_dir: str | os.PathLike,
-    sampler: str = "sde",
-    seed: int = 0,
-    batch_size: int = 1,
-    tile: int | None = None,
-    tile_overlap: int = 32,
-    limit: int | None = None,
-    metadata: dict | None = None,
-    progress: bool = True,
-) -> RestoredSet:
-    """Restore the LQ images of a prepared split (``<split>/{GT,LQ}``) with IR-SDE.
-
-    ``net`` must be in eval mode on the device to use; ``limit`` keeps the first N images by
-    name. See :func:`restore_folder` for the output and the other arguments.
-    """
-    from irsde.data.loaders import paired_files
-
-    lq_paths = [lq for _, lq in paired_files(split_dir)][:limit]
-    device = next(net.parameters()).device
-    record = {"split_dir": str(Path(split_dir).resolve()), "sampler": sampler, "sde": sde_settings(sde)}
-    record.update(metadata or {})
-    return restore_folder(
-        SDERestorer(net, sde, sampler), lq_paths, out_dir, seed, batch_size, tile, tile_overlap, device, record, progress
-    )
-
-
-def sde_settings(sde) -> dict:
-    """The constructor settings of a MeanRevertingSDE, for manifests."""
-    return {name: getattr(sde, name) for name in ("schedule", "T", "max_sigma", "eps") if hasattr(sde, name)}
-
-
-def _check_output_folder(restored: RestoredSet, lq_paths: list[Path]) -> None:
-    """The PNG folder must end up holding exactly this run's images: refuse foreign files."""
-    if not restored.png_dir.is_dir():
-        return
-    expected = {f"{path.stem}.png" for path in lq_paths}
-    foreign = sorted(entry.name for entry in restored.png_dir.iterdir() if entry.name not in expected)
-    if foreign:
-        raise ValueError(
-            f"output folder {restored.png_dir} holds files of another run ({', '.join(foreign[:MAX_LISTED])}); "
-            f"use an empty --out folder"
-        )
-
-
-def _write_outputs(restored: RestoredSet, batch: list[Path], output: torch.Tensor) -> None:
-    output = output.detach().to("cpu", torch.float32)
-    for path, image in zip(batch, output):
-        array = image.permute(1, 2, 0).numpy()
-        _save_npy(restored.float_dir / f"{path.stem}.npy", array)
-        write_png(restored.png_dir / f"{path.stem}.png", image)
-
-
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    atomic_write_bytes(path, lambda stream: np.save(stream, np.ascontiguousarray(array, dtype=np.float32)))
-
-
-def _write_json(path: Path, record: dict) -> None:
-    atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")
-
-
-# ----------------------------------------------------------------------------------- evaluate
 
 
 @dataclass

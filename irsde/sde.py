@@ -202,6 +202,10 @@ class MeanRevertingSDE:
         moved._store_tables(device, dtype)
         return moved
 
+    def settings(self) -> dict:
+        """The constructor settings ``schedule, T, max_sigma, eps`` (what rebuilds this SDE)."""
+        return {"schedule": self.schedule, "T": self.T, "max_sigma": self.max_sigma, "eps": self.eps}
+
     def __repr__(self) -> str:
         return (
             f"MeanRevertingSDE(schedule={self.schedule!r}, T={self.T}, "

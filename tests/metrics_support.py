@@ -1,5 +1,6 @@
-"""Test support for LPIPS/FID: weight files with the real layouts but random values, written
-into a temporary TORCH_HOME. For tests only: real runs never see these files."""
+"""Test support for restoration and metrics: LPIPS/FID weight files with the real layouts but
+random values, written into a temporary TORCH_HOME (for tests only: real runs never see these
+files); small image folders and splits; a stand-in method that restores with a plain function."""
 
 from pathlib import Path
 
@@ -9,7 +10,9 @@ import torch
 
 import irsde  # noqa: F401  (makes torchvision importable before lpips / pytorch_fid)
 from irsde.images import write_png
+from irsde.methods import Method
 from irsde.metrics import ALEXNET_WEIGHTS, FID_INCEPTION_WEIGHTS
+from irsde.restoration import restore_folder
 
 
 def write_alexnet_weights(path: Path) -> None:
@@ -107,3 +110,38 @@ def write_split(split: Path, sizes=(40, 40, 40, 32, 32)) -> Path:
     write_folder(split / "GT", gts, names)
     write_folder(split / "LQ", [distort(image, 15, seed=i) for i, image in enumerate(gts)], names)
     return split
+
+
+class StandIn(Method):
+    """A stand-in method for restoration tests: restores with a plain function ``(lq, generator)``
+    and has a network without parameters."""
+
+    id = "stand_in"
+    label = "stand-in"
+    stochastic = True
+
+    def __init__(self, function):
+        self.function = function
+
+    @classmethod
+    def from_config(cls, config):
+        raise NotImplementedError("the stand-in is never trained")
+
+    def build_net(self):
+        return torch.nn.Identity()
+
+    def loss(self, net, gt, lq, generator, shard):
+        raise NotImplementedError("the stand-in is never trained")
+
+    def restore(self, net, lq, generator):
+        return self.function(lq, generator)
+
+
+def restore_with(function, lq_paths, out_dir, **options):
+    """``restore_folder`` with a :class:`StandIn` method restoring with ``function``."""
+    return restore_folder(StandIn(function), torch.nn.Identity(), lq_paths, out_dir, **options)
+
+
+def noisy_restorer(lq, generator):
+    """A stand-in restoration: LQ plus a little noise from the generator (can leave [0,1])."""
+    return lq * 1.1 - 0.02 + 0.03 * torch.randn(lq.shape, generator=generator)

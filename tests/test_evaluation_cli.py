@@ -1,17 +1,32 @@
-"""`irsde restore` and `irsde evaluate` end to end on a tiny split and tiny networks."""
+"""`irsde restore` (a training run, or published weights) and `irsde evaluate`, end to end on a
+tiny split with tiny networks."""
 
+import hashlib
 import json
 
 import pandas as pd
 import pytest
 import torch
+from train_support import tiny_config
 
 from irsde.cli import build_parser, main
 from irsde.metrics import ALEXNET_WEIGHTS
 from irsde.nets import ConditionalUNet
+from irsde.train import train
 from metrics_support import empty_torch_home, write_split  # noqa: F401  (fixture)
 
 SMALL_SDE = ["--T", "2", "--max-sigma", "10", "--schedule", "cosine", "--eps", "0.005"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Two finished tiny training runs (IR-SDE with T=4, and the CNN baseline)."""
+    root = tmp_path_factory.mktemp("runs")
+    folders = {}
+    for method in ("irsde", "cnn_baseline"):
+        config = tiny_config(root / method, method=method, sde={"T": 4}, train={"iterations": 2, "val_every": 0})
+        folders[method] = train(config, progress=False).output_dir
+    return folders
 
 
 @pytest.fixture
@@ -27,19 +42,25 @@ def save_net(path, **config):
     return path
 
 
+def png_digests(folder):
+    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted((folder / "png").iterdir())}
+
+
 def test_restore_and_evaluate_commands_are_registered():
     help_text = build_parser().format_help()
     assert "restore" in help_text and "evaluate" in help_text
 
 
-def test_restore_then_evaluate_writes_tidy_csv_and_summary(data_root, tmp_path, capsys):
-    weights = save_net(tmp_path / "net.pth", nf=8, depth=2)
+def test_restore_a_run_then_evaluate_writes_tidy_csv_keyed_by_method_id(runs, data_root, tmp_path, capsys):
     out = tmp_path / "restored"
-    code = main(["restore", "--weights", str(weights), "--dataset", "toy", "--root", str(data_root), "--sampler", "sde",
-                 "--seed", "5", "--out", str(out), "--batch-size", "2", "--method", "IR-SDE (ours)", *SMALL_SDE])
+    code = main(["restore", "--run", str(runs["irsde"]), "--dataset", "toy", "--root", str(data_root),
+                 "--seed", "5", "--out", str(out), "--batch-size", "2"])
     assert code == 0
     manifest = json.loads((out / "restore.json").read_text())
-    assert manifest["network"]["nf"] == 8 and manifest["network"]["depth"] == 2 and manifest["seed"] == 5
+    assert manifest["method"] == "irsde" and manifest["seed"] == 5 and manifest["run"] == str(runs["irsde"].resolve())
+    assert manifest["sde"] == {"schedule": "cosine", "T": 4, "max_sigma": 10.0, "eps": 0.005}  # the run's SDE
+    assert manifest["sampler"] == "sde" and manifest["network"] == {"nf": 8, "depth": 2}
+    assert manifest["weights"].endswith("weights/ema_latest.pth")
     assert sorted(p.name for p in (out / "png").iterdir()) == [f"img-{i}.png" for i in range(5)]
 
     csv = tmp_path / "metrics" / "toy.csv"
@@ -48,14 +69,73 @@ def test_restore_then_evaluate_writes_tidy_csv_and_summary(data_root, tmp_path, 
     assert code == 0
     frame = pd.read_csv(csv)
     assert list(frame.columns) == ["dataset", "method", "image", "seed", "protocol", "metric", "value", "note"]
-    assert set(frame["method"]) == {"IR-SDE (ours)"} and set(frame["seed"]) == {5} and set(frame["dataset"]) == {"toy"}
+    assert set(frame["method"]) == {"irsde"} and set(frame["seed"]) == {5} and set(frame["dataset"]) == {"toy"}
     assert len(frame) == 10
     summary = pd.read_csv(tmp_path / "metrics" / "toy.summary.csv")
     assert set(summary["metric"]) == {"psnr", "ssim"} and (summary["images"] == 5).all()
-    assert "IR-SDE (ours)" in capsys.readouterr().out
+    assert "irsde" in capsys.readouterr().out
 
 
-def test_published_checkpoint_layout_is_inferred_and_labelled(data_root, tmp_path, reference_dir):
+def test_a_run_restores_like_its_weights_with_its_sde_through_the_published_path(runs, data_root, tmp_path):
+    """One restoration path: --run and --weights (+ the run's SDE as flags) give the same bytes."""
+    split = str(data_root / "toy" / "test")
+    assert main(["restore", "--run", str(runs["irsde"]), "--dataset", split, "--seed", "3",
+                 "--out", str(tmp_path / "run")]) == 0
+    weights = runs["irsde"] / "weights" / "ema_latest.pth"
+    assert main(["restore", "--weights", str(weights), "--dataset", split, "--seed", "3", "--out", str(tmp_path / "w"),
+                 "--T", "4", "--max-sigma", "10", "--schedule", "cosine", "--eps", "0.005"]) == 0
+    assert png_digests(tmp_path / "run") == png_digests(tmp_path / "w")
+    assert json.loads((tmp_path / "w" / "restore.json").read_text())["method"] == "published"
+    assert main(["restore", "--run", str(runs["irsde"]), "--dataset", split, "--seed", "4",
+                 "--out", str(tmp_path / "seed4")]) == 0
+    assert png_digests(tmp_path / "seed4") != png_digests(tmp_path / "run")
+
+
+def test_run_options_exclude_sde_and_network_options(runs, data_root, tmp_path, capsys):
+    code = main(["restore", "--run", str(runs["irsde"]), "--dataset", "toy", "--root", str(data_root),
+                 "--out", str(tmp_path / "o"), "--T", "100", "--nf", "8"])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert "--nf, --T: with --run the network and SDE come from the run's config.yaml" in error
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_run_may_restore_with_another_sampler_when_its_method_samples(runs, data_root, tmp_path, capsys):
+    args = ["restore", "--dataset", "toy", "--root", str(data_root), "--limit", "2"]
+    assert main([*args, "--run", str(runs["irsde"]), "--sampler", "ode", "--out", str(tmp_path / "ode")]) == 0
+    assert json.loads((tmp_path / "ode" / "restore.json").read_text())["sampler"] == "ode"
+    assert main([*args, "--run", str(runs["irsde"]), "--sampler", "ddim", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown sampler 'ddim'; choose one of: ode, posterior, sde" in capsys.readouterr().err
+    assert main([*args, "--run", str(runs["cnn_baseline"]), "--sampler", "ode", "--out", str(tmp_path / "y")]) == 2
+    assert "method 'cnn_baseline' restores without a sampler" in capsys.readouterr().err
+
+
+def test_the_cnn_baseline_restores_from_its_run_and_not_as_published_weights(runs, data_root, tmp_path, capsys):
+    args = ["restore", "--dataset", "toy", "--root", str(data_root), "--batch-size", "3"]
+    assert main([*args, "--run", str(runs["cnn_baseline"]), "--out", str(tmp_path / "cnn")]) == 0
+    manifest = json.loads((tmp_path / "cnn" / "restore.json").read_text())
+    assert manifest["method"] == "cnn_baseline" and "sampler" not in manifest
+    assert len(list((tmp_path / "cnn" / "png").iterdir())) == 5
+    weights = runs["cnn_baseline"] / "weights" / "ema_latest.pth"
+    assert main([*args, "--weights", str(weights), "--out", str(tmp_path / "w")]) == 2
+    error = capsys.readouterr().err
+    assert "has no time input: it is a CNN baseline's" in error and "restore its training run with --run RUN_DIR" in error
+
+
+def test_an_unfinished_or_missing_run_is_named(runs, data_root, tmp_path, capsys):
+    args = ["restore", "--dataset", "toy", "--root", str(data_root), "--out", str(tmp_path / "o")]
+    assert main([*args, "--run", str(tmp_path / "nowhere")]) == 2
+    assert "is not a training run folder: it has no config.yaml" in capsys.readouterr().err
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    (unfinished / "config.yaml").write_text((runs["irsde"] / "config.yaml").read_text())
+    record = json.loads((runs["irsde"] / "run.json").read_text())
+    (unfinished / "run.json").write_text(json.dumps({**record, "finished": False, "iteration": 1}))
+    assert main([*args, "--run", str(unfinished)]) == 2
+    assert "has not finished training (run.json: iteration 1 of 2)" in capsys.readouterr().err
+
+
+def test_published_checkpoint_layout_is_inferred_and_recorded_as_published(data_root, tmp_path, reference_dir):
     # A file with exactly the published layout (names and shapes of the released nf=32 model).
     layout = json.loads((reference_dir / "conditional_unet_nf32_depth4.json").read_text())
     generator = torch.Generator().manual_seed(0)
@@ -63,11 +143,12 @@ def test_published_checkpoint_layout_is_inferred_and_labelled(data_root, tmp_pat
     torch.save(state, tmp_path / "published.pth")
     out = tmp_path / "published"
     code = main(["restore", "--weights", str(tmp_path / "published.pth"), "--dataset", str(data_root / "toy" / "test"),
-                 "--out", str(out), "--limit", "2", "--method", "IR-SDE (published weights)", *SMALL_SDE])
+                 "--out", str(out), "--limit", "2", *SMALL_SDE])
     assert code == 0
     manifest = json.loads((out / "restore.json").read_text())
     assert manifest["network"] == {"nf": 32, "depth": 4, "in_nc": 3, "out_nc": 3, "time_conditioned": True}
-    assert manifest["sampler"] == "sde" and manifest["method"] == "IR-SDE (published weights)"
+    assert manifest["sampler"] == "sde" and manifest["method"] == "published"
+    assert manifest["sde"] == {"schedule": "cosine", "T": 2, "max_sigma": 10.0, "eps": 0.005}
     assert len(list((out / "png").iterdir())) == 2
 
 
@@ -77,15 +158,6 @@ def test_wrong_architecture_is_reported_without_traceback(data_root, tmp_path, c
                  "--nf", "16", "--out", str(tmp_path / "o"), *SMALL_SDE])
     assert code == 2
     assert "does not fit" in capsys.readouterr().err
-
-
-def test_cnn_baseline_weights_restore_in_one_step_only(data_root, tmp_path, capsys):
-    weights = save_net(tmp_path / "cnn.pth", nf=8, depth=2, time_conditioned=False)
-    args = ["restore", "--weights", str(weights), "--dataset", "toy", "--root", str(data_root)]
-    assert main([*args, "--out", str(tmp_path / "a")]) == 2
-    assert "--sampler one-step" in capsys.readouterr().err
-    assert main([*args, "--out", str(tmp_path / "b"), "--sampler", "one-step", "--batch-size", "3"]) == 0
-    assert len(list((tmp_path / "b" / "png").iterdir())) == 5
 
 
 def test_unknown_sampler_and_missing_dataset_are_errors(data_root, tmp_path, capsys):
@@ -98,11 +170,11 @@ def test_unknown_sampler_and_missing_dataset_are_errors(data_root, tmp_path, cap
     assert "irsde data prepare rain100h" in capsys.readouterr().err
 
 
-def test_evaluate_without_weights_fails_or_records_unavailable(data_root, tmp_path, empty_torch_home, capsys):
+def test_evaluate_without_weights_fails_or_records_unavailable(runs, data_root, tmp_path, empty_torch_home, capsys):
     gt = data_root / "toy" / "test" / "GT"
     restored = tmp_path / "restored"
-    assert main(["restore", "--weights", str(save_net(tmp_path / "n.pth", nf=8, depth=2)), "--dataset", "toy",
-                 "--root", str(data_root), "--out", str(restored), "--method", "m", *SMALL_SDE]) == 0
+    assert main(["restore", "--run", str(runs["cnn_baseline"]), "--dataset", "toy", "--root", str(data_root),
+                 "--out", str(restored)]) == 0
     base = ["evaluate", "--restored", str(restored), "--gt", str(gt), "--protocol", "irsde-derain",
             "--metrics", "psnr,lpips", "--no-download"]
     assert main([*base, "--out", str(tmp_path / "fail.csv")]) == 2
@@ -120,5 +192,5 @@ def test_evaluate_needs_labels_for_a_plain_png_folder(data_root, tmp_path, capsy
                  "--metrics", "psnr", "--out", str(tmp_path / "x.csv")])
     assert code == 2 and "--method, --dataset, --seed" in capsys.readouterr().err
     code = main(["evaluate", "--restored", str(gt), "--gt", str(gt), "--protocol", "rgb-full", "--metrics", "ssim",
-                 "--method", "GT", "--dataset", "toy", "--seed", "0", "--out", str(tmp_path / "x.csv")])
+                 "--method", "input", "--dataset", "toy", "--seed", "0", "--out", str(tmp_path / "x.csv")])
     assert code == 0 and (pd.read_csv(tmp_path / "x.csv")["value"] == 1.0).all()

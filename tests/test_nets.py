@@ -8,19 +8,16 @@ import torch
 import torch.nn.functional as F
 
 from irsde.nets import (
-    CHECKPOINT_WRAPPER_KEYS,
-    ChannelLayerNorm,
     CheckpointMismatchError,
     ConditionalUNet,
-    LinearAttention,
-    ResBlock,
-    SinusoidalTimeEmbedding,
     build_net,
     build_net_from_checkpoint,
     infer_architecture,
     load_weights,
     pad_to_multiple,
 )
+from irsde.nets.unet import ChannelLayerNorm, LinearAttention, ResBlock, SinusoidalTimeEmbedding
+from irsde.nets.weight_files import CHECKPOINT_WRAPPER_KEYS
 
 TIME_KEY_MARKERS = ("time_mlp.", ".mlp.")
 

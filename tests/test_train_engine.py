@@ -16,7 +16,7 @@ from irsde.train import train, validate_config
 from irsde.train.batches import BatchPlan, iterate_batches
 from irsde.train.checkpoint import RunLayout, load_training_state
 from irsde.train.distributed import Shard
-from irsde.train.methods import IRSDEMethod, draw_shard_batch
+from irsde.methods.ir_sde import IRSDEMethod, draw_shard_batch
 from irsde.train.validation import Validator
 
 
@@ -167,7 +167,7 @@ def test_cnn_baseline_learns_and_its_weights_rebuild(tmp_path):
     lq = torch.rand(1, 3, 20, 20)
     with torch.no_grad():
         expected = lq + net(lq, lq, None)
-    torch.testing.assert_close(CNNBaseline(8, 2).restore(net, lq), expected)
+    torch.testing.assert_close(CNNBaseline({"nf": 8, "depth": 2}).restore(net, lq), expected)
     torch.testing.assert_close(regress(net, lq), expected)
 
 

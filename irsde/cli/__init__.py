@@ -13,7 +13,7 @@ import sys
 
 SUBCOMMANDS = {
     "data": "list, fetch, prepare and verify benchmark datasets",
-    "train": "train IR-SDE or the CNN baseline from a config",
+    "train": "train a restoration method (IR-SDE, the CNN baseline ...) from a config",
     "restore": "restore a test set with a trained or published network",
     "evaluate": "compute PSNR/SSIM/LPIPS/FID of restored images under a named protocol",
 }

@@ -1,22 +1,28 @@
-"""``irsde restore``: restore a test set with trained or published weights.
+"""``irsde restore``: restore a test set with a trained run or with the authors' published weights.
 
-  irsde restore --weights W --dataset D [--root DIR] [--split test] --out DIR
-                [--sampler sde|ode|posterior|one-step] [--seed S] [--batch-size N]
-                [--tile N --tile-overlap M] [--nf F --depth K] [--key ENTRY]
-                [--T 100 --max-sigma 10 --schedule cosine --eps 0.005]
-                [--method LABEL] [--device cpu|cuda] [--limit N]
+  irsde restore --run RUN_DIR --dataset D [--root DIR] [--split test] --out DIR
+                [--sampler S] [--seed S] [--batch-size N] [--tile N --tile-overlap M]
+                [--device cpu|cuda] [--limit N]
+  irsde restore --weights W [--key ENTRY] [--nf F --depth K]
+                [--T 100 --max-sigma 10 --schedule cosine --eps 0.005] ... (same options)
+
+``--run`` is a training run folder (the ``output_dir`` of ``irsde train``, or a pipeline run
+``runs/<config>/<benchmark>/<method>``): the method is rebuilt from the run's saved config and
+restores with the run's final EMA weights; the SDE and the network come from that config, so no
+SDE or network option is accepted with it. ``--sampler`` picks another sampler for a method
+that samples (default: the one the run validated with, ``train.val_sampler``).
+
+``--weights`` is for the authors' published IR-SDE checkpoints: nf/depth are read off the file
+(unless given) and the SDE options default to the paper's setting (cosine, T=100,
+max_sigma=10, eps=0.005); the output is recorded as method ``published``.
 
 ``--dataset`` is a prepared split folder (holding GT/ and LQ/) or a dataset name resolved as
-``<root>/<name>/<split>``. The network's nf/depth are read off the weight file unless given.
-Weights without a time input are the CNN baseline's: restore them with ``--sampler one-step``.
-The SDE options default to the paper's setting (cosine, T=100, max_sigma=10, eps=0.005).
+``<root>/<name>/<split>``. Output: ``<out>/png/`` (one PNG per test image, nothing else),
+``<out>/float/`` (unclamped float outputs, for LPIPS-on-float protocols) and
+``<out>/restore.json`` (provenance). Published checkpoint example (deraining, nf=64)::
 
-Output: ``<out>/png/`` (one PNG per test image, nothing else), ``<out>/float/`` (unclamped
-float outputs, for LPIPS-on-float protocols) and ``<out>/restore.json`` (provenance).
-Published checkpoint example (deraining, nf=64)::
-
-  irsde restore --weights ir-sde-derain.pth --dataset rain100h --root data --sampler sde \\
-      --seed 0 --out runs/published/rain100h --method "IR-SDE (published weights)"
+  irsde restore --weights rain100h_sde.pth --dataset Rain100H --root data --seed 0 \\
+      --out runs/published/rain100h
 """
 
 from __future__ import annotations
@@ -27,65 +33,94 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-ONE_STEP = "one-step"
-# The CNN baseline's restoration, imported by path (the library does not depend on baselines/).
-ONE_STEP_FUNCTION = ("baselines.cnn", "regress")
+# The paper's SDE, used with --weights when an option is not given.
+PAPER_SDE = {"schedule": "cosine", "T": 100, "max_sigma": 10.0, "eps": 0.005}
+WEIGHTS_ONLY_OPTIONS = ("key", "nf", "depth", "schedule", "T", "max_sigma", "eps")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--weights", required=True, help="network weight file (.pth state_dict or training checkpoint)")
-    parser.add_argument("--key", help="entry of the checkpoint dict holding the weights (default: detected, EMA first)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", help="training run folder: restore with its method and final EMA weights")
+    source.add_argument("--weights", help="published IR-SDE weight file (.pth state_dict, plain or wrapped)")
     parser.add_argument("--dataset", required=True, help="prepared split folder (with GT/ and LQ/) or dataset name")
     parser.add_argument("--root", default="data", help="root of prepared datasets, for a dataset name (default: data)")
     parser.add_argument("--split", default="test", help="split of a named dataset (default: test)")
     parser.add_argument("--out", required=True, help="output folder (png/, float/, restore.json)")
-    parser.add_argument("--sampler", default="sde", help=f"sde (the paper's), ode, posterior, or {ONE_STEP} (CNN baseline)")
+    parser.add_argument("--sampler", help="sde (the paper's), ode or posterior (default: the run's; sde with --weights)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampling noise (default 0)")
     parser.add_argument("--batch-size", type=int, default=1, help="images (or tiles) per network call (default 1)")
     parser.add_argument("--tile", type=int, help="restore in tiles of this size (for images too large for memory)")
     parser.add_argument("--tile-overlap", type=int, default=32, help="pixels shared by neighbouring tiles (default 32)")
-    parser.add_argument("--nf", type=int, help="network width (default: read from the weights)")
-    parser.add_argument("--depth", type=int, help="network depth (default: read from the weights)")
-    parser.add_argument("--T", type=int, default=100, help="SDE steps (default 100)")
-    parser.add_argument("--max-sigma", type=float, default=10.0, help="stationary std, 0-255 scale if >= 1 (default 10)")
-    parser.add_argument("--schedule", default="cosine", help="theta schedule: cosine, linear, constant (default cosine)")
-    parser.add_argument("--eps", type=float, default=0.005, help="exp(-thetabar_T dt) (default 0.005)")
-    parser.add_argument("--method", help="method label recorded for `irsde evaluate`, e.g. 'IR-SDE (published weights)'")
     parser.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--limit", type=int, help="restore only the first N images by name")
+    published = parser.add_argument_group("--weights only (a run brings its own network and SDE)")
+    published.add_argument("--key", help="entry of the checkpoint dict holding the weights (default: detected, EMA first)")
+    published.add_argument("--nf", type=int, help="network width (default: read from the weights)")
+    published.add_argument("--depth", type=int, help="network depth (default: read from the weights)")
+    published.add_argument("--T", type=int, help="SDE steps (default 100)")
+    published.add_argument("--max-sigma", type=float, help="stationary std, 0-255 scale if >= 1 (default 10)")
+    published.add_argument("--schedule", help="theta schedule: cosine, linear, constant (default cosine)")
+    published.add_argument("--eps", type=float, help="exp(-thetabar_T dt) (default 0.005)")
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from irsde.data.loaders import paired_files
-    from irsde.evaluation import restore_folder, sde_settings
-    from irsde.metrics.perceptual import default_device
-    from irsde.sde import MeanRevertingSDE
+    from irsde.devices import resolve_device
+    from irsde.restoration import restore_split
 
     split_dir, dataset = resolve_split_dir(args.dataset, args.root, args.split)
-    device = torch.device(args.device) if args.device else default_device()
-    net, architecture = load_network(args.weights, args.key, args.nf, args.depth)
-    net = net.eval().to(device)
-    sde = MeanRevertingSDE(args.schedule, args.T, args.max_sigma, args.eps)
-    restorer = build_restorer(net, sde, args.sampler, architecture["time_conditioned"])
-    lq_paths = [lq for _, lq in paired_files(split_dir)][: args.limit]
-    metadata = {
-        "method": args.method,
-        "dataset": dataset,
-        "split_dir": str(split_dir.resolve()),
-        "gt_dir": str((split_dir / "GT").resolve()),
-        "weights": str(Path(args.weights).resolve()),
-        "network": architecture,
-        "sampler": args.sampler,
-        "sde": None if args.sampler == ONE_STEP else sde_settings(sde),
-    }
-    log.info("restoring %d images of %s with %s (%s sampler, seed %d) on %s",
-             len(lq_paths), split_dir, args.weights, args.sampler, args.seed, device)
-    restored = restore_folder(restorer, lq_paths, args.out, args.seed, args.batch_size, args.tile,
-                              args.tile_overlap, device, metadata)
-    print(f"restored {len(lq_paths)} images into {restored.png_dir} (float outputs in {restored.float_dir})")
+    device = torch.device(args.device) if args.device else resolve_device("auto")
+    method, net, source = from_run(args, device) if args.run else from_published_weights(args, device)
+    log.info("restoring %s with %s (%s, seed %d) on %s", split_dir, source["weights"], method.id, args.seed, device)
+    restored = restore_split(method, net, split_dir, args.out, args.seed, args.batch_size, args.tile,
+                             args.tile_overlap, args.limit, {"dataset": dataset, **source})
+    count = len(restored.manifest()["images"])
+    print(f"restored {count} images into {restored.png_dir} (float outputs in {restored.float_dir})")
     return 0
+
+
+def from_run(args: argparse.Namespace, device):
+    """(method, network, provenance) of a finished training run."""
+    from irsde.train.checkpoint import FinishedRun
+
+    given = [f"--{name.replace('_', '-')}" for name in WEIGHTS_ONLY_OPTIONS if getattr(args, name) is not None]
+    if given:
+        raise ValueError(
+            f"{', '.join(given)}: with --run the network and SDE come from the run's config.yaml; "
+            "these options are for --weights (published checkpoints) only"
+        )
+    finished = FinishedRun.open(args.run)
+    method = finished.method()
+    if args.sampler:
+        method = method.with_sampler(args.sampler)
+    net = finished.network(method, device)
+    source = {"run": str(finished.layout.root.resolve()), "weights": str(finished.weights.resolve()),
+              "network": dict(finished.config["network"])}
+    return method, net, source
+
+
+def from_published_weights(args: argparse.Namespace, device):
+    """(method, network, provenance) of a published IR-SDE checkpoint and the SDE options."""
+    from irsde.methods.ir_sde import PUBLISHED_WEIGHTS, IRSDEMethod
+    from irsde.nets import ConditionalUNet, infer_architecture, load_weights, read_state_dict
+    from irsde.sde import MeanRevertingSDE
+
+    architecture = infer_architecture(read_state_dict(args.weights, args.key))
+    architecture.update({name: getattr(args, name) for name in ("nf", "depth") if getattr(args, name) is not None})
+    if not architecture["time_conditioned"]:
+        raise ValueError(
+            f"{args.weights} has no time input: it is a CNN baseline's, not IR-SDE weights; "
+            "restore its training run with --run RUN_DIR"
+        )
+    sde = MeanRevertingSDE(**{name: getattr(args, name) if getattr(args, name) is not None else default
+                              for name, default in PAPER_SDE.items()})
+    network = {name: value for name, value in architecture.items() if name != "time_conditioned"}
+    method = IRSDEMethod(network, sde, sampler=args.sampler or "sde")
+    net = load_weights(ConditionalUNet(**architecture), args.weights, args.key).eval().to(device)
+    # IR-SDE restores; its results are the published-weights rows of the tables.
+    source = {"method": PUBLISHED_WEIGHTS.id, "weights": str(Path(args.weights).resolve()), "network": architecture}
+    return method, net, source
 
 
 def resolve_split_dir(dataset: str, root: str, split: str) -> tuple[Path, str]:
@@ -100,44 +135,3 @@ def resolve_split_dir(dataset: str, root: str, split: str) -> tuple[Path, str]:
         f"no prepared split at {direct} or {named} (expected GT/ and LQ/ folders); "
         f"prepare it first, e.g. `irsde data prepare {dataset} --root {root}`"
     )
-
-
-def load_network(weights: str, key: str | None, nf: int | None, depth: int | None):
-    """Build the U-Net the weight file was trained with (nf/depth overridable) and load it strictly."""
-    from irsde.nets import ConditionalUNet, infer_architecture, load_weights, read_state_dict
-
-    architecture = infer_architecture(read_state_dict(weights, key))
-    architecture.update({name: value for name, value in (("nf", nf), ("depth", depth)) if value is not None})
-    return load_weights(ConditionalUNet(**architecture), weights, key), architecture
-
-
-def build_restorer(net, sde, sampler: str, time_conditioned: bool):
-    """The restorer for ``sampler``: an IR-SDE sampler, or the CNN baseline's one-step regression."""
-    if sampler == ONE_STEP:
-        if time_conditioned:
-            raise ValueError(f"--sampler {ONE_STEP} is for CNN-baseline weights (no time input); these are IR-SDE weights")
-        return OneStepRestorer(net)
-    from irsde.evaluation import SDERestorer
-    from irsde.samplers import get_sampler
-
-    get_sampler(sampler)  # an unknown name is a ValueError listing the valid ones
-    if not time_conditioned:
-        raise ValueError(f"these weights have no time input (a CNN baseline): restore them with --sampler {ONE_STEP}")
-    return SDERestorer(net, sde, sampler)
-
-
-class OneStepRestorer:
-    """The CNN baseline's restoration (``baselines.cnn.regress``); no noise, generator unused."""
-
-    def __init__(self, net):
-        import importlib
-
-        module, name = ONE_STEP_FUNCTION
-        self.regress = getattr(importlib.import_module(module), name)
-        self.net = net
-
-    def __call__(self, lq, generator):
-        import torch
-
-        with torch.no_grad():
-            return self.regress(self.net, lq)

@@ -1,4 +1,4 @@
-"""``irsde train``: train IR-SDE or the CNN baseline from a config file.
+"""``irsde train``: train a restoration method (IR-SDE, the CNN baseline ...) from a config file.
 
     irsde train --config FILE [--set key.sub=value ...] [--device auto|cpu|cuda] [--resume auto|never]
 

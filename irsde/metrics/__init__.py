@@ -7,8 +7,8 @@
 """
 
 from irsde.metrics.fid import FIDMetric, clean_image_folder
-from irsde.metrics.fidelity import psnr, rgb_to_y, ssim
-from irsde.metrics.perceptual import LPIPSMetric
+from irsde.metrics.lpips import LPIPSMetric
+from irsde.metrics.psnr_ssim import psnr, rgb_to_y, ssim
 from irsde.metrics.protocols import METRIC_NAMES, PROTOCOLS, MetricProtocol, get_protocol
 from irsde.metrics.weights import (
     ALEXNET_WEIGHTS,

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from irsde.devices import resolve_device
 from irsde.fileio import atomic_write_bytes
 from irsde.images import is_image_file, list_images
 from irsde.metrics.batching import same_size_batches
-from irsde.metrics.perceptual import default_device
 from irsde.metrics.weights import FID_INCEPTION_WEIGHTS, ensure_weight_file
 
 logger = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class FIDMetric:
         self.weights_path = ensure_weight_file(FID_INCEPTION_WEIGHTS, download=download)
         from pytorch_fid.inception import InceptionV3
 
-        self.device = torch.device(device) if device is not None else default_device()
+        self.device = torch.device(device) if device is not None else resolve_device("auto")
         if dims not in InceptionV3.BLOCK_INDEX_BY_DIM:
             raise ValueError(f"FID dims must be one of {sorted(InceptionV3.BLOCK_INDEX_BY_DIM)}, got {dims}")
         self.dims = dims

@@ -1,4 +1,4 @@
-"""Training of IR-SDE and the CNN baseline: one engine, resumable, logged, distributed.
+"""Training of any restoration method (:mod:`irsde.methods`): one engine, resumable, logged, distributed.
 
 Public API::
 
@@ -7,9 +7,9 @@ Public API::
     result = train(config, resume="auto")        # -> TrainResult(output_dir, iteration, ...)
 
 Modules: ``config`` (schema, defaults, validation, overrides), ``engine`` (the loop),
-``methods`` (the method interface and registry), ``batches`` (data order), ``checkpoint``
-(layout, atomic files, resume), ``ema``, ``rng``, ``distributed`` (torchrun/DDP), ``records``
-(CSV logs, run record), ``validation`` (PSNR/SSIM during training).
+``batches`` (data order), ``checkpoint`` (layout, atomic files, resume), ``ema``, ``rng``,
+``distributed`` (torchrun/DDP), ``records`` (CSV logs, run record), ``validation`` (PSNR/SSIM
+during training).
 """
 
 from irsde.train.config import load_config, validate_config

@@ -1,4 +1,4 @@
-"""Run folder layout, atomic checkpoint files and resume.
+"""Run folder layout, atomic checkpoint files, resume, and reopening a finished run.
 
 Layout of a run's ``output_dir``::
 
@@ -18,6 +18,10 @@ process killed at any moment leaves either the previous or the new complete file
 state is written last and is self-contained (it repeats the network and EMA weights): resuming
 reads only ``training_state.pt``, so a kill between the weight files and the state file resumes
 from the previous checkpoint with nothing lost but time.
+
+A finished run is reopened with :class:`FinishedRun`: its method rebuilt from ``config.yaml``
+and its network loaded with the final EMA weights (``weights/ema_latest.pth``, which the
+pipeline also copies to ``final/net_ema.pth``) — what ``irsde restore --run`` restores with.
 """
 
 from __future__ import annotations
@@ -28,8 +32,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from irsde.fileio import atomic_write_bytes
+from irsde.methods import Method, build_method
+from irsde.nets import load_weights
+from irsde.train.config import load_config
+from irsde.train.records import read_run_record
 
 STATE_FORMAT_VERSION = 1
 
@@ -139,3 +148,44 @@ def load_training_state(layout: RunLayout) -> dict | None:
             f"{layout.state} has training-state format {version!r}, this version reads {STATE_FORMAT_VERSION}"
         )
     return state
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """A finished training run: its resolved config, its method and its final EMA weights."""
+
+    layout: RunLayout
+    config: dict
+
+    @classmethod
+    def open(cls, run_dir: str | os.PathLike) -> "FinishedRun":
+        """The run in ``run_dir``; an error naming the file when it is no run or has not finished."""
+        layout = RunLayout(Path(run_dir))
+        if not layout.config.is_file():
+            raise FileNotFoundError(
+                f"{layout.root} is not a training run folder: it has no {layout.config.name} "
+                "(give the output_dir of `irsde train`, or a pipeline run such as runs/<config>/<benchmark>/<method>)"
+            )
+        config = load_config(layout.config)
+        record = read_run_record(layout.run_record)
+        weights = layout.weights("ema", "latest")
+        if not record.get("finished") or not weights.is_file():
+            raise RuntimeError(
+                f"run {layout.root} has not finished training ({layout.run_record.name}: iteration "
+                f"{record.get('iteration', 0)} of {config['train']['iterations']}); finish it first with "
+                f"`irsde train --config {layout.config}`"
+            )
+        return cls(layout, config)
+
+    @property
+    def weights(self) -> Path:
+        """The final EMA weights."""
+        return self.layout.weights("ema", "latest")
+
+    def method(self) -> Method:
+        return build_method(self.config)
+
+    def network(self, method: Method, device: torch.device | str = "cpu") -> nn.Module:
+        """``method``'s network with the final EMA weights loaded (strict), in eval mode on ``device``."""
+        return load_weights(method.build_net(), self.weights).eval().to(device)
+

@@ -9,7 +9,7 @@ Keys (default in brackets; "paper" marks the IR-SDE paper's / authors' deraining
 
 ``name``                 run name (required)
 ``seed``                 [0] seeds network init, data order/crops and the (t, noise) draws
-``method``               [irsde] ``irsde`` or ``cnn_baseline`` (see :mod:`irsde.train.methods`)
+``method``               [irsde] a method id of :data:`irsde.methods.METHODS` (``irsde``, ``cnn_baseline`` ...)
 ``device``               [auto] ``auto`` (CUDA when available), ``cpu`` or ``cuda``
 ``output_dir``           [runs/<name>] where weights, state, logs and the run record go
 ``data.train``           split folder holding ``GT/`` and ``LQ/`` (required)
@@ -59,7 +59,7 @@ from typing import Any
 
 import yaml
 
-from irsde.train.distributed import DEVICE_CHOICES
+from irsde.devices import DEVICE_CHOICES
 
 LOSS_KINDS = ("l1", "l2")
 VAL_WEIGHTS = ("ema", "net")
@@ -197,7 +197,7 @@ def sequence_of(check: Callable[[Any, str], Any], length: int | None = None, inc
 SCHEMA: dict[str, Any] = {
     "name": Option(REQUIRED, text),
     "seed": Option(0, integer(0)),
-    "method": Option("irsde", registered("irsde.train.methods", "METHODS")),
+    "method": Option("irsde", registered("irsde.methods", "METHODS")),
     "device": Option("auto", choice(*DEVICE_CHOICES)),
     "output_dir": Option(None, optional(path)),
     "data": {

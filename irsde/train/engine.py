@@ -4,7 +4,7 @@
 in one process or, under ``torchrun``, in several (DDP). Each iteration:
 
 1. loads this rank's rows of the iteration's global batch (:mod:`irsde.train.batches`);
-2. computes the method's loss on them (:mod:`irsde.train.methods`); the loss averaged over ranks
+2. computes the method's loss on them (:mod:`irsde.methods`); the loss averaged over ranks
    must be finite, else training stops naming the iteration (the step is not applied);
 3. backward (DDP averages the gradients), Adam step, MultiStepLR step, EMA update;
 4. every ``log_every`` iterations a training-log row, every ``val_every`` a validation record
@@ -41,7 +41,7 @@ from irsde.train.checkpoint import RunLayout, load_training_state, save_checkpoi
 from irsde.train.config import RESUMABLE_CHANGES, config_differences, dump_config, validate_config
 from irsde.train.distributed import DistributedContext, rank_shard
 from irsde.train.ema import build_ema, ema_state_dict
-from irsde.train.methods import Method, build_method
+from irsde.methods import Method, build_method
 from irsde.train.records import (
     TRAIN_LOG_COLUMNS,
     VAL_LOG_COLUMNS,

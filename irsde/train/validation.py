@@ -18,7 +18,7 @@ from torch import nn
 from irsde.data import PairedTestDataset
 from irsde.images import to_uint8
 from irsde.metrics import get_protocol, psnr, ssim
-from irsde.train.methods import Method
+from irsde.methods import Method
 
 VALIDATION_METRICS = {"psnr": psnr, "ssim": ssim}
 

@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 import torch
 
+from irsde.devices import resolve_device
 from irsde.images import to_tensor
 from irsde.metrics.weights import ALEXNET_WEIGHTS, ensure_weight_file, lpips_linear_weights
 
@@ -23,11 +24,6 @@ LPIPS_VERSION = "0.1"
 # Smallest side AlexNet's feature stack accepts: conv1 (11x11, stride 4, pad 2) then two 3x3
 # stride-2 max-pools, each needing >= 3 pixels: floor((s - 7) / 4) + 1 >= 7  <=>  s >= 31.
 LPIPS_MIN_SIZE = 31
-
-
-def default_device() -> torch.device:
-    """CUDA when present, else CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 class LPIPSMetric:
@@ -49,7 +45,7 @@ class LPIPSMetric:
             warnings.filterwarnings("ignore", category=UserWarning, module="torchvision")
             model = lpips.LPIPS(net=LPIPS_NET, version=LPIPS_VERSION, pretrained=True, pnet_rand=False, verbose=False)
         _check_linear_layers_loaded(model, linear_path)
-        self.device = torch.device(device) if device is not None else default_device()
+        self.device = torch.device(device) if device is not None else resolve_device("auto")
         self.model = model.eval().requires_grad_(False).to(self.device)
 
     @torch.no_grad()

@@ -1,0 +1,83 @@
+"""Restoration methods: what is trained, how it restores, and the facts tables need about it.
+
+:class:`Method` (:mod:`irsde.methods.base`) is the interface. :data:`METHODS` holds the methods
+by id: IR-SDE is built in (:mod:`irsde.methods.ir_sde`); a method outside this package (the CNN
+baseline in ``baselines/``, or a user's) registers through the ``irsde.methods`` entry-point
+group of its installed package, e.g. in its ``pyproject.toml``::
+
+    [project.entry-points."irsde.methods"]
+    cnn_baseline = "baselines.cnn:CNNBaseline"
+
+:func:`method_class` also accepts a class named ``package.module:Class`` without registering
+it. :func:`row_facts` gives the facts of every kind of table row by id: the methods, the
+degraded input and the authors' published weights.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+from collections.abc import Mapping
+
+from irsde.methods.base import Method, RowFacts, check_method_class
+from irsde.methods.ir_sde import PUBLISHED_WEIGHTS, IRSDEMethod
+from irsde.registry import Registry
+
+ENTRY_POINT_GROUP = "irsde.methods"
+
+INPUT = RowFacts("input", "Input (degraded, no restoration)", paper_row=None, stochastic=False)
+"""The degraded input itself, scored like a method: the floor every restoration should beat."""
+
+
+def _installed_methods() -> dict[str, type[Method]]:
+    """Methods registered by installed packages under the ``irsde.methods`` entry points."""
+    found = {}
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        origin = f"entry point {entry.name} = {entry.value!r} ({ENTRY_POINT_GROUP})"
+        method = check_method_class(entry.load(), origin)
+        if method.id != entry.name:
+            raise ValueError(f"{origin}: the class declares id {method.id!r}; name the entry point after it")
+        found[method.id] = method
+    return found
+
+
+METHODS: Registry[type[Method]] = Registry(
+    "method",
+    {IRSDEMethod.id: IRSDEMethod},
+    discover=_installed_methods,
+    hint=(
+        f"Methods outside irsde register through the {ENTRY_POINT_GROUP!r} entry points of an installed "
+        "package (after editing a pyproject.toml, reinstall it: pip install -e .), or are named "
+        "package.module:Class"
+    ),
+)
+"""Methods by id: built-in ones and those of installed packages."""
+
+
+def method_class(spec: str) -> type[Method]:
+    """The method class of ``spec``: a registered id, or ``package.module:Class``."""
+    if ":" not in spec:
+        return METHODS[spec]
+    module_name, _, attribute = spec.partition(":")
+    try:
+        candidate = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"method {spec!r}: cannot import {attribute} from {module_name}: {error}") from error
+    return check_method_class(candidate, f"method {spec!r}")
+
+
+def build_method(config: Mapping) -> Method:
+    """The method named by ``config["method"]``, configured from the resolved training config."""
+    return method_class(config["method"]).from_config(config)
+
+
+def row_facts() -> Registry[RowFacts]:
+    """Every kind of table row by id: the degraded input, each method, the published weights."""
+    methods = {name: method.facts() for name, method in METHODS.items()}
+    return Registry("table row", {INPUT.id: INPUT, **methods, PUBLISHED_WEIGHTS.id: PUBLISHED_WEIGHTS})
+
+
+__all__ = [
+    "ENTRY_POINT_GROUP", "INPUT", "METHODS", "Method", "PUBLISHED_WEIGHTS", "RowFacts",
+    "build_method", "check_method_class", "method_class", "row_facts",
+]

@@ -1,0 +1,111 @@
+"""What every restoration method is: its facts and the four things the engine and restoration ask of it.
+
+A method is a subclass of :class:`Method`. It declares, as class attributes,
+
+* ``id``: the key of its results everywhere (run and output folders, metric CSVs, regression
+  references): lower case, digits and ``_``;
+* ``label``: how tables and figures name it, applied only when they are drawn (renaming a label
+  changes the tables and nothing else);
+* ``paper_row``: the method of the paper's tables its rows are compared with (None: none);
+* ``stochastic``: whether restoring draws random numbers (then each sampling seed is a result
+  of its own; otherwise one seed is restored);
+
+and implements
+
+* ``from_config(config)``: the method configured from a resolved training config
+  (:mod:`irsde.train.config`);
+* ``build_net()``: its network, freshly initialised (the engine seeds torch first);
+* ``loss(net, gt, lq, generator, shard)``: the scalar training loss of this process's part
+  ``shard`` of the global batch (``gt``/``lq`` are that part; ``generator`` is the run's training
+  generator, identical on every rank);
+* ``restore(net, lq, generator)``: the restored batch (not clamped), all randomness drawn from
+  ``generator``; called without gradients by validation and by :mod:`irsde.restoration`.
+
+``to(device)``, ``settings()`` (what restore.json records about how it restored) and
+``with_sampler(name)`` have defaults for methods without tensors, settings or samplers.
+:class:`RowFacts` is the part of this a table needs; it also describes table rows that are no
+trained method (the degraded input, published weights).
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from irsde.train.distributed import Shard
+
+ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class RowFacts:
+    """What tables, figures and the pipeline need to know about one kind of result row."""
+
+    id: str
+    label: str
+    paper_row: str | None
+    stochastic: bool
+
+
+class Method(abc.ABC):
+    """Base class of restoration methods (see the module docstring)."""
+
+    id: ClassVar[str]
+    label: ClassVar[str]
+    paper_row: ClassVar[str | None] = None
+    stochastic: ClassVar[bool]
+
+    @classmethod
+    def facts(cls) -> RowFacts:
+        return RowFacts(cls.id, cls.label, cls.paper_row, cls.stochastic)
+
+    @classmethod
+    @abc.abstractmethod
+    def from_config(cls, config: Mapping) -> "Method": ...
+
+    @abc.abstractmethod
+    def build_net(self) -> nn.Module: ...
+
+    @abc.abstractmethod
+    def loss(self, net: nn.Module, gt: Tensor, lq: Tensor, generator: torch.Generator, shard: "Shard") -> Tensor: ...
+
+    @abc.abstractmethod
+    def restore(self, net: nn.Module, lq: Tensor, generator: torch.Generator) -> Tensor: ...
+
+    def to(self, device: torch.device) -> "Method":
+        """Move any tensors the method holds to ``device``; returns the method."""
+        return self
+
+    def settings(self) -> dict:
+        """How this method restores, as recorded in restore.json (e.g. sampler and SDE)."""
+        return {}
+
+    def with_sampler(self, sampler: str) -> "Method":
+        """The same method restoring with another sampler; only for methods that sample."""
+        raise ValueError(f"method {self.id!r} restores without a sampler; a sampler cannot be chosen for it")
+
+
+def check_method_class(candidate: object, origin: str) -> type[Method]:
+    """``candidate`` if it is a complete :class:`Method` subclass, else a ValueError naming
+    ``origin`` (where it came from) and what is missing."""
+    if not (isinstance(candidate, type) and issubclass(candidate, Method)):
+        raise ValueError(f"{origin}: {candidate!r} is not a subclass of irsde.methods.Method")
+    if candidate.__abstractmethods__:
+        missing = ", ".join(sorted(candidate.__abstractmethods__))
+        raise ValueError(f"{origin}: method class {candidate.__name__} does not implement {missing}")
+    facts = {"id": str, "label": str, "stochastic": bool}
+    for name, kind in facts.items():
+        if not isinstance(getattr(candidate, name, None), kind):
+            raise ValueError(f"{origin}: method class {candidate.__name__} must declare {name} ({kind.__name__})")
+    if not ID_PATTERN.match(candidate.id):
+        raise ValueError(f"{origin}: method id {candidate.id!r} must match {ID_PATTERN.pattern}")
+    if candidate.paper_row is not None and not isinstance(candidate.paper_row, str):
+        raise ValueError(f"{origin}: paper_row of {candidate.__name__} must be a string or None")
+    return candidate

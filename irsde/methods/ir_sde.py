@@ -1,0 +1,103 @@
+"""IR-SDE (the paper's method): the conditional U-Net predicts the noise of x_t under the
+mean-reverting SDE; maximum-likelihood or noise-matching loss; restoration by a reverse-time
+sampler of :mod:`irsde.samplers` (``sde``, the paper's, by default).
+
+The authors' released weights restore through the same method (``irsde restore --weights``);
+:data:`PUBLISHED_WEIGHTS` holds the facts of their table rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor, nn
+
+from irsde.losses import LOSSES, TrainingBatch, draw_training_batch
+from irsde.methods.base import Method, RowFacts
+from irsde.nets import ConditionalUNet
+from irsde.samplers import SAMPLERS, restore
+from irsde.sde import MeanRevertingSDE
+
+if TYPE_CHECKING:
+    from irsde.train.distributed import Shard
+
+PUBLISHED_WEIGHTS = RowFacts("published", "IR-SDE (published weights)", paper_row="IR-SDE", stochastic=True)
+"""Rows restored with the authors' published checkpoints (IR-SDE with their weights)."""
+
+
+def draw_shard_batch(
+    sde: MeanRevertingSDE, gt: Tensor, lq: Tensor, generator: torch.Generator, shard: "Shard"
+) -> TrainingBatch:
+    """Draw (t, noise, x_t) for a whole global batch and keep this shard's part.
+
+    Every rank holds the same generator state, draws the times and noise of all ``shard.total``
+    samples exactly as a single process would, and keeps rows ``shard.start:shard.stop``; so
+    training on N ranks sees the very same random numbers as training in one process. Rows of
+    other ranks are formed from zero images and discarded (x_t is elementwise per sample).
+    """
+    if shard.is_whole:
+        return draw_training_batch(sde, gt, lq, generator)
+    full_shape = (shard.total, *gt.shape[1:])
+    gt_full, lq_full = gt.new_zeros(full_shape), lq.new_zeros(full_shape)
+    gt_full[shard.start : shard.stop] = gt
+    lq_full[shard.start : shard.stop] = lq
+    full = draw_training_batch(sde, gt_full, lq_full, generator)
+    rows = slice(shard.start, shard.stop)
+    return TrainingBatch(t=full.t[rows], noise=full.noise[rows], xt=full.xt[rows], x0=gt, mu=lq)
+
+
+class IRSDEMethod(Method):
+    """IR-SDE with a ``network`` config (``nf``, ``depth``: :class:`ConditionalUNet` keys), an SDE,
+    a loss (name and ``l1``/``l2`` kind) and the sampler it restores with."""
+
+    id = "irsde"
+    label = "IR-SDE (ours)"
+    paper_row = "IR-SDE"
+    stochastic = True
+
+    def __init__(
+        self,
+        network: Mapping,
+        sde: MeanRevertingSDE,
+        loss: str = "maximum_likelihood",
+        kind: str = "l1",
+        sampler: str = "sde",
+    ):
+        self.network = dict(network)
+        self.sde = sde
+        self.loss_name, self.kind = loss, kind
+        self.loss_fn = LOSSES[loss]
+        self.sampler = SAMPLERS[sampler].name
+
+    @classmethod
+    def from_config(cls, config: Mapping) -> "IRSDEMethod":
+        return cls(
+            network=config["network"],
+            sde=MeanRevertingSDE(**config["sde"]),
+            loss=config["loss"]["name"],
+            kind=config["loss"]["kind"],
+            sampler=config["train"]["val_sampler"],
+        )
+
+    def to(self, device: torch.device) -> "IRSDEMethod":
+        self.sde = self.sde.to(device)
+        return self
+
+    def build_net(self) -> nn.Module:
+        return ConditionalUNet(**self.network, time_conditioned=True)
+
+    def loss(self, net: nn.Module, gt: Tensor, lq: Tensor, generator: torch.Generator, shard: "Shard") -> Tensor:
+        batch = draw_shard_batch(self.sde, gt, lq, generator, shard)
+        eps_hat = net(batch.xt, batch.mu, batch.t)
+        return self.loss_fn(self.sde, eps_hat, batch, self.kind)
+
+    def restore(self, net: nn.Module, lq: Tensor, generator: torch.Generator) -> Tensor:
+        return restore(net, self.sde, lq, sampler=self.sampler, generator=generator)
+
+    def settings(self) -> dict:
+        return {"sampler": self.sampler, "sde": self.sde.settings()}
+
+    def with_sampler(self, sampler: str) -> "IRSDEMethod":
+        return type(self)(self.network, self.sde, self.loss_name, self.kind, sampler)

@@ -1,0 +1,29 @@
+"""The network of IR-SDE and the reading of weight files.
+
+- ``unet``: :class:`ConditionalUNet`, the paper's conditional U-Net (DESIGN §3), and
+  :func:`build_net` from a config mapping;
+- ``weight_files``: reading plain, wrapped and prefixed checkpoint files, inferring the
+  architecture from them, strict loading with readable mismatch reports.
+"""
+
+from irsde.nets.unet import ConditionalUNet, build_net, pad_to_multiple
+from irsde.nets.weight_files import (
+    CheckpointMismatchError,
+    build_net_from_checkpoint,
+    describe_mismatch,
+    infer_architecture,
+    load_weights,
+    read_state_dict,
+)
+
+__all__ = [
+    "CheckpointMismatchError",
+    "ConditionalUNet",
+    "build_net",
+    "build_net_from_checkpoint",
+    "describe_mismatch",
+    "infer_architecture",
+    "load_weights",
+    "pad_to_multiple",
+    "read_state_dict",
+]

@@ -1,0 +1,236 @@
+"""Restoring a test set with a method: batching, tiling, the output folder and its record.
+
+Every restoration, by any method, goes through :func:`restore_split` / :func:`restore_folder`,
+which call ``method.restore(net, lq, generator)`` (:class:`irsde.methods.Method`) without
+gradients. One output folder per run::
+
+    <out>/png/<stem>.png     the clamped, rounded uint8 output: nothing else lives here (FID reads it)
+    <out>/float/<stem>.npy   the unclamped float32 HxWx3 output (LPIPS-on-float protocols read it)
+    <out>/restore.json       how it was made: method, seed, sampler, batch size, tiling, sources, ...
+                             (written last: its presence marks a complete folder)
+
+Same-size images are restored ``batch_size`` at a time, or each image in overlapping tiles
+blended with linear ramps (:func:`restore_tiled`). One CPU ``torch.Generator`` seeded with the
+run's seed drives all noise, so an output depends on (method, weights, seed, batch size,
+tiling, image list) only.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from irsde.data.loaders import paired_files
+from irsde.fileio import atomic_write_bytes, atomic_write_text
+from irsde.images import read_image, to_tensor, write_png
+from irsde.methods import Method
+from irsde.metrics.batching import same_size_batches
+
+PNG_SUBDIR = "png"
+FLOAT_SUBDIR = "float"
+MANIFEST = "restore.json"
+MAX_LISTED = 5
+
+RestoreBatch = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+"""``(lq batch, generator) -> restored batch``: a method's restore with its network bound."""
+
+
+# ----------------------------------------------------------------------------------- tiling
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets of tiles of ``tile`` pixels covering ``length`` with >= ``overlap`` shared
+    pixels between neighbours; the last tile ends exactly at the border."""
+    if tile <= overlap:
+        raise ValueError(f"tile ({tile}) must be larger than the overlap ({overlap})")
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile, tile - overlap))
+    return starts + [length - tile]
+
+
+def blend_weights(size: int, overlap: int) -> torch.Tensor:
+    """1-D blending ramp: rises linearly over ``overlap`` pixels at both ends, 1 in between,
+    and positive everywhere (so a lone tile at a border is weighted correctly after normalising)."""
+    position = torch.arange(size, dtype=torch.float32)
+    ramp = torch.minimum(position + 1, size - position) / (overlap + 1)
+    return ramp.clamp(max=1.0)
+
+
+def restore_tiled(
+    restore_batch: RestoreBatch, lq: torch.Tensor, generator: torch.Generator, tile: int, overlap: int, batch_size: int = 1
+) -> torch.Tensor:
+    """Restore one image (1x3xHxW) tile by tile and blend the overlaps with linear ramps."""
+    if lq.shape[0] != 1:
+        raise ValueError(f"tiled restoration takes one image at a time, got a batch of {lq.shape[0]}")
+    height, width = lq.shape[-2:]
+    tile_h, tile_w = min(tile, height), min(tile, width)
+    corners = [(top, left) for top in tile_starts(height, tile, overlap) for left in tile_starts(width, tile, overlap)]
+    weight = torch.outer(blend_weights(tile_h, overlap), blend_weights(tile_w, overlap)).to(lq.device)
+    total = torch.zeros_like(lq)
+    norm = torch.zeros((1, 1, height, width), dtype=lq.dtype, device=lq.device)
+    for first in range(0, len(corners), batch_size):
+        chunk = corners[first : first + batch_size]
+        tiles = torch.cat([lq[..., top : top + tile_h, left : left + tile_w] for top, left in chunk])
+        restored = restore_batch(tiles, generator)
+        for (top, left), output in zip(chunk, restored):
+            total[0, :, top : top + tile_h, left : left + tile_w] += output * weight
+            norm[0, :, top : top + tile_h, left : left + tile_w] += weight
+    return total / norm
+
+
+# ----------------------------------------------------------------------------------- restore
+
+
+@dataclass(frozen=True)
+class RestoredSet:
+    """A restoration output folder (see the module docstring)."""
+
+    root: Path
+
+    @property
+    def png_dir(self) -> Path:
+        return self.root / PNG_SUBDIR
+
+    @property
+    def float_dir(self) -> Path:
+        return self.root / FLOAT_SUBDIR
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / MANIFEST
+
+    def manifest(self) -> dict:
+        """The ``restore.json`` record ({} when absent, e.g. PNGs from elsewhere)."""
+        if not self.manifest_path.is_file():
+            return {}
+        return json.loads(self.manifest_path.read_text())
+
+
+def restore_split(
+    method: Method,
+    net: nn.Module,
+    split_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    seed: int = 0,
+    batch_size: int = 1,
+    tile: int | None = None,
+    tile_overlap: int = 32,
+    limit: int | None = None,
+    metadata: dict | None = None,
+    progress: bool = True,
+) -> RestoredSet:
+    """Restore the LQ images of a prepared split (``<split>/{GT,LQ}``) into ``out_dir``.
+
+    ``limit`` keeps the first N images by name; the manifest records the split and its GT
+    folder. See :func:`restore_folder` for the rest.
+    """
+    split_dir = Path(split_dir)
+    lq_paths = [lq for _, lq in paired_files(split_dir)][:limit]
+    record = {"split_dir": str(split_dir.resolve()), "gt_dir": str((split_dir / "GT").resolve()), **(metadata or {})}
+    return restore_folder(method, net, lq_paths, out_dir, seed, batch_size, tile, tile_overlap, record, progress)
+
+
+def restore_folder(
+    method: Method,
+    net: nn.Module,
+    lq_paths: Sequence[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    seed: int = 0,
+    batch_size: int = 1,
+    tile: int | None = None,
+    tile_overlap: int = 32,
+    metadata: dict | None = None,
+    progress: bool = True,
+) -> RestoredSet:
+    """Restore every image of ``lq_paths`` with ``method.restore(net, ...)`` into ``out_dir``.
+
+    ``net`` must be in the mode to use (``eval()``) on the device to compute on; images are
+    moved there. Same-size images are restored ``batch_size`` at a time (or, with ``tile``, each
+    image in ``tile`` x ``tile`` tiles overlapping by ``tile_overlap`` pixels, ``batch_size``
+    tiles at a time). One CPU ``torch.Generator`` seeded with ``seed`` drives all noise. The
+    manifest records the method's id and settings, this call's arguments and ``metadata``
+    (weights, run, dataset ...; a ``method`` entry there names the row the results belong to,
+    e.g. ``published`` for IR-SDE with the authors' weights).
+    """
+    lq_paths = [Path(path) for path in lq_paths]
+    if not lq_paths:
+        raise ValueError("no images to restore")
+    restored = RestoredSet(Path(out_dir))
+    _check_output_folder(restored, lq_paths)
+    restored.manifest_path.unlink(missing_ok=True)  # written last: it marks a complete folder
+    restored.png_dir.mkdir(parents=True, exist_ok=True)
+    restored.float_dir.mkdir(parents=True, exist_ok=True)
+    device = _device_of(net)
+    restore_batch = functools.partial(method.restore, net)
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    started = time.time()
+    batches = list(same_size_batches(lq_paths, 1 if tile else batch_size))
+    with torch.no_grad(), tqdm(total=len(lq_paths), desc="restore", unit="img", disable=not progress) as bar:
+        for batch in batches:
+            lq = torch.stack([to_tensor(read_image(path)) for path in batch]).to(device)
+            if tile:
+                output = restore_tiled(restore_batch, lq, generator, tile, tile_overlap, batch_size)
+            else:
+                output = restore_batch(lq, generator)
+            _write_outputs(restored, batch, output)
+            bar.update(len(batch))
+    record = {
+        "method": method.id,
+        **method.settings(),
+        "images": [path.stem for path in lq_paths],
+        "lq_dir": str(lq_paths[0].parent.resolve()),
+        "seed": seed,
+        "batch_size": batch_size,
+        "tile": tile,
+        "tile_overlap": tile_overlap if tile else None,
+        "device": str(device),
+        "seconds": round(time.time() - started, 3),
+        **(metadata or {}),
+    }
+    _write_json(restored.manifest_path, record)
+    return restored
+
+
+def _device_of(net: nn.Module) -> torch.device:
+    parameter = next(net.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
+def _check_output_folder(restored: RestoredSet, lq_paths: list[Path]) -> None:
+    """The PNG folder must end up holding exactly this run's images: refuse foreign files."""
+    if not restored.png_dir.is_dir():
+        return
+    expected = {f"{path.stem}.png" for path in lq_paths}
+    foreign = sorted(entry.name for entry in restored.png_dir.iterdir() if entry.name not in expected)
+    if foreign:
+        raise ValueError(
+            f"output folder {restored.png_dir} holds files of another run ({', '.join(foreign[:MAX_LISTED])}); "
+            f"use an empty --out folder"
+        )
+
+
+def _write_outputs(restored: RestoredSet, batch: list[Path], output: torch.Tensor) -> None:
+    output = output.detach().to("cpu", torch.float32)
+    for path, image in zip(batch, output):
+        array = image.permute(1, 2, 0).numpy()
+        _save_npy(restored.float_dir / f"{path.stem}.npy", array)
+        write_png(restored.png_dir / f"{path.stem}.png", image)
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    atomic_write_bytes(path, lambda stream: np.save(stream, np.ascontiguousarray(array, dtype=np.float32)))
+
+
+def _write_json(path: Path, record: dict) -> None:
+    atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")

@@ -1,0 +1,137 @@
+"""Methods declare their facts and register through one mechanism: built in, by entry point, or
+as ``package.module:Class``."""
+
+import importlib.metadata
+
+import pytest
+
+from baselines.cnn import CNNBaseline
+from irsde.methods import METHODS, Method, _installed_methods, check_method_class, method_class, row_facts
+from irsde.methods.ir_sde import IRSDEMethod
+from irsde.registry import UnknownName
+
+USER_MODULE = '''
+import torch
+from irsde.methods import Method
+
+
+class Denoiser(Method):
+    """An unconditional network: eps_hat = net(x_t), no degraded image as input."""
+
+    id = "{id}"
+    label = "Denoiser (a user's)"
+    paper_row = None
+    stochastic = False
+
+    def __init__(self, width):
+        self.width = width
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(config["network"]["nf"])
+
+    def build_net(self):
+        return torch.nn.Conv2d(3, 3, 3, padding=1)
+
+    def loss(self, net, gt, lq, generator, shard):
+        return (lq - net(lq) - gt).abs().mean()
+
+    def restore(self, net, lq, generator):
+        return lq - net(lq)
+'''
+
+
+def write_package(root, package, method_id="denoiser", entry_name=None):
+    """An importable package ``package`` defining ``Denoiser``; with ``entry_name``, also an
+    installed distribution registering it under the ``irsde.methods`` entry points."""
+    (root / package).mkdir(parents=True)
+    (root / package / "__init__.py").write_text(USER_MODULE.format(id=method_id))
+    if entry_name:
+        info = root / f"{package}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {package}\nVersion: 1.0\n")
+        (info / "entry_points.txt").write_text(f"[irsde.methods]\n{entry_name} = {package}:Denoiser\n")
+    return root
+
+
+def test_the_built_in_and_the_baseline_declare_their_facts():
+    facts = row_facts()
+    assert facts["irsde"].label == "IR-SDE (ours)" and facts["irsde"].paper_row == "IR-SDE" and facts["irsde"].stochastic
+    assert facts["cnn_baseline"].label == "CNN-baseline (our reconstruction)"
+    assert facts["cnn_baseline"].paper_row == "CNN-baseline" and not facts["cnn_baseline"].stochastic
+    assert facts["published"].paper_row == "IR-SDE" and facts["published"].stochastic
+    assert facts["input"].paper_row is None and not facts["input"].stochastic
+    assert list(facts) == ["input", "irsde", "cnn_baseline", "published"]
+    with pytest.raises(UnknownName, match="unknown table row 'ours'"):
+        facts["ours"]
+
+
+def test_the_baseline_registers_through_the_entry_point_like_any_package():
+    entries = {entry.name: entry.value for entry in importlib.metadata.entry_points(group="irsde.methods")}
+    assert entries["cnn_baseline"] == "baselines.cnn:CNNBaseline"
+    assert METHODS["cnn_baseline"] is CNNBaseline and METHODS["irsde"] is IRSDEMethod
+
+
+def test_an_unknown_method_lists_the_choices_and_how_to_add_one():
+    with pytest.raises(UnknownName) as caught:
+        METHODS["unet"]
+    message = str(caught.value)
+    assert "unknown method 'unet'; choose one of: cnn_baseline, irsde" in message
+    assert "'irsde.methods' entry points" in message and "package.module:Class" in message
+
+
+def test_an_installed_package_registers_its_method_by_entry_point(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(write_package(tmp_path, "user_methods_ep", entry_name="denoiser")))
+    found = _installed_methods()
+    assert found["denoiser"].__module__ == "user_methods_ep" and found["cnn_baseline"] is CNNBaseline
+
+
+def test_an_entry_point_must_be_named_after_the_method_id(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(write_package(tmp_path, "user_methods_bad", entry_name="denoising")))
+    with pytest.raises(ValueError, match="entry point denoising = 'user_methods_bad:Denoiser'.*declares id 'denoiser'"):
+        _installed_methods()
+
+
+def test_a_class_named_module_colon_class_needs_no_registration(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(write_package(tmp_path, "user_methods_path")))
+    method = method_class("user_methods_path:Denoiser")
+    assert issubclass(method, Method) and method.facts().label == "Denoiser (a user's)"
+    built = method.from_config({"network": {"nf": 4}})
+    assert built.build_net().in_channels == 3 and built.settings() == {}
+    with pytest.raises(ValueError, match="cannot import Nothing from user_methods_path"):
+        method_class("user_methods_path:Nothing")
+    with pytest.raises(ValueError, match="cannot import Denoiser from no_such_module"):
+        method_class("no_such_module:Denoiser")
+
+
+def test_incomplete_method_classes_are_named():
+    class NoFacts(IRSDEMethod):
+        id = "Bad Id"
+
+    class Abstract(Method):
+        id, label, stochastic = "abstract", "Abstract", False
+
+    class NoLabel(CNNBaseline):
+        label = None
+
+    with pytest.raises(ValueError, match="here: .*is not a subclass of irsde.methods.Method"):
+        check_method_class(object, "here")
+    with pytest.raises(ValueError, match="here: method class Abstract does not implement build_net, from_config, loss, restore"):
+        check_method_class(Abstract, "here")
+    with pytest.raises(ValueError, match=r"method id 'Bad Id' must match \^\[a-z\]"):
+        check_method_class(NoFacts, "here")
+    with pytest.raises(ValueError, match=r"NoLabel must declare label \(str\)"):
+        check_method_class(NoLabel, "here")
+
+
+def test_only_a_sampling_method_takes_another_sampler():
+    cnn = CNNBaseline({"nf": 8, "depth": 2})
+    with pytest.raises(ValueError, match="method 'cnn_baseline' restores without a sampler"):
+        cnn.with_sampler("ode")
+    config = {"network": {"nf": 8, "depth": 2}, "sde": {"schedule": "cosine", "T": 5, "max_sigma": 10, "eps": 0.005},
+              "loss": {"name": "maximum_likelihood", "kind": "l1"}, "train": {"val_sampler": "sde"}}
+    irsde = IRSDEMethod.from_config(config)
+    ode = irsde.with_sampler("ode")
+    assert ode.settings()["sampler"] == "ode" and irsde.settings()["sampler"] == "sde"
+    assert ode.settings()["sde"] == {"schedule": "cosine", "T": 5, "max_sigma": 10, "eps": 0.005}
+
