@@ -52,18 +52,10 @@ rule all:
         regress_output(),
 
 
-
-def _unknown_target(wildcards):
-    raise WorkflowError(f"unknown target '{wildcards.target}'; choose one of: {', '.join(TARGET_RULES)}")
-
-
-TARGET_RULES = ("tables", "curves", "figures", "regress", "all")
-
-
 # A misspelled target (a bare word that is no rule) fails while the DAG is built, with the choices.
 rule unknown_target:
     input:
-        _unknown_target,
+        unknown_target,
     output:
         "{target}",
     wildcard_constraints:

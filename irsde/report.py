@@ -3,6 +3,9 @@
 Inputs:
 - per-image metric CSVs written by ``irsde evaluate`` (columns dataset, method, image, seed,
   protocol, metric, value; a missing metric is NaN, optionally with a ``note`` column saying why);
+  ``method`` is a method id (``irsde``, ``cnn_baseline``, ``input`` ...): labels and paper rows
+  come from the row facts (:func:`irsde.methods.row_facts`) and are applied only here, when a
+  table or figure is drawn;
 - the published numbers (``results/published/published_results.csv``: benchmark, method, psnr,
   ssim, lpips, fid, source);
 - training logs (validation CSVs with iteration, metric, value) for the curves.
@@ -14,8 +17,10 @@ the evaluated methods, or a published number copied from the CSV and labelled by
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -24,6 +29,13 @@ METRICS = ("psnr", "ssim", "lpips", "fid")
 METRIC_LABELS = {"psnr": "PSNR↑", "ssim": "SSIM↑", "lpips": "LPIPS↓", "fid": "FID↓"}
 METRIC_DECIMALS = {"psnr": 2, "ssim": 4, "lpips": 3, "fid": 2}
 NOT_AVAILABLE = "n/a"
+
+
+class RowLabel(Protocol):
+    """What drawing needs to know about a row id (:class:`irsde.methods.RowFacts` has it)."""
+
+    label: str
+    paper_row: str | None
 
 
 @dataclass
@@ -88,26 +100,27 @@ def build_table(
     benchmark: str,
     summary: pd.DataFrame,
     published: pd.DataFrame | None,
-    paper_rows: dict[str, str] | None,
+    row_facts: Mapping[str, RowLabel],
     protocol: str,
     sampler: str,
     synthetic: bool,
 ) -> BenchmarkTable:
     """Assemble published rows and our rows into one table.
 
-    ``paper_rows`` maps each of our method labels to the published method it reproduces (e.g.
-    ``{"IR-SDE (ours)": "IR-SDE"}``); deltas are ours minus the paper where that row exists.
-    ``published`` holds the published rows of this benchmark only (may be empty or None).
+    ``summary`` is keyed by method id; ``row_facts`` gives each id its label and the published
+    method it reproduces (an id it lacks is shown as itself, with no paper row); deltas are ours
+    minus the paper where that row exists. ``published`` holds the published rows of this
+    benchmark only (may be empty or None).
     """
-    paper_rows = paper_rows or {}
     rows, footnotes = [], []
     published = published if published is not None else pd.DataFrame(columns=["method", *METRICS, "source"])
     for record in published.to_dict("records"):
-        row = {"method": record["method"], "source": f"published ({record['source']})"}
+        row = {"method": record["method"], "id": None, "source": f"published ({record['source']})"}
         row.update({m: _float_or_nan(record.get(m)) for m in METRICS})
         rows.append(row)
-    for method, group in summary.groupby("method", sort=False):
-        row = {"method": method, "source": "this run"}
+    for method_id, group in summary.groupby("method", sort=False):
+        facts = row_facts.get(method_id)
+        row = {"method": facts.label if facts else method_id, "id": method_id, "source": "this run"}
         for record in group.to_dict("records"):
             if record["metric"] in METRICS:
                 row[record["metric"]] = record["mean"]
@@ -115,7 +128,7 @@ def build_table(
                     row[f"{record['metric']}_std"] = record["std"]
                 if record.get("note") and math.isnan(record["mean"]):
                     footnotes.append(f"{METRIC_LABELS[record['metric']]} unavailable: {record['note']}")
-        reference = paper_rows.get(method)
+        reference = facts.paper_row if facts else None
         matches = published[published["method"] == reference] if reference else published.iloc[0:0]
         if len(matches):
             paper = matches.iloc[0]
@@ -215,7 +228,8 @@ def render_latex(table: BenchmarkTable) -> str:
 
 
 def table_to_csv_frame(table: BenchmarkTable) -> pd.DataFrame:
-    """The machine-readable table: numeric columns plus benchmark, protocol, sampler."""
+    """The machine-readable table: the label (``method``), the id of our rows (empty for published
+    ones), the numeric columns, and benchmark, protocol, sampler."""
     frame = table.rows.copy()
     frame.insert(0, "benchmark", table.benchmark)
     frame["protocol"] = table.protocol

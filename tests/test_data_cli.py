@@ -16,7 +16,7 @@ def run(*argv):
 
 
 def test_list_shows_every_dataset_and_labels_the_synthetic_ones(tmp_path, capsys):
-    run("synthetic", "synthetic-blur", "--root", tmp_path, "--size", 32, "--train-count", 2, "--test-count", 1)
+    run("prepare", "synthetic-blur", "--root", tmp_path, "--size", 32, "--train-count", 2, "--test-count", 1)
     capsys.readouterr()
     assert run("list", "--root", tmp_path) == 0
     out = capsys.readouterr().out
@@ -29,7 +29,7 @@ def test_list_shows_every_dataset_and_labels_the_synthetic_ones(tmp_path, capsys
 
 
 def test_synthetic_then_verify_then_tamper(tmp_path, capsys):
-    assert run("synthetic", "synthetic-noise", "--root", tmp_path, "--seed", 3, "--size", 32,
+    assert run("prepare", "synthetic-noise", "--root", tmp_path, "--seed", 3, "--size", 32,
                "--train-count", 3, "--test-count", 2) == 0
     marker = read_marker(tmp_path, "synthetic-noise")
     assert marker["seed"] == 3 and marker["splits"]["train"]["pairs"] == 3
@@ -56,8 +56,12 @@ def test_prepare_a_registered_dataset_from_a_user_folder_offline(tmp_path, capsy
 
 
 def test_errors_name_what_to_do(tmp_path):
-    with pytest.raises(ValueError, match="irsde data synthetic synthetic-rain"):
-        run("prepare", "synthetic-rain", "--root", tmp_path)
+    with pytest.raises(ValueError, match="synthetic-rain is built from scikit-image's photographs; --path does not apply"):
+        run("prepare", "synthetic-rain", "--root", tmp_path, "--path", tmp_path)
+    with pytest.raises(ValueError, match="--seed, --size: only synthetic-\\* datasets take a recipe; CBSD68 is prepared"):
+        run("prepare", "CBSD68", "--root", tmp_path, "--seed", 1, "--size", 32)
+    with pytest.raises(KeyError, match="unknown dataset 'synthetic-rian'; choose one of: .*synthetic-rain"):
+        run("prepare", "synthetic-rian", "--root", tmp_path)
     with pytest.raises(ValueError, match="SOURCE=PATH with SOURCE one of Rain100H.zip, RainTrainH.zip"):
         run("prepare", "Rain100H", "--root", tmp_path, "--path", tmp_path)
     with pytest.raises(RuntimeError) as caught:
@@ -69,7 +73,7 @@ def test_errors_name_what_to_do(tmp_path):
 
 
 def test_audit_writes_the_csv(tmp_path, capsys):
-    run("synthetic", "synthetic-rain", "--root", tmp_path, "--size", 48, "--train-count", 6, "--test-count", 3)
+    run("prepare", "synthetic-rain", "--root", tmp_path, "--size", 48, "--train-count", 6, "--test-count", 3)
     capsys.readouterr()
     assert run("audit", "synthetic-rain", "--root", tmp_path, "--out", tmp_path / "audit.csv") == 0
     assert "0 of 3 test images" in capsys.readouterr().out
@@ -80,7 +84,7 @@ def test_audit_writes_the_csv(tmp_path, capsys):
 def test_the_irsde_entry_point_dispatches_and_reports_errors_without_traceback(tmp_path, capsys):
     from irsde.cli import main
 
-    assert main(["data", "synthetic", "synthetic-sr4", "--root", str(tmp_path), "--size", "32",
+    assert main(["data", "prepare", "synthetic-sr4", "--root", str(tmp_path), "--size", "32",
                  "--train-count", "2", "--test-count", "1"]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "synthetic-sr4")
     assert main(["data", "prepare", "GoPro", "--root", str(tmp_path), "--resources", str(tmp_path / "res"), "--offline"]) == 2

@@ -2,6 +2,7 @@
 real run of the CI config whose deliberately worse variant must fail `regress`."""
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -134,3 +135,19 @@ def test_every_target_runs_on_the_ci_config_and_matches_its_reference(tmp_path):
     assert "theta_schedules.png" in (tmp_path / "report.html").read_text(errors="ignore")
     again = snakemake("--cores", "2", "all", "--configfile", ci, workdir=tmp_path)
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_lint_reports_only_the_conda_advice_and_the_check_bites(tmp_path):
+    lint = [sys.executable, str(REPO / ".ci" / "lint.py")]
+    clean = subprocess.run(lint, capture_output=True, text=True, timeout=300)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    # the same workflow with one rule that has no log and whose shell command reads a global
+    for part in ("Snakefile", "workflow", "config", "profiles", "results/published"):
+        source, target = REPO / part, tmp_path / part
+        shutil.copytree(source, target) if source.is_dir() else shutil.copy(source, target)
+    with open(tmp_path / "workflow" / "rules" / "metrics.smk", "a") as rules:
+        rules.write('\n\nrule stray:\n    output:\n        "stray.txt",\n    shell:\n        "echo {IRSDE} > {output}"\n')
+    dirty = subprocess.run([*lint, str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert dirty.returncode == 1
+    assert "Shell command directly uses variable IRSDE" in dirty.stdout
+    assert "besides the accepted advice: ['No log directive defined', 'Shell command directly uses variable IRSDE" in dirty.stderr

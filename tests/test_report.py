@@ -5,6 +5,13 @@ import pandas as pd
 import pytest
 
 from irsde import report
+from irsde.methods import RowFacts
+
+
+FACTS = {
+    "irsde": RowFacts("irsde", "IR-SDE (ours)", paper_row="IR-SDE", stochastic=True),
+    "cnn": RowFacts("cnn", "CNN", paper_row=None, stochastic=False),
+}
 
 
 def per_image(method, values, metric="psnr", seed=0, note=""):
@@ -21,7 +28,7 @@ PUBLISHED = pd.DataFrame(
 
 
 def test_summary_means_per_seed_then_std_over_seeds():
-    frame = pd.concat([per_image("IR-SDE (ours)", [30.0, 32.0], seed=0), per_image("IR-SDE (ours)", [29.0, 29.0], seed=1)])
+    frame = pd.concat([per_image("irsde", [30.0, 32.0], seed=0), per_image("irsde", [29.0, 29.0], seed=1)])
     summary = report.summarize_methods(frame)
     row = summary.iloc[0]
     assert row["mean"] == pytest.approx(30.0)  # seed means 31 and 29
@@ -30,10 +37,11 @@ def test_summary_means_per_seed_then_std_over_seeds():
 
 
 def test_table_has_published_rows_ours_and_delta_to_paper():
-    frame = pd.concat([per_image("IR-SDE (ours)", [31.0, 32.0]), per_image("IR-SDE (ours)", [0.9, 0.92], metric="ssim")])
-    table = report.build_table("rain100h", report.summarize_methods(frame), PUBLISHED,
-                               {"IR-SDE (ours)": "IR-SDE"}, "irsde-derain", "sde", synthetic=False)
+    frame = pd.concat([per_image("irsde", [31.0, 32.0]), per_image("irsde", [0.9, 0.92], metric="ssim")])
+    table = report.build_table("rain100h", report.summarize_methods(frame), PUBLISHED, FACTS, "irsde-derain", "sde",
+                               synthetic=False)
     ours = table.rows[table.rows["method"] == "IR-SDE (ours)"].iloc[0]
+    assert ours["id"] == "irsde"
     assert ours["psnr"] == pytest.approx(31.5)
     assert ours["delta_psnr"] == pytest.approx(31.5 - 31.65)
     assert ours["delta_ssim"] == pytest.approx(0.91 - 0.9041)
@@ -46,9 +54,9 @@ def test_table_has_published_rows_ours_and_delta_to_paper():
 
 def test_missing_metric_is_na_with_footnote_in_every_format():
     note = "LPIPS weights missing: put alexnet-owt-7be5be79.pth into /x/hub/checkpoints"
-    frame = pd.concat([per_image("CNN", [28.0]), per_image("CNN", [np.nan], metric="lpips", note=note),
-                       per_image("SDE", [np.nan], metric="lpips", note=note)])
-    table = report.build_table("synthetic-rain", report.summarize_methods(frame), None, {}, "irsde-derain", "sde", True)
+    frame = pd.concat([per_image("cnn", [28.0]), per_image("cnn", [np.nan], metric="lpips", note=note),
+                       per_image("irsde", [np.nan], metric="lpips", note=note)])
+    table = report.build_table("synthetic-rain", report.summarize_methods(frame), None, FACTS, "irsde-derain", "sde", True)
     assert table.footnotes == [f"LPIPS↓ unavailable: {note}"]  # once, however many rows it marks
     markdown = report.render_markdown(table)
     assert "n/a*" in markdown and note in markdown
@@ -56,6 +64,19 @@ def test_missing_metric_is_na_with_footnote_in_every_format():
     latex = report.render_latex(table)
     assert r"\toprule" in latex and r"\bottomrule" in latex and "n/a*" in latex
     assert "alexnet-owt-7be5be79.pth" in latex
+
+
+def test_labels_are_applied_when_drawing_only():
+    frame = pd.concat([per_image("irsde", [31.0]), per_image("mine", [20.0])])
+    summary = report.summarize_methods(frame)
+    renamed = {**FACTS, "irsde": RowFacts("irsde", "Mean-reverting SDE", paper_row="IR-SDE", stochastic=True)}
+    before = report.build_table("rain100h", summary, PUBLISHED, FACTS, "irsde-derain", "sde", False)
+    after = report.build_table("rain100h", summary, PUBLISHED, renamed, "irsde-derain", "sde", False)
+    assert "Mean-reverting SDE" in after.rows["method"].tolist() and "IR-SDE (ours)" not in after.rows["method"].tolist()
+    columns = [c for c in before.rows.columns if c != "method"]
+    pd.testing.assert_frame_equal(before.rows[columns], after.rows[columns])
+    mine = after.rows[after.rows["id"] == "mine"].iloc[0]  # an id without facts is shown as itself
+    assert mine["method"] == "mine" and "delta_psnr" not in after.rows.columns or math.isnan(mine["delta_psnr"])
 
 
 def test_latex_escapes_special_characters():

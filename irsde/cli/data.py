@@ -1,14 +1,16 @@
-"""``irsde data``: list, fetch, prepare, verify and audit benchmark datasets; build the synthetic ones.
+"""``irsde data``: list, fetch, prepare, verify and audit benchmark datasets.
 
   irsde data list [--root DIR]
   irsde data fetch NAME [--resources DIR] [--offline]
   irsde data prepare NAME --root DIR [--resources DIR] [--path [SOURCE=]PATH ...] [--offline] [--force]
+  irsde data prepare synthetic-NAME --root DIR [--seed S] [--size N] [--train-count N] [--test-count N] [--force]
   irsde data verify NAME [--root DIR] [--resources DIR]
-  irsde data synthetic NAME|all --root DIR [--seed S] [--size N] [--train-count N] [--test-count N]
   irsde data audit NAME --root DIR --out CSV [--threshold T]
 
-Archives live in ``--resources`` (default ``$IRSDE_RESOURCES`` or ``./resources``); digests not
-pinned in the package are recorded on first use in ``<resources>/checksums.lock.json``.
+``prepare`` builds every dataset: a registered one from its archives, a synthetic stand-in
+(``synthetic-*``) offline from scikit-image's photographs with its recipe options. Archives live
+in ``--resources`` (default ``$IRSDE_RESOURCES`` or ``./resources``); digests not pinned in the
+package are recorded on first use in ``<resources>/checksums.lock.json``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ import argparse
 import logging
 
 log = logging.getLogger(__name__)
+
+# The recipe of a synthetic stand-in: keyword arguments of irsde.data.build_synthetic.
+SYNTHETIC_OPTIONS = ("seed", "size", "train_count", "test_count")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _add_resources(fetch)
     fetch.add_argument("--offline", action="store_true", help="never use the network; only verify what is there")
 
-    prepare = actions.add_parser("prepare", help="normalise a dataset to ROOT/NAME/SPLIT/{GT,LQ}")
+    prepare = actions.add_parser("prepare", help="build a dataset into ROOT/NAME/SPLIT/{GT,LQ} (registered or synthetic-*)")
     prepare.add_argument("name")
     prepare.add_argument("--root", required=True, help="folder that receives the prepared dataset")
     _add_resources(prepare)
@@ -41,20 +46,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     prepare.add_argument("--force", action="store_true", help="rebuild even if already prepared")
     prepare.add_argument("--allow-count-mismatch", action="store_true",
                          help="accept a split whose pair count differs from the registry (warns)")
+    recipe = prepare.add_argument_group("synthetic-* datasets only (defaults: seed 0, size 128, 100 train, 10 test)")
+    for option in SYNTHETIC_OPTIONS:
+        recipe.add_argument(f"--{option.replace('_', '-')}", type=int)
 
     verify = actions.add_parser("verify", help="check archives against the locks and a prepared dataset against its marker")
     verify.add_argument("name")
     verify.add_argument("--root", help="folder holding the prepared dataset")
     _add_resources(verify)
-
-    synthetic = actions.add_parser("synthetic", help="build an embedded synthetic benchmark (offline, seconds)")
-    synthetic.add_argument("name", help="synthetic-rain, synthetic-noise, ... or 'all'")
-    synthetic.add_argument("--root", required=True)
-    synthetic.add_argument("--seed", type=int, default=0)
-    synthetic.add_argument("--size", type=int, default=128, help="side of the square images (default 128)")
-    synthetic.add_argument("--train-count", type=int, default=100)
-    synthetic.add_argument("--test-count", type=int, default=10)
-    synthetic.add_argument("--force", action="store_true")
 
     audit = actions.add_parser("audit", help="CSV of test images whose GT background also appears in training")
     audit.add_argument("name")
@@ -107,11 +106,18 @@ def _fetch(args) -> int:
 
 
 def _prepare(args) -> int:
-    from irsde.data import SYNTHETIC, get_dataset, prepare_dataset
+    from irsde.data import ALL_DATASETS, SYNTHETIC, build_synthetic, prepare_dataset
 
-    if args.name in SYNTHETIC:
-        raise ValueError(f"{args.name} is synthetic: build it with `irsde data synthetic {args.name} --root DIR`")
-    dataset = get_dataset(args.name)
+    dataset = ALL_DATASETS[args.name]
+    recipe = {name: getattr(args, name) for name in SYNTHETIC_OPTIONS if getattr(args, name) is not None}
+    if dataset.name in SYNTHETIC:
+        if args.path:
+            raise ValueError(f"{args.name} is built from scikit-image's photographs; --path does not apply to it")
+        print(build_synthetic(args.name, args.root, force=args.force, **recipe))
+        return 0
+    if recipe:
+        options = ", ".join(f"--{name.replace('_', '-')}" for name in recipe)
+        raise ValueError(f"{options}: only synthetic-* datasets take a recipe; {args.name} is prepared from its sources")
     paths = parse_paths(args.path, [source.name for source in dataset.sources])
     folder = prepare_dataset(dataset, args.root, args.resources, paths, offline=args.offline, force=args.force,
                              strict_counts=not args.allow_count_mismatch)
@@ -137,17 +143,6 @@ def _verify(args) -> int:
     return 0
 
 
-def _synthetic(args) -> int:
-    from irsde.data import SYNTHETIC, build_synthetic
-
-    names = list(SYNTHETIC) if args.name == "all" else [args.name]
-    for name in names:
-        folder = build_synthetic(name, args.root, seed=args.seed, train_count=args.train_count,
-                                 test_count=args.test_count, size=args.size, force=args.force)
-        print(folder)
-    return 0
-
-
 def _audit(args) -> int:
     from irsde.data import audit_overlap
 
@@ -158,8 +153,7 @@ def _audit(args) -> int:
     return 0
 
 
-_ACTIONS = {"list": _list, "fetch": _fetch, "prepare": _prepare, "verify": _verify,
-            "synthetic": _synthetic, "audit": _audit}
+_ACTIONS = {"list": _list, "fetch": _fetch, "prepare": _prepare, "verify": _verify, "audit": _audit}
 
 
 def run(args) -> int:

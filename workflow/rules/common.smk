@@ -1,4 +1,4 @@
-# Shared helpers: config validation, names, paths and target lists. Rules stay declarative.
+# Config loading and validation, and the paths of the files rules read and write.
 import csv
 import re
 import shlex
@@ -7,62 +7,43 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
+from irsde.data import ALL_DATASETS, DATASETS, SYNTHETIC, GitTreeSource
+from irsde.methods import INPUT as INPUT_ROW, PUBLISHED_WEIGHTS, row_facts
+
 
 validate(config, "../schemas/config.schema.yaml")
 
 PATHS = config["paths"]
 NAME = config["name"]
-# How each method is labelled in tables, and which published row it reproduces.
-METHOD_LABELS = {
-    "irsde": "IR-SDE (ours)",
-    "cnn_baseline": "CNN-baseline (our reconstruction)",
-    "published": "IR-SDE (published weights)",
-}
-PAPER_ROWS = {
-    "IR-SDE (ours)": "IR-SDE",
-    "CNN-baseline (our reconstruction)": "CNN-baseline",
-    "IR-SDE (published weights)": "IR-SDE",
-}
-INPUT_LABEL = "Input (degraded, no restoration)"
-STOCHASTIC_METHODS = ("irsde", "published")
+INPUT = INPUT_ROW.id
+PUBLISHED = PUBLISHED_WEIGHTS.id
 # The irsde CLI of the Python running Snakemake (works without an activated virtualenv).
 IRSDE = f"{shlex.quote(sys.executable)} -m irsde"
 # Committed inputs live in the repository, wherever the workflow runs (`snakemake -d DIR`).
 REPOSITORY = Path(workflow.basedir)
 PUBLISHED_CSV = str(REPOSITORY / "results" / "published" / "published_results.csv")
-
-
-def _registry():
-    from irsde.data import DATASETS
-
-    return DATASETS
-
-
-def _source_owners(kind):
-    """Source name (archive file or git-tree folder) -> the first registered dataset using it."""
-    owners = {}
-    for dataset in _registry().values():
-        for source in dataset.sources:
-            if type(source).__name__ == kind:
-                owners.setdefault(source.name, dataset.name)
-    return owners
+TARGET_RULES = ("tables", "curves", "figures", "regress", "all")
 
 
 def alternatives_regex(names):
     return "|".join(re.escape(name) for name in sorted(names, key=len, reverse=True))
 
 
-def _synthetic_names():
-    from irsde.data import SYNTHETIC
+def _source_owners(folders):
+    """Archive (folders=False) or git-tree folder (True) source name -> first dataset using it."""
+    owners = {}
+    for dataset in DATASETS.values():
+        for source in dataset.sources:
+            if isinstance(source, GitTreeSource) == folders:
+                owners.setdefault(source.name, dataset.name)
+    return owners
 
-    return tuple(SYNTHETIC)
 
-
-SYNTHETIC_DATASETS = _synthetic_names()
-SOURCE_OWNERS = {**_source_owners("ArchiveSource"), **_source_owners("GitTreeSource")}
-REGISTRY_PATTERN = alternatives_regex(_registry())
-ARCHIVE_PATTERN = alternatives_regex(_source_owners("ArchiveSource"))
-FOLDER_PATTERN = alternatives_regex(_source_owners("GitTreeSource"))
+SOURCE_OWNERS = {**_source_owners(False), **_source_owners(True)}
+ARCHIVE_PATTERN = alternatives_regex(_source_owners(False))
+FOLDER_PATTERN = alternatives_regex(_source_owners(True))
+DATASET_PATTERN = alternatives_regex(ALL_DATASETS)
+TRAINED_PATTERN = alternatives_regex(config["methods"])
 
 
 def _published_benchmarks():
@@ -77,13 +58,13 @@ def _check_choice(key, value, choices):
 
 def _check_config():
     """Cross-key checks the JSON schema cannot express; each error names the key."""
-    datasets = [*SYNTHETIC_DATASETS, *sorted(_registry())]
+    datasets = [*SYNTHETIC, *sorted(DATASETS)]
     published = _published_benchmarks()
     for name, bench in config["benchmarks"].items():
         _check_choice(f"benchmarks.{name}.dataset", bench["dataset"], datasets)
         if bench.get("train_dataset"):
             _check_choice(f"benchmarks.{name}.train_dataset", bench["train_dataset"], datasets)
-        if bench["dataset"] in SYNTHETIC_DATASETS and bench.get("published"):
+        if bench["dataset"] in SYNTHETIC and bench.get("published"):
             raise ValueError(
                 f"config key benchmarks.{name}.published: a synthetic stand-in is never compared "
                 "with the paper's numbers; set it to null"
@@ -162,7 +143,7 @@ def bench(name):
 
 
 def is_synthetic(name):
-    return bench(name)["dataset"] in SYNTHETIC_DATASETS
+    return bench(name)["dataset"] in SYNTHETIC
 
 
 def sde_of(name):
@@ -186,32 +167,30 @@ def dataset_marker(name, split):
 
 
 def split_dir(name, split):
-    return f"{PATHS['data']}/{dataset_of(name, split)}/{bench(name).get(split + '_split', split)}"
+    return f"{PATHS['data']}/{dataset_of(name, split)}/{bench(name).get(f'{split}_split', split)}"
 
 
 def benchmarks_using(dataset):
     return [name for name in config["benchmarks"] if dataset in (dataset_of(name, "train"), dataset_of(name, "test"))]
 
 
-def synthetic_spec(dataset):
-    """Generation settings of a synthetic dataset (from the first benchmark that uses it)."""
-    defaults = {"seed": 0, "train_count": 100, "test_count": 10, "size": 128}
-    for name in benchmarks_using(dataset):
-        return {**defaults, **(bench(name).get("synthetic") or {})}
-    return defaults
-
-
 def local_source(dataset):
     """A user-provided folder/archive for a registry dataset (benchmarks.<name>.path), or None."""
-    for name in benchmarks_using(dataset):
-        if bench(name).get("path"):
-            return bench(name)["path"]
-    return None
+    return next((bench(b)["path"] for b in benchmarks_using(dataset) if bench(b).get("path")), None)
+
+
+def prepare_options(dataset):
+    """`irsde data prepare` options: a local source, or the recipe of a synthetic stand-in (taken
+    from the first benchmark using it; keys left out get the library's defaults)."""
+    if local_source(dataset):
+        return f"--path {shlex.quote(local_source(dataset))}"
+    recipe = next((bench(b)["synthetic"] for b in benchmarks_using(dataset) if bench(b).get("synthetic")), {})
+    return " ".join(f"--{key.replace('_', '-')} {value}" for key, value in recipe.items())
 
 
 def source_paths(dataset):
-    """Where the archives / git-tree folders of a registry dataset live in resources/."""
-    return [f"{PATHS['resources']}/{source.name}" for source in _registry()[dataset].sources]
+    """Where the archives / git-tree folders of a dataset live in resources/ (none: synthetic)."""
+    return [f"{PATHS['resources']}/{source.name}" for source in ALL_DATASETS[dataset].sources]
 
 
 def run_dir(benchmark, method):
@@ -219,8 +198,6 @@ def run_dir(benchmark, method):
 
 
 def final_weights(benchmark, method):
-    if method == "published":
-        return config["published_weights"][benchmark]
     return f"{run_dir(benchmark, method)}/final/net_ema.pth"
 
 
@@ -229,14 +206,12 @@ def curve_run_dir(variant):
 
 
 def methods_for(benchmark):
-    methods = list(config["methods"])
-    if benchmark in config.get("published_weights", {}):
-        methods.append("published")
-    return methods
+    published = [PUBLISHED] if benchmark in config.get("published_weights", {}) else []
+    return [*config["methods"], *published]
 
 
 def seeds_for(method):
-    return config["seeds"] if method in STOCHASTIC_METHODS else config["seeds"][:1]
+    return config["seeds"] if row_facts()[method].stochastic else config["seeds"][:1]
 
 
 def restored_dir(benchmark, method, seed):
@@ -250,17 +225,14 @@ def metrics_csv(benchmark, method, seed):
 def benchmark_metric_csvs(benchmark):
     """Metric CSVs of a benchmark's table: the degraded input, then every method and seed."""
     methods = [metrics_csv(benchmark, m, s) for m in methods_for(benchmark) for s in seeds_for(m)]
-    return [metrics_csv(benchmark, "input", 0), *methods]
+    return [metrics_csv(benchmark, INPUT, 0), *methods]
 
 
 def table_outputs():
-    return [
-        f"{PATHS['results']}/tables/{b}.{ext}" for b in enabled_benchmarks() for ext in ("csv", "md", "tex")
-    ]
+    return [f"{PATHS['results']}/tables/{b}.{ext}" for b in enabled_benchmarks() for ext in ("csv", "md", "tex")]
 
 
 def curve_variants():
-    curves = config["curves"]
     return list(dict.fromkeys(schedule_curve_variants() + loss_curve_variants()))
 
 
@@ -293,6 +265,10 @@ def regress_output():
     return f"{PATHS['results']}/regress/{NAME}.txt"
 
 
+def unknown_target(wildcards):
+    raise WorkflowError(f"unknown target '{wildcards.target}'; choose one of: {', '.join(TARGET_RULES)}")
+
+
 # Every check runs when the workflow is parsed, before any job: errors name the key at fault.
 _check_config()
 _check_run_configs()
@@ -300,7 +276,7 @@ _check_run_configs()
 
 wildcard_constraints:
     benchmark="[a-z0-9][a-z0-9_-]*",
-    method="irsde|cnn_baseline|published",
+    method=alternatives_regex([*config["methods"], PUBLISHED]),
     seed=r"\d+",
     dataset="[A-Za-z0-9][A-Za-z0-9_.-]*",
     variant="[a-z]+-[a-z_]+",

@@ -1,21 +1,6 @@
-# Datasets: the offline synthetic benchmarks are built; the real ones are fetched (local rule,
-# verified against checksum locks) into resources/ and prepared into <data>/<dataset>/.
-
-
-rule synthetic_dataset:
-    output:
-        f"{PATHS['data']}/{{dataset}}/dataset.json",
-    wildcard_constraints:
-        dataset="synthetic-[a-z0-9]+",
-    params:
-        root=PATHS["data"],
-        spec=lambda w: synthetic_spec(w.dataset),
-    log:
-        f"{PATHS['logs']}/{NAME}/data/{{dataset}}.log",
-    shell:
-        "{IRSDE} data synthetic {wildcards.dataset} --root {params.root} --force"
-        " --seed {params.spec[seed]} --size {params.spec[size]}"
-        " --train-count {params.spec[train_count]} --test-count {params.spec[test_count]} > {log} 2>&1"
+# Datasets: every one is built by `irsde data prepare` (a synthetic stand-in from its recipe, a
+# registered dataset from its sources); sources are fetched (local rules, verified against
+# checksum locks) into resources/ first.
 
 
 rule fetch_archive:
@@ -26,7 +11,7 @@ rule fetch_archive:
     localrule: True
     params:
         dataset=lambda w: SOURCE_OWNERS[w.source],
-        resources=PATHS["resources"],
+        resources=lambda w, output: Path(output[0]).parent,
         offline=config.get("offline", False),
     log:
         f"{PATHS['logs']}/{NAME}/data/fetch-{{source}}.log",
@@ -42,7 +27,7 @@ rule fetch_folder:
     localrule: True
     params:
         dataset=lambda w: SOURCE_OWNERS[w.source],
-        resources=PATHS["resources"],
+        resources=lambda w, output: Path(output[0]).parent,
         offline=config.get("offline", False),
     log:
         f"{PATHS['logs']}/{NAME}/data/fetch-{{source}}.log",
@@ -56,16 +41,17 @@ rule prepare_dataset:
     output:
         f"{PATHS['data']}/{{dataset}}/dataset.json",
     wildcard_constraints:
-        dataset=REGISTRY_PATTERN,
+        dataset=DATASET_PATTERN,
     params:
-        root=PATHS["data"],
+        irsde=IRSDE,
+        root=lambda w, output: Path(output[0]).parent.parent,
         resources=PATHS["resources"],
-        path=lambda w: f"--path {local_source(w.dataset)}" if local_source(w.dataset) else "",
+        options=lambda w: prepare_options(w.dataset),
     log:
         f"{PATHS['logs']}/{NAME}/data/{{dataset}}.prepare.log",
     shell:
-        "{IRSDE} data prepare {wildcards.dataset} --root {params.root} --resources {params.resources}"
-        " {params.path} --offline --force > {log} 2>&1"
+        "{params.irsde} data prepare {wildcards.dataset} --root {params.root} --resources {params.resources}"
+        " {params.options} --offline --force > {log} 2>&1"
 
 
 rule published_weights_missing:

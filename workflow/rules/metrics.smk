@@ -15,13 +15,15 @@ rule evaluate:
     output:
         f"{PATHS['results']}/metrics/{NAME}/{{benchmark}}/{{method}}/seed{{seed}}.csv",
     params:
+        irsde=IRSDE,
         gt=lambda w: f"{split_dir(w.benchmark, 'test')}/GT",
         protocol=lambda w: bench(w.benchmark)["protocol"],
+        options=EVALUATE_OPTIONS,
     log:
         f"{PATHS['logs']}/{NAME}/metrics/{{benchmark}}/{{method}}-seed{{seed}}.log",
     shell:
-        "{IRSDE} evaluate --restored {input.restored} --gt {params.gt} --protocol {params.protocol}"
-        " --dataset {wildcards.benchmark} --out {output} {EVALUATE_OPTIONS} > {log} 2>&1"
+        "{params.irsde} evaluate --restored {input.restored} --gt {params.gt} --protocol {params.protocol}"
+        " --dataset {wildcards.benchmark} --out {output} {params.options} > {log} 2>&1"
 
 
 rule evaluate_input:
@@ -29,14 +31,15 @@ rule evaluate_input:
     input:
         test=lambda w: dataset_marker(w.benchmark, "test"),
     output:
-        f"{PATHS['results']}/metrics/{NAME}/{{benchmark}}/input/seed0.csv",
+        f"{PATHS['results']}/metrics/{NAME}/{{benchmark}}/{INPUT}/seed0.csv",
     params:
+        irsde=IRSDE,
         test_dir=lambda w: split_dir(w.benchmark, "test"),
-        label=INPUT_LABEL,
+        method=INPUT,
         protocol=lambda w: bench(w.benchmark)["protocol"],
+        options=EVALUATE_OPTIONS,
     log:
-        f"{PATHS['logs']}/{NAME}/metrics/{{benchmark}}/input.log",
+        f"{PATHS['logs']}/{NAME}/metrics/{{benchmark}}/{INPUT}.log",
     shell:
-        "{IRSDE} evaluate --restored {params.test_dir}/LQ --gt {params.test_dir}/GT --protocol {params.protocol}"
-        " --method '{params.label}' --seed 0 --dataset {wildcards.benchmark} --out {output}"
-        " {EVALUATE_OPTIONS} > {log} 2>&1"
+        "{params.irsde} evaluate --restored {params.test_dir}/LQ --gt {params.test_dir}/GT --protocol {params.protocol}"
+        " --method {params.method} --seed 0 --dataset {wildcards.benchmark} --out {output} {params.options} > {log} 2>&1"

@@ -19,7 +19,6 @@ rule table:
         protocol=lambda w: bench(w.benchmark)["protocol"],
         sampler=config["sampler"],
         synthetic=lambda w: is_synthetic(w.benchmark),
-        paper_rows=PAPER_ROWS,
     log:
         f"{PATHS['logs']}/{NAME}/table/{{benchmark}}.log",
     script:
@@ -77,7 +76,7 @@ rule qualitative_figure:
         ),
     params:
         test_dir=lambda w: split_dir(w.benchmark, "test"),
-        labels=lambda w: [METHOD_LABELS[m] for m in methods_for(w.benchmark)],
+        methods=lambda w: methods_for(w.benchmark),
         images=config.get("figures", {}).get("images", 3),
         crop=config.get("figures", {}).get("crop", 96),
     log:

@@ -1,5 +1,7 @@
-# Restoration of each benchmark's test split by every method, one folder per sampling seed:
-# <dir>/png/ (only the restored PNGs, read by FID), <dir>/float/ (unclamped outputs for LPIPS).
+# Restoration of each benchmark's test split, one folder per sampling seed: <dir>/png/ (only the
+# restored PNGs, read by FID), <dir>/float/ (unclamped outputs for LPIPS), <dir>/restore.json.
+# A trained method restores from its run folder (its own network, SDE and sampler); the authors'
+# published checkpoints restore with the configured SDE.
 
 
 rule restore:
@@ -8,12 +10,12 @@ rule restore:
         test=lambda w: dataset_marker(w.benchmark, "test"),
     output:
         directory(f"{PATHS['results']}/restored/{NAME}/{{benchmark}}/{{method}}/seed{{seed}}"),
+    wildcard_constraints:
+        method=TRAINED_PATTERN,
     params:
+        irsde=IRSDE,
+        run=lambda w: run_dir(w.benchmark, w.method),
         test_dir=lambda w: split_dir(w.benchmark, "test"),
-        label=lambda w: METHOD_LABELS[w.method],
-        sampler=lambda w: "one-step" if w.method == "cnn_baseline" else config["sampler"],
-        sde=lambda w: sde_of(w.benchmark),
-        device=config["training"].get("device", "auto"),
     resources:
         gpu=1,
     log:
@@ -21,7 +23,28 @@ rule restore:
     benchmark:
         f"{PATHS['logs']}/{NAME}/restore/{{benchmark}}/{{method}}-seed{{seed}}.benchmark.tsv"
     shell:
-        "{IRSDE} restore --weights {input.weights} --dataset {params.test_dir} --out {output}"
-        " --sampler {params.sampler} --seed {wildcards.seed} --method '{params.label}'"
-        " --schedule {params.sde[schedule]} --T {params.sde[T]} --max-sigma {params.sde[max_sigma]}"
-        " --eps {params.sde[eps]} > {log} 2>&1"
+        "{params.irsde} restore --run {params.run} --dataset {params.test_dir} --seed {wildcards.seed}"
+        " --out {output} > {log} 2>&1"
+
+
+rule restore_published:
+    input:
+        weights=lambda w: config["published_weights"][w.benchmark],
+        test=lambda w: dataset_marker(w.benchmark, "test"),
+    output:
+        directory(f"{PATHS['results']}/restored/{NAME}/{{benchmark}}/{PUBLISHED}/seed{{seed}}"),
+    params:
+        irsde=IRSDE,
+        test_dir=lambda w: split_dir(w.benchmark, "test"),
+        sampler=config["sampler"],
+        sde=lambda w: sde_of(w.benchmark),
+    resources:
+        gpu=1,
+    log:
+        f"{PATHS['logs']}/{NAME}/restore/{{benchmark}}/{PUBLISHED}-seed{{seed}}.log",
+    benchmark:
+        f"{PATHS['logs']}/{NAME}/restore/{{benchmark}}/{PUBLISHED}-seed{{seed}}.benchmark.tsv"
+    shell:
+        "{params.irsde} restore --weights {input.weights} --dataset {params.test_dir} --seed {wildcards.seed}"
+        " --out {output} --sampler {params.sampler} --schedule {params.sde[schedule]} --T {params.sde[T]}"
+        " --max-sigma {params.sde[max_sigma]} --eps {params.sde[eps]} > {log} 2>&1"

@@ -1,4 +1,4 @@
-# Training: IR-SDE and the CNN baseline per benchmark, and the IR-SDE variants of the curves.
+# Training: every configured method per benchmark, and the IR-SDE variants of the curves.
 # Checkpoints live in the run folder and are not declared outputs, so a failed or killed job
 # resumes from its last checkpoint when run again; the final files are copied to <run>/final/.
 
@@ -12,7 +12,7 @@ rule train:
         train_log=f"{PATHS['runs']}/{NAME}/{{benchmark}}/{{method}}/final/train_log.csv",
         val_log=f"{PATHS['runs']}/{NAME}/{{benchmark}}/{{method}}/final/val_log.csv",
     wildcard_constraints:
-        method="irsde|cnn_baseline",
+        method=TRAINED_PATTERN,
     params:
         config=lambda w: train_config(w.benchmark, w.method),
     resources:

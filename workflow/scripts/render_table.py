@@ -5,6 +5,7 @@ import pandas as pd
 
 from irsde import report
 from irsde.logs import log_to_file
+from irsde.methods import row_facts
 
 log_to_file(snakemake.log[0])
 params = snakemake.params
@@ -17,7 +18,7 @@ table = report.build_table(
     snakemake.wildcards.benchmark,
     report.summarize_methods(per_image),
     published,
-    params.paper_rows,
+    row_facts(),
     params.protocol,
     params.sampler,
     params.synthetic,

@@ -1,13 +1,13 @@
-"""Snakemake adapter: train one run from its resolved config, then copy its final files."""
+"""Snakemake adapter: train one run from its config (validated by `train`), then copy its final files."""
 import logging
 import shutil
 
-from irsde.train import train, validate_config
-from irsde.train.checkpoint import RunLayout
 from irsde.logs import log_to_file
+from irsde.train import train
+from irsde.train.checkpoint import RunLayout
 
 log_to_file(snakemake.log[0])
-config = validate_config(snakemake.params.config)
+config = snakemake.params.config
 result = train(config, resume="auto")
 layout = RunLayout(result.output_dir)
 shutil.copyfile(result.ema_weights, snakemake.output.weights)
