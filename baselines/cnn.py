@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from irsde.losses import distance
-from irsde.methods import Method
+from irsde.methods import Method, Shard
 from irsde.nets import ConditionalUNet
 
 
@@ -56,7 +56,7 @@ class CNNBaseline(Method):
     def build_net(self) -> nn.Module:
         return ConditionalUNet(**self.network, time_conditioned=False)
 
-    def loss(self, net: nn.Module, gt: Tensor, lq: Tensor, generator: torch.Generator, shard) -> Tensor:
+    def loss(self, net: nn.Module, gt: Tensor, lq: Tensor, generator: torch.Generator, shard: Shard) -> Tensor:
         """Per-sample mean absolute error to GT, averaged over the batch (no randomness used)."""
         return distance(regress(net, lq), gt, self.kind)
 

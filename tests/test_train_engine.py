@@ -15,7 +15,7 @@ from irsde.sde import MeanRevertingSDE
 from irsde.train import train, validate_config
 from irsde.train.batches import BatchPlan, iterate_batches
 from irsde.train.checkpoint import RunLayout, load_training_state
-from irsde.train.distributed import Shard
+from irsde.methods import Shard
 from irsde.methods.ir_sde import IRSDEMethod, draw_shard_batch
 from irsde.train.validation import Validator
 

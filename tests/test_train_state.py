@@ -12,7 +12,8 @@ import torch
 from irsde.train.batches import BatchPlan
 from irsde.train.checkpoint import RunLayout, atomic_torch_save, load_training_state, save_checkpoint
 from irsde.devices import resolve_device
-from irsde.train.distributed import Shard, rank_shard
+from irsde.methods import Shard
+from irsde.train.distributed import rank_shard
 from irsde.train.ema import build_ema, ema_state_dict
 from irsde.train.records import CsvLog, end_session, start_session, state_dict_digest
 from irsde.train.rng import capture_rng_state, restore_rng_state

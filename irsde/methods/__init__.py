@@ -19,7 +19,7 @@ import importlib
 import importlib.metadata
 from collections.abc import Mapping
 
-from irsde.methods.base import Method, RowFacts, check_method_class
+from irsde.methods.base import Method, RowFacts, Shard, check_method_class
 from irsde.methods.ir_sde import PUBLISHED_WEIGHTS, IRSDEMethod
 from irsde.registry import Registry
 
@@ -78,6 +78,6 @@ def row_facts() -> Registry[RowFacts]:
 
 
 __all__ = [
-    "ENTRY_POINT_GROUP", "INPUT", "METHODS", "Method", "PUBLISHED_WEIGHTS", "RowFacts",
+    "ENTRY_POINT_GROUP", "INPUT", "METHODS", "Method", "PUBLISHED_WEIGHTS", "RowFacts", "Shard",
     "build_method", "check_method_class", "method_class", "row_facts",
 ]

@@ -16,7 +16,7 @@ and implements
   (:mod:`irsde.train.config`);
 * ``build_net()``: its network, freshly initialised (the engine seeds torch first);
 * ``loss(net, gt, lq, generator, shard)``: the scalar training loss of this process's part
-  ``shard`` of the global batch (``gt``/``lq`` are that part; ``generator`` is the run's training
+  ``shard`` (a :class:`Shard`) of the global batch (``gt``/``lq`` are that part; ``generator`` is the run's training
   generator, identical on every rank);
 * ``restore(net, lq, generator)``: the restored batch (not clamped), all randomness drawn from
   ``generator``; called without gradients by validation and by :mod:`irsde.restoration`.
@@ -33,15 +33,29 @@ import abc
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
-if TYPE_CHECKING:
-    from irsde.train.distributed import Shard
-
 ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Samples ``start:stop`` of a global batch of ``total`` samples (one rank's part of it)."""
+
+    start: int
+    stop: int
+    total: int
+
+    @classmethod
+    def whole(cls, size: int) -> "Shard":
+        return cls(0, size, size)
+
+    @property
+    def is_whole(self) -> bool:
+        return self.start == 0 and self.stop == self.total
 
 
 @dataclass(frozen=True)
@@ -74,7 +88,7 @@ class Method(abc.ABC):
     def build_net(self) -> nn.Module: ...
 
     @abc.abstractmethod
-    def loss(self, net: nn.Module, gt: Tensor, lq: Tensor, generator: torch.Generator, shard: "Shard") -> Tensor: ...
+    def loss(self, net: nn.Module, gt: Tensor, lq: Tensor, generator: torch.Generator, shard: Shard) -> Tensor: ...
 
     @abc.abstractmethod
     def restore(self, net: nn.Module, lq: Tensor, generator: torch.Generator) -> Tensor: ...

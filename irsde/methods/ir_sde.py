@@ -9,26 +9,22 @@ The authors' released weights restore through the same method (``irsde restore -
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
 from irsde.losses import LOSSES, TrainingBatch, draw_training_batch
-from irsde.methods.base import Method, RowFacts
+from irsde.methods.base import Method, RowFacts, Shard
 from irsde.nets import ConditionalUNet
 from irsde.samplers import SAMPLERS, restore
 from irsde.sde import MeanRevertingSDE
-
-if TYPE_CHECKING:
-    from irsde.train.distributed import Shard
 
 PUBLISHED_WEIGHTS = RowFacts("published", "IR-SDE (published weights)", paper_row="IR-SDE", stochastic=True)
 """Rows restored with the authors' published checkpoints (IR-SDE with their weights)."""
 
 
 def draw_shard_batch(
-    sde: MeanRevertingSDE, gt: Tensor, lq: Tensor, generator: torch.Generator, shard: "Shard"
+    sde: MeanRevertingSDE, gt: Tensor, lq: Tensor, generator: torch.Generator, shard: Shard
 ) -> TrainingBatch:
     """Draw (t, noise, x_t) for a whole global batch and keep this shard's part.
 
@@ -88,7 +84,7 @@ class IRSDEMethod(Method):
     def build_net(self) -> nn.Module:
         return ConditionalUNet(**self.network, time_conditioned=True)
 
-    def loss(self, net: nn.Module, gt: Tensor, lq: Tensor, generator: torch.Generator, shard: "Shard") -> Tensor:
+    def loss(self, net: nn.Module, gt: Tensor, lq: Tensor, generator: torch.Generator, shard: Shard) -> Tensor:
         batch = draw_shard_batch(self.sde, gt, lq, generator, shard)
         eps_hat = net(batch.xt, batch.mu, batch.t)
         return self.loss_fn(self.sde, eps_hat, batch, self.kind)

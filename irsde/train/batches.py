@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from irsde.data.seeding import derive_rng
-from irsde.train.distributed import Shard
+from irsde.methods import Shard
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import torch
 import torch.distributed as dist
 
 from irsde.devices import resolve_device
+from irsde.methods import Shard
 
 logger = logging.getLogger(__name__)
 
@@ -36,23 +37,6 @@ class DistributedContext:
     @property
     def distributed(self) -> bool:
         return self.world_size > 1
-
-
-@dataclass(frozen=True)
-class Shard:
-    """Samples ``start:stop`` of a global batch of ``total`` samples (one rank's part of it)."""
-
-    start: int
-    stop: int
-    total: int
-
-    @classmethod
-    def whole(cls, size: int) -> "Shard":
-        return cls(0, size, size)
-
-    @property
-    def is_whole(self) -> bool:
-        return self.start == 0 and self.stop == self.total
 
 
 def rank_shard(batch_size: int, rank: int, world_size: int) -> Shard:
