@@ -2,13 +2,17 @@
 as ``package.module:Class``."""
 
 import importlib.metadata
+import json
 
 import pytest
+from train_support import tiny_config
 
 from baselines.cnn import CNNBaseline
 from irsde.methods import METHODS, Method, _installed_methods, check_method_class, method_class, row_facts
 from irsde.methods.ir_sde import IRSDEMethod
+from irsde.cli import main
 from irsde.registry import UnknownName
+from irsde.train import train
 
 USER_MODULE = '''
 import torch
@@ -135,3 +139,16 @@ def test_only_a_sampling_method_takes_another_sampler():
     assert ode.settings()["sampler"] == "ode" and irsde.settings()["sampler"] == "sde"
     assert ode.settings()["sde"] == {"schedule": "cosine", "T": 5, "max_sigma": 10, "eps": 0.005}
 
+
+
+def test_a_user_method_with_an_unconditional_network_trains_and_restores_on_the_same_paths(tmp_path, monkeypatch):
+    """Named as package.module:Class in the run config: the shared engine trains it, `irsde restore
+    --run` rebuilds and restores it, and its results carry its own id."""
+    monkeypatch.syspath_prepend(str(write_package(tmp_path / "code", "user_methods_run")))
+    config = tiny_config(tmp_path, method="user_methods_run:Denoiser", train={"iterations": 3, "val_every": 3})
+    result = train(config, progress=False)
+    assert (result.output_dir / "val_log.csv").read_text().count("psnr") == 3  # 2 images + the mean
+    out = tmp_path / "restored"
+    assert main(["restore", "--run", str(result.output_dir), "--dataset", config["data"]["val"], "--out", str(out)]) == 0
+    manifest = json.loads((out / "restore.json").read_text())
+    assert manifest["method"] == "denoiser" and len(manifest["images"]) == 3 and "sampler" not in manifest

@@ -61,16 +61,24 @@ def test_misspelled_target_lists_the_choices(tmp_path):
 @pytest.mark.parametrize(
     "edit, expected",
     [
-        (lambda c: c.update(methods=["irsde", "cnn_basline"]), "'cnn_basline' is not one of ['irsde', 'cnn_baseline']"),
-        (lambda c: c["benchmarks"]["synthetic-rain"].update(protocol="irsde-drain"), "'irsde-drain' is not one of"),
+        (lambda c: c.update(methods=["irsde", "cnn_basline"]),
+         "config key 'methods[1]': 'cnn_basline' is not valid (did you mean 'cnn_baseline'?); choose one of: irsde, cnn_baseline"),
+        (lambda c: c["benchmarks"]["synthetic-rain"].update(protocol="irsde-drain"),
+         "config key 'benchmarks.synthetic-rain.protocol': 'irsde-drain' is not valid (did you mean 'irsde-derain'?); "
+         "choose one of: irsde-derain, irsde-deblur, irsde-denoise, rgb-full"),
         (lambda c: c["benchmarks"]["synthetic-rain"].update(dataset="synthetic-rian"),
-         "benchmarks.synthetic-rain.dataset: 'synthetic-rian' is not valid; choose one of: synthetic-rain"),
-        (lambda c: c["benchmarks"]["synthetic-rain"].update(published="rain100h"), "benchmarks.synthetic-rain.published"),
-        (lambda c: c.update(sampler="euler"), "'euler' is not one of ['sde', 'ode', 'posterior']"),
-        (lambda c: c["training"]["optim"].update(lr="fast"), "optim.lr"),
-        (lambda c: c["training"]["train"].update(iteratons=10), "train.iteratons"),
+         "config key 'benchmarks.synthetic-rain.dataset': 'synthetic-rian' is not valid (did you mean 'synthetic-rain'?); "
+         "choose one of: Rain100H, "),
+        (lambda c: c["benchmarks"]["synthetic-rain"].update(published="rain100h"),
+         "config key 'benchmarks.synthetic-rain.published': a synthetic stand-in is never compared"),
+        (lambda c: c.update(sampler="euler"), "config key 'sampler': 'euler' is not valid; choose one of: sde, ode, posterior"),
+        (lambda c: c["training"]["optim"].update(lr="fast"), "config key 'training.optim.lr': expected a finite number > 0, got 'fast'"),
+        (lambda c: c["training"]["train"].update(iteratons=10),
+         "unknown config key 'training.train.iteratons'; did you mean 'iterations'?"),
+        (lambda c: c["benchmarks"]["synthetic-rain"].update(network={"depth": 9}),
+         "config key 'benchmarks.synthetic-rain.network.depth': expected an integer in [1, 6], got 9"),
     ],
-    ids=["method", "protocol", "dataset", "synthetic-published", "sampler", "bad-value", "unknown-key"],
+    ids=["method", "protocol", "dataset", "synthetic-published", "sampler", "bad-value", "unknown-key", "override-bound"],
 )
 def test_bad_config_fails_at_parse_time_naming_the_key(tmp_path, edit, expected):
     config = write_config(tmp_path, "config.yaml", edit)
@@ -142,7 +150,7 @@ def test_lint_reports_only_the_conda_advice_and_the_check_bites(tmp_path):
     clean = subprocess.run(lint, capture_output=True, text=True, timeout=300)
     assert clean.returncode == 0, clean.stdout + clean.stderr
     # the same workflow with one rule that has no log and whose shell command reads a global
-    for part in ("Snakefile", "workflow", "config", "profiles", "results/published"):
+    for part in ("Snakefile", "workflow", "config", "profiles", "results/published", "irsde"):
         source, target = REPO / part, tmp_path / part
         shutil.copytree(source, target) if source.is_dir() else shutil.copy(source, target)
     with open(tmp_path / "workflow" / "rules" / "metrics.smk", "a") as rules:

@@ -69,11 +69,30 @@ def test_defaults_are_not_shared_between_configs():
         ({"name": "run", "data": {"train": "x"}, "train": {"ema_decay": 1.5}}, "train.ema_decay"),
         ({"name": "run", "data": {"train": "x"}, "train": 5}, "train"),
         ({"name": "run", "data": {"train": "x"}, "device": "tpu"}, "device"),
+        ({"name": "run", "data": {"train": "x"}, "optim": {"lr": float("inf")}}, "optim.lr"),
+        ({"name": "run", "data": {"train": "x"}, "optim": {"gamma": float("nan")}}, "optim.gamma"),
+        ({"name": "run", "data": {"train": "x"}, "network": {"nf": 2}}, "network.nf"),
+        ({"name": "run", "data": {"train": "x"}, "network": {"depth": 9}}, "network.depth"),
+        ({"name": "run", "data": {"train": "x"}, "method": "baselines.cnn"}, "method"),
     ],
 )
 def test_bad_key_or_value_names_the_dotted_key(config, key):
     with pytest.raises(ValueError, match=f"'{key}'".replace("[", r"\[").replace("]", r"\]")):
         validate_config(config)
+
+
+def test_choices_come_from_the_registries_and_are_listed():
+    with pytest.raises(ValueError, match=r"'sde.schedule': 'cosin' is not valid \(did you mean 'cosine'\?\); "
+                                         "choose one of: cosine, linear, constant"):
+        validate_config({"name": "run", "data": {"train": "x"}, "sde": {"schedule": "cosin"}})
+    with pytest.raises(ValueError, match="'method': 'unet' is not valid; choose one of: irsde, cnn_baseline, "
+                                         "a class named package.module:Class"):
+        validate_config({"name": "run", "data": {"train": "x"}, "method": "unet"})
+
+
+def test_a_method_may_be_a_class_named_by_its_import_path():
+    config = validate_config({"name": "run", "data": {"train": "x"}, "method": "baselines.cnn:CNNBaseline"})
+    assert config["method"] == "baselines.cnn:CNNBaseline"
 
 
 def test_unknown_key_suggests_the_close_one():

@@ -24,7 +24,9 @@ from irsde.data.layout import MARKER, dataset_dir, marker_path, read_marker, ver
 from irsde.data.loaders import PairedTestDataset, PairedTrainDataset, paired_files
 from irsde.data.lock import PINNED_LOCK, ChecksumMismatch, user_lock_path
 from irsde.data.prepare import prepare_dataset
-from irsde.data.registry import DATASETS, ArchiveSource, Dataset, GitTreeSource, Split, Synthesis, get_dataset
+from irsde.data.registry import (
+    DATASETS, ArchiveSource, Dataset, GitTreeSource, Split, Synthesis, get_dataset, source_owners,
+)
 from irsde.data.synthetic import SYNTHETIC, build_synthetic
 from irsde.registry import Registry
 
@@ -36,6 +38,6 @@ __all__ = [
     "DownloadPolicy", "GitTreeSource", "MARKER", "Overlap", "PINNED_LOCK", "PairedTestDataset",
     "PairedTrainDataset", "SYNTHETIC", "Split", "Synthesis", "audit_overlap", "build_synthetic",
     "dataset_dir", "default_resources", "fetch_dataset", "fetch_source", "find_overlaps", "get_dataset",
-    "marker_path", "paired_files", "prepare_dataset", "read_marker", "source_location", "user_lock_path",
+    "marker_path", "paired_files", "prepare_dataset", "read_marker", "source_location", "source_owners", "user_lock_path",
     "verify_prepared", "write_overlap_csv",
 ]

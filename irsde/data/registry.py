@@ -479,3 +479,15 @@ DATASETS: Registry[Dataset] = Registry("dataset", _build_registry())
 def get_dataset(name: str | Dataset) -> Dataset:
     """The registry record called ``name`` (a :class:`Dataset` is returned unchanged)."""
     return name if isinstance(name, Dataset) else DATASETS[name]
+
+
+def source_owners(folders: bool) -> dict[str, str]:
+    """Archive (``folders=False``) or git-tree folder (``True``) source name -> the first registered
+    dataset that uses it (sources shared by several datasets are fetched once)."""
+    owners: dict[str, str] = {}
+    for dataset in DATASETS.values():
+        for source in dataset.sources:
+            if isinstance(source, GitTreeSource) == folders:
+                owners.setdefault(source.name, dataset.name)
+    return owners
+

@@ -1,68 +1,29 @@
-"""Training configuration: schema, paper defaults, validation and ``key.sub=value`` overrides.
+"""Training configuration: one JSON Schema, validation with defaults, ``key.sub=value`` overrides.
 
-A config is a nested mapping (a YAML file or a dict). :func:`load_config` fills every missing key
-with its default, checks every value, and returns a plain nested dict (easy to dump, compare and
-store in a checkpoint). An unknown key or a bad value raises ``ValueError`` naming the dotted key
-before any work is done.
-
-Keys (default in brackets; "paper" marks the IR-SDE paper's / authors' deraining setting):
-
-``name``                 run name (required)
-``seed``                 [0] seeds network init, data order/crops and the (t, noise) draws
-``method``               [irsde] a method id of :data:`irsde.methods.METHODS` (``irsde``, ``cnn_baseline`` ...)
-``device``               [auto] ``auto`` (CUDA when available), ``cpu`` or ``cuda``
-``output_dir``           [runs/<name>] where weights, state, logs and the run record go
-``data.train``           split folder holding ``GT/`` and ``LQ/`` (required)
-``data.val``             [null] split folder for validation; null disables validation
-``data.crop_size``       [128, paper] random square training crop
-``data.batch_size``      [16, paper; later configs 4] global batch, split evenly across ranks
-``data.num_workers``     [0] DataLoader worker processes per rank
-``data.val_images``      [4] validate on the first N images (sorted by name) of ``data.val``
-``data.val_crop_size``   [null] centre-crop validation images to this size (null: full images)
-``network.nf``           [64, paper] base width of the U-Net
-``network.depth``        [4, paper] number of U-Net levels
-``sde.schedule``         [cosine, paper] theta schedule: cosine, linear or constant  (irsde only)
-``sde.T``                [100, paper] number of steps                                 (irsde only)
-``sde.max_sigma``        [10, paper] stationary std lambda; >= 1 means the 0-255 scale (irsde only)
-``sde.eps``              [0.005, paper] exp(-thetabar_T dt)                           (irsde only)
-``loss.name``            [maximum_likelihood, paper] or ``noise_matching``           (irsde only)
-``loss.kind``            [l1, paper] ``l1`` or ``l2`` (the CNN baseline uses it too)
-``optim.lr``             [1.0e-4, paper] Adam learning rate
-``optim.betas``          [[0.9, 0.99], paper] Adam betas
-``optim.weight_decay``   [0.0, paper]
-``optim.milestones``     [[200000, 400000, 600000], paper] MultiStepLR iterations
-``optim.gamma``          [0.5, paper] MultiStepLR factor
-``train.iterations``     [700000, paper] optimiser steps
-``train.ema_decay``      [0.995, paper] EMA of the weights, updated after every step
-``train.checkpoint_every`` [5000] checkpoint period in iterations (always also at the end)
-``train.log_every``      [100] training-log period (mean loss over the period)
-``train.val_every``      [5000] validation period (also at the end); 0 disables it
-``train.val_sampler``    [sde, paper] sampler used to validate IR-SDE
-``train.val_seed``       [0] seed of the validation sampler (same for every validation)
-``train.val_weights``    [ema] validate the ``ema`` or the raw ``net`` weights
-``train.protocol``       [irsde-derain, paper] metric protocol of the validation PSNR/SSIM
-``train.rank_digests``   [false] debug: each rank writes a digest of its parameters at the end
-
-Relative paths are resolved against the current working directory.
+The keys, their defaults (the IR-SDE paper's setting, marked "paper") and their bounds are
+described once, in :data:`SCHEMA_FILE` (``irsde/train/config.schema.yaml``), which the
+pipeline's schema also references. :func:`load_config` reads a YAML file (or takes a mapping),
+applies overrides and validates it with :mod:`irsde.schema`: every missing key gets its
+default, an unknown key or a bad value raises ``ValueError`` naming the dotted key, before any
+work is done. The result is a plain nested dict (easy to dump, compare and store in a
+checkpoint); ``output_dir`` defaults to ``runs/<name>``. Relative paths are resolved against
+the current working directory.
 """
 
 from __future__ import annotations
 
 import copy
 import difflib
-import importlib
 import os
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from irsde.devices import DEVICE_CHOICES
+from irsde import schema
 
-LOSS_KINDS = ("l1", "l2")
-VAL_WEIGHTS = ("ema", "net")
+SCHEMA_FILE = Path(__file__).with_name("config.schema.yaml")
 
 # Keys whose value may change when a run is resumed: they change neither the trained weights
 # nor the meaning of the logs already written (iterations may grow to extend a finished run).
@@ -71,209 +32,14 @@ RESUMABLE_CHANGES = frozenset(
 )
 
 
-class _Required:
-    def __repr__(self) -> str:
-        return "<required>"
-
-
-REQUIRED = _Required()
-
-
-@dataclass(frozen=True)
-class Option:
-    """One leaf of the schema: its default and a checker ``check(value, key) -> value``."""
-
-    default: Any
-    check: Callable[[Any, str], Any]
-
-
-# ----------------------------------------------------------------------------------- checkers
-
-
-def _fail(key: str, expected: str, value: Any) -> ValueError:
-    return ValueError(f"config key '{key}': expected {expected}, got {value!r}")
-
-
-def _number_from_text(value: Any, parse: Callable[[str], Any]) -> Any:
-    """A string ``parse`` can read becomes that number (YAML leaves ``1e-4`` and quoted numbers
-    as text); anything else is returned unchanged for the checker to judge."""
-    if isinstance(value, str):
-        try:
-            return parse(value)
-        except ValueError:
-            return value
-    return value
-
-
-def integer(minimum: int | None = None) -> Callable[[Any, str], int]:
-    def check(value, key):
-        value = _number_from_text(value, int)
-        if isinstance(value, bool) or not isinstance(value, int) or (minimum is not None and value < minimum):
-            raise _fail(key, "an integer" + (f" >= {minimum}" if minimum is not None else ""), value)
-        return value
-
-    return check
-
-
-def real(low: float | None = None, high: float | None = None, low_open: bool = False, high_open: bool = False):
-    """A float in [low, high] (ends excluded when ``*_open``); YAML strings like ``1e-4`` accepted."""
-
-    def check(value, key):
-        value = _number_from_text(value, float)
-        ok = not isinstance(value, bool) and isinstance(value, (int, float)) and value == value
-        if ok and low is not None:
-            ok = value > low if low_open else value >= low
-        if ok and high is not None:
-            ok = value < high if high_open else value <= high
-        if not ok:
-            bounds = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-            raise _fail(key, f"a number in {bounds}", value)
-        return float(value)
-
-    return check
-
-
-def choice(*names: str) -> Callable[[Any, str], str]:
-    def check(value, key):
-        if value not in names:
-            raise ValueError(f"config key '{key}': {value!r} is not one of {', '.join(names)}")
-        return value
-
-    return check
-
-
-def registered(module: str, attribute: str) -> Callable[[Any, str], str]:
-    """A name registered in the mapping ``module.attribute`` (imported when first checked), so the
-    valid names are always those of the registry itself."""
-
-    def check(value, key):
-        names = list(getattr(importlib.import_module(module), attribute))
-        return choice(*names)(value, key)
-
-    return check
-
-
-def text(value, key) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise _fail(key, "a non-empty string", value)
-    return value
-
-
-def boolean(value, key) -> bool:
-    if not isinstance(value, bool):
-        raise _fail(key, "true or false", value)
-    return value
-
-
-def optional(check: Callable[[Any, str], Any]) -> Callable[[Any, str], Any]:
-    def optional_check(value, key):
-        return None if value is None else check(value, key)
-
-    return optional_check
-
-
-def path(value, key) -> str:
-    if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
-        raise _fail(key, "a path", value)
-    return str(Path(value).expanduser())
-
-
-def sequence_of(check: Callable[[Any, str], Any], length: int | None = None, increasing: bool = False):
-    def check_sequence(value, key):
-        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-            raise _fail(key, "a list", value)
-        if length is not None and len(value) != length:
-            raise _fail(key, f"a list of {length} values", value)
-        items = [check(item, f"{key}[{i}]") for i, item in enumerate(value)]
-        if increasing and any(b <= a for a, b in zip(items, items[1:])):
-            raise _fail(key, "a strictly increasing list", value)
-        return items
-
-    return check_sequence
-
-
-# ----------------------------------------------------------------------------------- schema
-
-SCHEMA: dict[str, Any] = {
-    "name": Option(REQUIRED, text),
-    "seed": Option(0, integer(0)),
-    "method": Option("irsde", registered("irsde.methods", "METHODS")),
-    "device": Option("auto", choice(*DEVICE_CHOICES)),
-    "output_dir": Option(None, optional(path)),
-    "data": {
-        "train": Option(REQUIRED, path),
-        "val": Option(None, optional(path)),
-        "crop_size": Option(128, integer(1)),
-        "batch_size": Option(16, integer(1)),
-        "num_workers": Option(0, integer(0)),
-        "val_images": Option(4, integer(1)),
-        "val_crop_size": Option(None, optional(integer(1))),
-    },
-    "network": {
-        "nf": Option(64, integer(1)),
-        "depth": Option(4, integer(1)),
-    },
-    "sde": {
-        "schedule": Option("cosine", registered("irsde.schedules", "SCHEDULES")),
-        "T": Option(100, integer(1)),
-        "max_sigma": Option(10.0, real(0, None, low_open=True)),
-        "eps": Option(0.005, real(0, 1, low_open=True, high_open=True)),
-    },
-    "loss": {
-        "name": Option("maximum_likelihood", registered("irsde.losses", "LOSSES")),
-        "kind": Option("l1", choice(*LOSS_KINDS)),
-    },
-    "optim": {
-        "lr": Option(1.0e-4, real(0, None, low_open=True)),
-        "betas": Option([0.9, 0.99], sequence_of(real(0, 1, high_open=True), length=2)),
-        "weight_decay": Option(0.0, real(0)),
-        "milestones": Option([200000, 400000, 600000], sequence_of(integer(1), increasing=True)),
-        "gamma": Option(0.5, real(0, None, low_open=True)),
-    },
-    "train": {
-        "iterations": Option(700000, integer(1)),
-        "ema_decay": Option(0.995, real(0, 1)),
-        "checkpoint_every": Option(5000, integer(1)),
-        "log_every": Option(100, integer(1)),
-        "val_every": Option(5000, integer(0)),
-        "val_sampler": Option("sde", registered("irsde.samplers", "SAMPLERS")),
-        "val_seed": Option(0, integer(0)),
-        "val_weights": Option("ema", choice(*VAL_WEIGHTS)),
-        "protocol": Option("irsde-derain", registered("irsde.metrics", "PROTOCOLS")),
-        "rank_digests": Option(False, boolean),
-    },
-}
-
-
 def defaults() -> dict:
     """The schema's defaults as a nested dict (required keys are absent)."""
-
-    def collect(schema: Mapping) -> dict:
-        out = {}
-        for name, entry in schema.items():
-            if isinstance(entry, Mapping):
-                out[name] = collect(entry)
-            elif entry.default is not REQUIRED:
-                out[name] = copy.deepcopy(entry.default)
-        return out
-
-    return collect(SCHEMA)
+    return schema.schema_defaults(schema.load_schema(SCHEMA_FILE))
 
 
 def schema_keys() -> list[str]:
     """Every dotted leaf key of the schema, in schema order."""
-
-    def walk(schema: Mapping, prefix: str) -> list[str]:
-        keys = []
-        for name, entry in schema.items():
-            dotted = f"{prefix}{name}"
-            keys += walk(entry, dotted + ".") if isinstance(entry, Mapping) else [dotted]
-        return keys
-
-    return walk(SCHEMA, "")
-
-
-# ----------------------------------------------------------------------------------- validation
+    return schema.leaf_keys(schema.load_schema(SCHEMA_FILE))
 
 
 def validate_config(config: Mapping) -> dict:
@@ -282,41 +48,10 @@ def validate_config(config: Mapping) -> dict:
     Raises ValueError naming the dotted key of the first unknown key, missing required key or
     bad value.
     """
-    if not isinstance(config, Mapping):
-        raise ValueError(f"a config must be a mapping of keys to values, got {type(config).__name__}")
-    resolved = _validate_section(config, SCHEMA, prefix="")
+    resolved = schema.validate(config, SCHEMA_FILE)
     if resolved["output_dir"] is None:
         resolved["output_dir"] = str(Path("runs") / resolved["name"])
     return resolved
-
-
-def _validate_section(section: Mapping, schema: Mapping, prefix: str) -> dict:
-    for name in section:
-        if name not in schema:
-            raise ValueError(_unknown_key_message(f"{prefix}{name}", name, schema))
-    resolved = {}
-    for name, entry in schema.items():
-        key = f"{prefix}{name}"
-        if isinstance(entry, Mapping):
-            value = section.get(name, {})
-            if value is None:
-                value = {}
-            if not isinstance(value, Mapping):
-                raise _fail(key, "a mapping of keys to values", value)
-            resolved[name] = _validate_section(value, entry, prefix=key + ".")
-        elif name in section:
-            resolved[name] = entry.check(section[name], key)
-        elif entry.default is REQUIRED:
-            raise ValueError(f"config key '{key}' is required")
-        else:
-            resolved[name] = copy.deepcopy(entry.default)
-    return resolved
-
-
-def _unknown_key_message(key: str, name: str, schema: Mapping) -> str:
-    close = difflib.get_close_matches(name, list(schema), n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
-    return f"unknown config key '{key}'{hint} (valid here: {', '.join(schema)})"
 
 
 # ----------------------------------------------------------------------------------- overrides
@@ -352,9 +87,10 @@ def apply_overrides(config: Mapping, overrides: Sequence[str]) -> dict:
 
 
 def _check_override_key(key: str) -> None:
-    if key in schema_keys():
+    keys = schema_keys()
+    if key in keys:
         return
-    close = difflib.get_close_matches(key, schema_keys(), n=1)
+    close = difflib.get_close_matches(key, keys, n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""
     raise ValueError(f"unknown config key '{key}' in override{hint}")
 

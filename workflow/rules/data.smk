@@ -37,7 +37,7 @@ rule fetch_folder:
 
 rule prepare_dataset:
     input:
-        lambda w: [] if local_source(w.dataset) else source_paths(w.dataset),
+        lambda w: prepare_inputs(w.dataset),
     output:
         f"{PATHS['data']}/{{dataset}}/dataset.json",
     wildcard_constraints:
@@ -46,7 +46,7 @@ rule prepare_dataset:
         irsde=IRSDE,
         root=lambda w, output: Path(output[0]).parent.parent,
         resources=PATHS["resources"],
-        options=lambda w: prepare_options(w.dataset),
+        options=lambda w: shlex.join(pipeline_config.prepare_options(config, w.dataset)),
     log:
         f"{PATHS['logs']}/{NAME}/data/{{dataset}}.prepare.log",
     shell:

@@ -27,7 +27,7 @@ rule table:
 
 rule theta_schedule_curves:
     input:
-        logs=lambda w: [f"{curve_run_dir(v)}/final/val_log.csv" for v in schedule_curve_variants()],
+        logs=lambda w: curve_logs(pipeline_config.schedule_variants(config)),
     output:
         png=report(
             f"{PATHS['results']}/figures/theta_schedules.png",
@@ -36,7 +36,7 @@ rule theta_schedule_curves:
         ),
         pdf=f"{PATHS['results']}/figures/theta_schedules.pdf",
     params:
-        labels=lambda w: [v.split("-")[0] for v in schedule_curve_variants()],
+        labels=lambda w: config["curves"]["schedules"],
         title="Validation PSNR by theta schedule",
     log:
         f"{PATHS['logs']}/{NAME}/curves/theta_schedules.log",
@@ -46,7 +46,7 @@ rule theta_schedule_curves:
 
 rule loss_comparison_curves:
     input:
-        logs=lambda w: [f"{curve_run_dir(v)}/final/val_log.csv" for v in loss_curve_variants()],
+        logs=lambda w: curve_logs(pipeline_config.loss_variants(config)),
     output:
         png=report(
             f"{PATHS['results']}/figures/loss_comparison.png",
@@ -55,7 +55,7 @@ rule loss_comparison_curves:
         ),
         pdf=f"{PATHS['results']}/figures/loss_comparison.pdf",
     params:
-        labels=lambda w: [v.split("-", 1)[1].replace("_", "-") for v in loss_curve_variants()],
+        labels=lambda w: [loss.replace("_", "-") for loss in config["curves"]["losses"]],
         title="Validation PSNR: maximum-likelihood vs noise-matching loss",
     log:
         f"{PATHS['logs']}/{NAME}/curves/loss_comparison.log",

@@ -1,0 +1,141 @@
+"""The pipeline's configuration (``config/*.yaml``): its validation and the training runs it describes.
+
+The pipeline's JSON Schema (``workflow/schemas/config.schema.yaml``) describes its own keys and
+references the training schema of :mod:`irsde.train.config` for ``network``, ``sde``, ``loss``
+and ``training``, so a training key is described and bounded in one place.
+:func:`validate_pipeline_config` applies that schema (defaults filled in) and the few checks that
+relate keys to one another or to the published numbers. :func:`run_config` and
+:func:`curve_run_config` translate the validated config into the training config of one run
+(validated by :func:`irsde.train.train` when it starts).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Mapping
+
+from irsde import schema
+from irsde.data import SYNTHETIC
+from irsde.methods.ir_sde import IRSDEMethod
+
+
+def validate_pipeline_config(config: Mapping, schema_file: str | os.PathLike, published_csv: str | os.PathLike) -> dict:
+    """The checked config with defaults filled in; ValueError naming the key at fault otherwise."""
+    resolved = schema.validate(config, schema_file)
+    _check_cross_keys(resolved, published_benchmarks(published_csv))
+    return resolved
+
+
+def published_benchmarks(published_csv: str | os.PathLike) -> list[str]:
+    """The benchmarks that have published rows in the published-results CSV."""
+    with open(published_csv, newline="") as handle:
+        return sorted({row["benchmark"] for row in csv.DictReader(handle)})
+
+
+def _check_choice(key: str, value: str, choices: list[str]) -> None:
+    if value not in choices:
+        raise ValueError(f"config key '{key}': {value!r} is not valid; choose one of: {', '.join(choices)}")
+
+
+def _check_cross_keys(config: Mapping, published: list[str]) -> None:
+    """What the schema cannot express: keys naming other keys' entries or the published rows."""
+    benchmarks = sorted(config["benchmarks"])
+    for name, bench in config["benchmarks"].items():
+        if bench.get("published") and bench["dataset"] in SYNTHETIC:
+            raise ValueError(
+                f"config key 'benchmarks.{name}.published': a synthetic stand-in is never compared "
+                "with the paper's numbers; set it to null"
+            )
+        if bench.get("published"):
+            _check_choice(f"benchmarks.{name}.published", bench["published"], published)
+    for name in config["published_weights"]:
+        _check_choice("published_weights", name, benchmarks)
+    if "curves" in config:
+        _check_choice("curves.benchmark", config["curves"]["benchmark"], benchmarks)
+    missing = [metric for metric in config["metrics"] if metric not in config["regress"]["tolerances"]]
+    if missing:
+        raise ValueError(f"config key 'regress.tolerances': no tolerance for metric(s) {', '.join(missing)}")
+
+
+def dataset_of(config: Mapping, benchmark: str, split: str) -> str:
+    """The dataset a benchmark trains on (split ``train``) or is tested on (split ``test``)."""
+    bench = config["benchmarks"][benchmark]
+    return bench["train_dataset"] if split == "train" and bench.get("train_dataset") else bench["dataset"]
+
+
+def benchmarks_using(config: Mapping, dataset: str) -> list[str]:
+    return [name for name in config["benchmarks"] if dataset in (dataset_of(config, name, "train"), dataset_of(config, name, "test"))]
+
+
+def local_source(config: Mapping, dataset: str) -> str | None:
+    """A user's folder or archive used for a registered dataset (``benchmarks.<name>.path``), or None."""
+    return next((config["benchmarks"][b]["path"] for b in benchmarks_using(config, dataset)
+                 if config["benchmarks"][b].get("path")), None)
+
+
+def prepare_options(config: Mapping, dataset: str) -> list[str]:
+    """``irsde data prepare`` options of a dataset: its local source, or the recipe of a synthetic
+    stand-in (from the first benchmark using it; keys left out get the library's defaults)."""
+    if local_source(config, dataset):
+        return ["--path", local_source(config, dataset)]
+    recipes = [config["benchmarks"][b].get("synthetic") for b in benchmarks_using(config, dataset)]
+    recipe = next(filter(None, recipes), {})
+    return [part for key, value in recipe.items() for part in (f"--{key.replace('_', '-')}", str(value))]
+
+
+def benchmark_section(config: Mapping, benchmark: str, section: str) -> dict:
+    """``sde`` or ``network`` of a benchmark: the top-level section with the benchmark's own keys on top."""
+    return {**config[section], **(config["benchmarks"][benchmark].get(section) or {})}
+
+
+def run_config(
+    config: Mapping, benchmark: str, method: str, train_dir: str, val_dir: str, output_dir: str
+) -> dict:
+    """The training config of ``method`` on ``benchmark`` (split folders and output folder given)."""
+    training = config["training"]
+    return {
+        "name": f"{config['name']}-{benchmark}-{method}",
+        "seed": training["seed"],
+        "method": method,
+        "device": training["device"],
+        "output_dir": output_dir,
+        "data": {"train": train_dir, "val": val_dir, **training["data"]},
+        "network": benchmark_section(config, benchmark, "network"),
+        "sde": benchmark_section(config, benchmark, "sde"),
+        "loss": dict(config["loss"]),
+        "optim": dict(training["optim"]),
+        "train": {**training["train"], "protocol": config["benchmarks"][benchmark]["protocol"],
+                  "val_sampler": config["sampler"]},
+    }
+
+
+def schedule_variants(config: Mapping) -> list[str]:
+    """Runs of the theta-schedule comparison, ``<schedule>-<loss>``: every schedule, the configured loss."""
+    return [f"{schedule}-{config['loss']['name']}" for schedule in config["curves"]["schedules"]]
+
+
+def loss_variants(config: Mapping) -> list[str]:
+    """Runs of the loss comparison, ``<schedule>-<loss>``: every loss, the configured schedule."""
+    return [f"{config['sde']['schedule']}-{loss}" for loss in config["curves"]["losses"]]
+
+
+def curve_variants(config: Mapping) -> list[str]:
+    """Every run of the curves, each once."""
+    return list(dict.fromkeys(schedule_variants(config) + loss_variants(config)))
+
+
+def curve_run_config(config: Mapping, variant: str, train_dir: str, val_dir: str, output_dir: str) -> dict:
+    """An IR-SDE run of the curves (``<schedule>-<loss>``): the table run's settings on the curves'
+    benchmark with this schedule and loss, the curves' budget and validation period."""
+    schedule, loss = variant.split("-", 1)
+    curves = config["curves"]
+    run = run_config(config, curves["benchmark"], IRSDEMethod.id, train_dir, val_dir, output_dir)
+    run["name"] = f"{config['name']}-curves-{variant}"
+    run["sde"]["schedule"] = schedule
+    run["loss"]["name"] = loss
+    run["train"].update(iterations=curves["iterations"], val_every=curves["val_every"])
+    run["train"]["checkpoint_every"] = min(run["train"].get("checkpoint_every", curves["iterations"]), curves["iterations"])
+    if "val_images" in curves:
+        run["data"]["val_images"] = curves["val_images"]
+    return run

@@ -1,0 +1,129 @@
+"""The pipeline's config: one schema with the training config's, cross-key checks, and the
+translation into the training runs (what the workflow trains)."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from irsde import pipeline_config
+from irsde.train import validate_config
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+PUBLISHED = REPO / "results" / "published" / "published_results.csv"
+
+
+def shipped(name):
+    return yaml.safe_load((REPO / "config" / f"{name}.yaml").read_text())
+
+
+def validated(config):
+    return pipeline_config.validate_pipeline_config(config, SCHEMA, PUBLISHED)
+
+
+def every_run(config):
+    """(what, run config) of every table run and curves run the workflow would train."""
+    for benchmark, bench in config["benchmarks"].items():
+        for method in config["methods"]:
+            yield f"{benchmark}/{method}", pipeline_config.run_config(
+                config, benchmark, method, f"data/{bench['dataset']}/train", f"data/{bench['dataset']}/test", "runs/x")
+    if "curves" in config:
+        for variant in pipeline_config.curve_variants(config):
+            yield variant, pipeline_config.curve_run_config(config, variant, "data/t", "data/v", f"runs/curves/{variant}")
+
+
+@pytest.mark.parametrize("name", ["config", "ci", "paper"])
+def test_every_run_of_a_shipped_config_is_a_valid_training_config(name):
+    config = validated(shipped(name))
+    runs = dict(every_run(config))
+    assert runs
+    for what, run in runs.items():
+        resolved = validate_config(run)
+        assert resolved["method"] in config["methods"] + ["irsde"], what
+
+
+def test_the_workflow_schema_references_the_training_schema_for_its_training_sections():
+    text = SCHEMA.read_text()
+    for section in ("$defs/network", "$defs/sde", "$defs/loss", "$defs/optim", "$defs/data_options", "$defs/train_options"):
+        assert f"../../irsde/train/config.schema.yaml#/{section}" in text
+    # a bound written only in the training schema is enforced on the pipeline's keys
+    config = shipped("config")
+    config["training"]["data"]["crop_size"] = 0
+    with pytest.raises(ValueError, match=r"config key 'training.data.crop_size': expected an integer >= 1, got 0"):
+        validated(config)
+
+
+def test_run_config_puts_each_benchmark_s_own_keys_on_top():
+    config = validated(shipped("paper"))
+    run = pipeline_config.run_config(config, "celebahq-inpaint-thin", "irsde", "d/train", "d/test", "runs/r")
+    assert run["name"] == "paper-celebahq-inpaint-thin-irsde" and run["output_dir"] == "runs/r"
+    assert run["sde"] == {"schedule": "cosine", "T": 100, "max_sigma": 30.0, "eps": 0.005}
+    assert run["network"] == {"nf": 32, "depth": 4}
+    assert run["data"]["train"] == "d/train" and run["data"]["val"] == "d/test" and run["data"]["crop_size"] == 128
+    assert run["train"]["protocol"] == "rgb-full" and run["train"]["val_sampler"] == "sde"
+    assert run["optim"]["lr"] == pytest.approx(1e-4) and run["seed"] == 0 and run["device"] == "auto"
+
+
+def test_a_benchmark_override_changes_only_its_own_keys():
+    """A partial `sde:` of a benchmark is never filled with defaults that would hide the global keys."""
+    config = shipped("config")
+    config["sde"]["T"] = 40
+    config["benchmarks"]["synthetic-rain"]["sde"] = {"max_sigma": 20}
+    config = validated(config)
+    assert config["benchmarks"]["synthetic-rain"]["sde"] == {"max_sigma": 20.0}
+    assert pipeline_config.benchmark_section(config, "synthetic-rain", "sde")["T"] == 40
+
+
+def test_curve_runs_vary_schedule_and_loss_within_the_curves_budget():
+    config = validated(shipped("config"))
+    assert pipeline_config.schedule_variants(config) == [
+        "constant-maximum_likelihood", "linear-maximum_likelihood", "cosine-maximum_likelihood"]
+    assert pipeline_config.loss_variants(config) == ["cosine-maximum_likelihood", "cosine-noise_matching"]
+    assert len(pipeline_config.curve_variants(config)) == 4
+    run = pipeline_config.curve_run_config(config, "linear-noise_matching", "t", "v", "runs/c")
+    assert run["method"] == "irsde" and run["name"] == "embedded-curves-linear-noise_matching"
+    assert run["sde"]["schedule"] == "linear" and run["loss"]["name"] == "noise_matching"
+    assert run["train"]["iterations"] == 600 and run["train"]["val_every"] == 100
+    assert run["train"]["checkpoint_every"] == 200 and run["data"]["val_images"] == 2
+    assert config["sde"]["schedule"] == "cosine" and config["loss"]["name"] == "maximum_likelihood"  # untouched
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda c: c["benchmarks"]["synthetic-rain"].update(published="rain100h"),
+         "config key 'benchmarks.synthetic-rain.published': a synthetic stand-in is never compared"),
+        (lambda c: c["benchmarks"].update(rain={"dataset": "Rain100H", "protocol": "irsde-derain", "published": "rain100x"}),
+         "config key 'benchmarks.rain.published': 'rain100x' is not valid; choose one of: "),
+        (lambda c: c.update(published_weights={"rain100h": "w.pth"}),
+         "config key 'published_weights': 'rain100h' is not valid; choose one of: synthetic-rain"),
+        (lambda c: c["curves"].update(benchmark="rain"), "config key 'curves.benchmark': 'rain' is not valid"),
+        (lambda c: c["regress"]["tolerances"].pop("fid"), "config key 'regress.tolerances': no tolerance for metric(s) fid"),
+        (lambda c: c["network"].pop("nf"), "config key 'network.nf' is required"),
+        (lambda c: c["training"]["train"].update(protocol="rgb-full"),
+         "unknown config key 'training.train.protocol' (valid here: iterations, "),
+    ],
+    ids=["synthetic-published", "published-name", "published-weights", "curves-benchmark", "tolerance", "required", "run-only-key"],
+)
+def test_cross_key_errors_name_the_key(edit, message):
+    config = copy.deepcopy(shipped("config"))
+    edit(config)
+    with pytest.raises(ValueError) as caught:
+        validated(config)
+    assert str(caught.value).startswith(message), str(caught.value)
+
+
+def test_prepare_options_give_a_local_source_or_a_synthetic_recipe():
+    config = shipped("paper")
+    config["benchmarks"]["rain100l"]["path"] = "/data/my rain"
+    config = validated(config)
+    assert pipeline_config.prepare_options(config, "Rain100L") == ["--path", "/data/my rain"]
+    assert pipeline_config.local_source(config, "Rain100H") is None
+    assert pipeline_config.prepare_options(config, "Rain100H") == []
+    assert pipeline_config.dataset_of(config, "mcmaster-sigma25", "train") == "DF2K-noise25"
+    assert pipeline_config.dataset_of(config, "mcmaster-sigma25", "test") == "McMaster"
+    embedded = validated(shipped("config"))
+    assert pipeline_config.prepare_options(embedded, "synthetic-rain") == [
+        "--seed", "0", "--train-count", "48", "--test-count", "6", "--size", "96"]
