@@ -62,7 +62,7 @@ def bare_step_function(method, net, gt, lq, generator):
     from irsde.losses import distance, draw_training_batch
 
     optimizer = torch.optim.Adam(net.parameters(), lr=1.0e-4, betas=(0.9, 0.99))
-    if method.name == "irsde":
+    if method.id == "irsde":
         batch = draw_training_batch(method.sde, gt, lq, generator)
 
         def loss():
