@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from irsde.data.registry import Dataset, get_dataset
+from irsde.data.records import Dataset
+from irsde.data.registry import get_dataset
 
 
 # -- images and archives ----------------------------------------------------------------------------

@@ -7,7 +7,8 @@ import pytest
 from irsde.data import fetch
 from irsde.data.fetch import DownloadError, DownloadPolicy, fetch_source, git_blob_id, git_tree_id, verify_git_folder
 from irsde.data.lock import ChecksumMismatch, LockFile, user_lock_path, verify_or_record
-from irsde.data.registry import ArchiveSource, GitTreeSource, get_dataset
+from irsde.data.records import ArchiveSource, GitTreeSource
+from irsde.data.registry import get_dataset
 from data_support import git_ids, server  # noqa: F401 - fixture
 
 FAST = DownloadPolicy(timeout=5, attempts=3, backoff=0.0, chunk_size=512, progress=False)

@@ -6,7 +6,8 @@ import pytest
 
 from irsde.data.lock import PINNED_LOCK
 from irsde.data.prepare import FIXES
-from irsde.data.registry import DATASETS, SYNTHESIS_KINDS, ArchiveSource, get_dataset, output_name
+from irsde.data.records import SYNTHESIS_KINDS, ArchiveSource, output_name
+from irsde.data.registry import DATASETS, get_dataset
 
 
 def all_splits():

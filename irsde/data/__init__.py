@@ -5,7 +5,7 @@ Layout of every prepared dataset: ``<root>/<name>/<split>/{GT,LQ}/<file>.png`` w
 file names in GT and LQ, plus ``<root>/<name>/dataset.json`` (the completion marker: provenance,
 counts, file hashes). Modules, one concept each:
 
-- ``registry``: declarative :class:`Dataset` records, ``DATASETS``, ``get_dataset``
+- ``records`` / ``registry``: the declarative :class:`Dataset` record type; ``DATASETS``, ``get_dataset``
   (``ALL_DATASETS`` adds the synthetic stand-ins)
 - ``lock``: checksum lock files (pinned in the package, trust-on-first-use in ``resources/``)
 - ``fetch``: downloads with resume/retries/verification, offline use of ``resources/``
@@ -24,9 +24,8 @@ from irsde.data.layout import MARKER, dataset_dir, marker_path, read_marker, ver
 from irsde.data.loaders import PairedTestDataset, PairedTrainDataset, paired_files
 from irsde.data.lock import PINNED_LOCK, ChecksumMismatch, user_lock_path
 from irsde.data.prepare import prepare_dataset
-from irsde.data.registry import (
-    DATASETS, ArchiveSource, Dataset, GitTreeSource, Split, Synthesis, get_dataset, source_owners,
-)
+from irsde.data.records import ArchiveSource, Dataset, GitTreeSource, Split, Synthesis
+from irsde.data.registry import DATASETS, get_dataset, source_owners
 from irsde.data.synthetic import SYNTHETIC, build_synthetic
 from irsde.registry import Registry
 

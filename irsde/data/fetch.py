@@ -28,7 +28,8 @@ from typing import Callable
 from tqdm import tqdm
 
 from irsde.data.lock import ChecksumMismatch, verify_or_record
-from irsde.data.registry import ArchiveSource, GitTreeSource, Source, get_dataset
+from irsde.data.records import ArchiveSource, GitTreeSource, Source
+from irsde.data.registry import get_dataset
 
 log = logging.getLogger(__name__)
 

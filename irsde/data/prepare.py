@@ -29,7 +29,8 @@ from irsde.data.degradations import apply_mask, gaussian_noise, resize_uint8
 from irsde.data.fetch import DownloadPolicy, default_resources, fetch_source, verify_git_folder
 from irsde.data.layout import building, dataset_dir, read_marker, write_marker
 from irsde.data.lock import ChecksumMismatch, check_against, expected_digests, file_digests
-from irsde.data.registry import Dataset, GitTreeSource, Source, Split, Synthesis, get_dataset, output_name
+from irsde.data.records import Dataset, GitTreeSource, Source, Split, Synthesis, output_name
+from irsde.data.registry import get_dataset
 from irsde.data.seeding import derive_rng
 from irsde.images import list_images, to_uint8, write_png
 
