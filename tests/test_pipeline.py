@@ -125,19 +125,34 @@ def test_regress_fails_for_a_deliberately_worse_model(tmp_path):
 @pytest.mark.slow
 def test_every_target_runs_on_the_ci_config_and_matches_its_reference(tmp_path):
     """`all` on config/ci.yaml: tables, curves, qualitative figures, regress (against the committed
-    reference), the HTML report; then a second run has nothing to do."""
+    reference), the HTML report; `irsde restore --run` reproduces the pipeline's restorations; then
+    a second run has nothing to do."""
     ci = str(REPO / "config" / "ci.yaml")
     result = snakemake("--cores", "2", "all", "--configfile", ci, workdir=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     results = tmp_path / "results"
     table = pd.read_csv(results / "tables" / "synthetic-rain.csv")
     assert set(table["method"]) == {"Input (degraded, no restoration)", "IR-SDE (ours)", "CNN-baseline (our reconstruction)"}
+    assert set(table["id"]) == {"input", "irsde", "cnn_baseline"}
     assert table["psnr"].notna().all() and (table["protocol"] == "irsde-derain").all()
     assert "synthetic stand-in" in (results / "tables" / "synthetic-rain.md").read_text()
     assert r"\toprule" in (results / "tables" / "synthetic-rain.tex").read_text()
     for figure in ("theta_schedules.png", "theta_schedules.pdf", "loss_comparison.png", "qualitative_synthetic-rain.png"):
         assert (results / "figures" / figure).stat().st_size > 1000, figure
     assert "0 regressed or missing" in (results / "regress" / "ci.txt").read_text()
+    # `irsde restore --run` on the pipeline's run gives the pipeline's restoration, byte for byte
+    for method in ("irsde", "cnn_baseline"):
+        by_hand = tmp_path / "by-hand" / method
+        restore = subprocess.run(
+            [sys.executable, "-m", "irsde", "restore", "--run", str(tmp_path / "runs" / "ci" / "synthetic-rain" / method),
+             "--dataset", str(tmp_path / "data" / "synthetic-rain" / "test"), "--seed", "0", "--out", str(by_hand)],
+            capture_output=True, text=True, timeout=600,
+        )
+        assert restore.returncode == 0, restore.stderr
+        pipeline = results / "restored" / "ci" / "synthetic-rain" / method / "seed0" / "png"
+        assert sorted(p.name for p in pipeline.iterdir()) == sorted(p.name for p in (by_hand / "png").iterdir())
+        for png in pipeline.iterdir():
+            assert png.read_bytes() == (by_hand / "png" / png.name).read_bytes(), png
     report = snakemake("--report", str(tmp_path / "report.html"), "all", "--configfile", ci, workdir=tmp_path)
     assert report.returncode == 0, report.stderr
     assert "theta_schedules.png" in (tmp_path / "report.html").read_text(errors="ignore")
