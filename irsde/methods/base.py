@@ -21,8 +21,9 @@ and implements
 * ``restore(net, lq, generator)``: the restored batch (not clamped), all randomness drawn from
   ``generator``; called without gradients by validation and by :mod:`irsde.restoration`.
 
-``to(device)``, ``settings()`` (what restore.json records about how it restored) and
-``with_sampler(name)`` have defaults for methods without tensors, settings or samplers.
+``to(device)``, ``settings()`` (what restore.json records about how it restored),
+``with_sampler(name)`` and ``timestep_errors(...)`` (a validation diagnostic) have defaults for
+methods without tensors, settings, samplers or diagnostics.
 :class:`RowFacts` is the part of this a table needs; it also describes table rows that are no
 trained method (the degraded input, published weights).
 """
@@ -100,6 +101,11 @@ class Method(abc.ABC):
     def settings(self) -> dict:
         """How this method restores, as recorded in restore.json (e.g. sampler and SDE)."""
         return {}
+
+    def timestep_errors(self, net: nn.Module, gt: Tensor, lq: Tensor, seed: int) -> list[dict]:
+        """Optional diagnostic logged at every validation: rows ``{t, metric, value}`` of how the
+        network's prediction errs by timestep (:mod:`irsde.diagnostics`); none by default."""
+        return []
 
     def with_sampler(self, sampler: str) -> "Method":
         """The same method restoring with another sampler; only for methods that sample."""

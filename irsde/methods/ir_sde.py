@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
+from irsde.diagnostics import noise_prediction_errors, probe_steps
 from irsde.losses import LOSSES, TrainingBatch, draw_training_batch
 from irsde.methods.base import Method, RowFacts, Shard
 from irsde.nets import ConditionalUNet
@@ -94,6 +95,10 @@ class IRSDEMethod(Method):
 
     def settings(self) -> dict:
         return {"sampler": self.sampler, "sde": self.sde.settings()}
+
+    def timestep_errors(self, net: nn.Module, gt: Tensor, lq: Tensor, seed: int) -> list[dict]:
+        """Noise-prediction error by timestep (:mod:`irsde.diagnostics`), written at validation."""
+        return noise_prediction_errors(net, self.sde, gt, lq, probe_steps(self.sde.T), seed=seed)
 
     def with_sampler(self, sampler: str) -> "IRSDEMethod":
         return type(self)(self.network, self.sde, self.loss_name, self.kind, sampler)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from irsde.nets.unet import ConditionalUNet
+from irsde.nets.unet import ATTENTION_HEADS, ConditionalUNet
 
 logger = logging.getLogger(__name__)
 
@@ -33,16 +33,20 @@ CHECKPOINT_WRAPPER_KEYS = ("params_ema", "ema", "state_dict", "params", "model",
 # Prefixes added to every key by DataParallel/DistributedDataParallel and by torch.compile.
 CHECKPOINT_KEY_PREFIXES = ("module.", "_orig_mod.")
 MAX_LISTED_KEYS = 10
+# The middle attention's query/key/value projection: its rows give the attention's head width.
+MID_ATTENTION_QKV = "mid_attn.fn.fn.to_qkv.weight"
 
 
 def infer_architecture(state_dict: Mapping[str, torch.Tensor]) -> dict:
-    """Read ``nf, depth, in_nc, out_nc, time_conditioned`` off a ConditionalUNet state_dict.
+    """Read ``nf, depth, in_nc, out_nc, time_conditioned, attn_head_dim`` off a ConditionalUNet
+    state_dict.
 
     nf and in_nc come from the stem ``init_conv.weight`` (nf, 2*in_nc, 7, 7), out_nc from
-    ``final_conv.weight``, depth from the number of ``downs.<i>`` levels. Raises KeyError naming
-    a key the inference needs when it is absent.
+    ``final_conv.weight``, depth from the number of ``downs.<i>`` levels, the attention's head
+    width from ``mid_attn``'s query/key/value projection (3 * 4 heads * head_dim rows). Raises
+    KeyError naming a key the inference needs when it is absent.
     """
-    for key in ("init_conv.weight", "final_conv.weight"):
+    for key in ("init_conv.weight", "final_conv.weight", MID_ATTENTION_QKV):
         if key not in state_dict:
             raise KeyError(f"not a ConditionalUNet state_dict: no {key!r}")
     stem = state_dict["init_conv.weight"].shape
@@ -53,6 +57,7 @@ def infer_architecture(state_dict: Mapping[str, torch.Tensor]) -> dict:
         in_nc=int(stem[1]) // 2,
         out_nc=int(state_dict["final_conv.weight"].shape[0]),
         time_conditioned="time_mlp.1.weight" in state_dict,
+        attn_head_dim=int(state_dict[MID_ATTENTION_QKV].shape[0]) // (3 * ATTENTION_HEADS),
     )
 
 
