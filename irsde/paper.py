@@ -26,8 +26,6 @@ PAPER_KEYS = (
     "data.crop_size",
     "data.batch_size",
     "optim.lr",
-    "optim.warmup",
-    "optim.schedule",
     "train.ema_decay",
     "train.iterations",
 )
