@@ -15,9 +15,11 @@ import csv
 import os
 from collections.abc import Mapping
 
+from irsde import paper as irsde_paper
 from irsde import schema
 from irsde.data import SYNTHETIC
 from irsde.methods.ir_sde import IRSDEMethod
+from irsde.train.config import validate_config
 
 
 def validate_pipeline_config(config: Mapping, schema_file: str | os.PathLike, published_csv: str | os.PathLike) -> dict:
@@ -125,13 +127,22 @@ def curve_variants(config: Mapping) -> list[str]:
     return list(dict.fromkeys(schedule_variants(config) + loss_variants(config)))
 
 
-def curve_run_config(config: Mapping, variant: str, train_dir: str, val_dir: str, output_dir: str) -> dict:
-    """An IR-SDE run of the curves (``<schedule>-<loss>``): the table run's settings on the curves'
-    benchmark with this schedule and loss, the curves' budget and validation period."""
+def paper_variant(config: Mapping) -> str:
+    """The curves' run of the configured schedule and loss (whose timestep errors are plotted)."""
+    return f"{config['sde']['schedule']}-{config['loss']['name']}"
+
+
+def curve_run_config(
+    config: Mapping, variant: str, seed: int, train_dir: str, val_dir: str, output_dir: str
+) -> dict:
+    """An IR-SDE run of the curves (``<schedule>-<loss>``) with training seed ``seed``: the table
+    run's settings on the curves' benchmark with this schedule and loss, the curves' budget and
+    validation period."""
     schedule, loss = variant.split("-", 1)
     curves = config["curves"]
     run = run_config(config, curves["benchmark"], IRSDEMethod.id, train_dir, val_dir, output_dir)
-    run["name"] = f"{config['name']}-curves-{variant}"
+    run["name"] = f"{config['name']}-curves-{variant}-seed{seed}"
+    run["seed"] = seed
     run["sde"]["schedule"] = schedule
     run["loss"]["name"] = loss
     run["train"].update(iterations=curves["iterations"], val_every=curves["val_every"])
@@ -139,3 +150,22 @@ def curve_run_config(config: Mapping, variant: str, train_dir: str, val_dir: str
     if "val_images" in curves:
         run["data"]["val_images"] = curves["val_images"]
     return run
+
+
+def validation_subset(run: Mapping) -> dict:
+    """The images a run validates on, as :func:`irsde.train.validation.input_scores` takes them."""
+    resolved = validate_config(run)
+    data = resolved["data"]
+    return {"split_dir": data["val"], "count": data["val_images"], "crop_size": data["val_crop_size"],
+            "protocol": resolved["train"]["protocol"]}
+
+
+def paper_deviations(config: Mapping, benchmark: str) -> list[str]:
+    """How the IR-SDE run of ``benchmark`` differs from the paper's setting, in words
+    (:func:`irsde.paper.paper_deviations`); none when IR-SDE is not trained. The run's folders
+    play no part in this, so placeholders stand for them."""
+    if IRSDEMethod.id not in config["methods"]:
+        return []
+    run = run_config(config, benchmark, IRSDEMethod.id, "train", "test", "run")
+    return irsde_paper.paper_deviations(validate_config(run))
+

@@ -36,7 +36,7 @@ def registry_names(name: str) -> list[str]:
     """The valid values ``x-registry: name`` stands for, read from the package's registries."""
     from irsde.data import ALL_DATASETS
     from irsde.devices import DEVICE_CHOICES
-    from irsde.losses import LOSS_KINDS, LOSSES
+    from irsde.losses import LOSS_KINDS, LOSSES, TIMESTEP_WEIGHTS
     from irsde.methods import METHODS
     from irsde.metrics import METRIC_NAMES, PROTOCOLS
     from irsde.samplers import SAMPLERS
@@ -45,7 +45,7 @@ def registry_names(name: str) -> list[str]:
     registries = {
         "datasets": ALL_DATASETS, "devices": DEVICE_CHOICES, "loss kinds": LOSS_KINDS, "losses": LOSSES,
         "methods": METHODS, "metrics": METRIC_NAMES, "protocols": PROTOCOLS, "samplers": SAMPLERS,
-        "schedules": SCHEDULES,
+        "schedules": SCHEDULES, "timestep weights": TIMESTEP_WEIGHTS,
     }
     if name not in registries:
         raise ValueError(f"x-registry: unknown registry {name!r}; choose one of: {', '.join(registries)}")

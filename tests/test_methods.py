@@ -133,7 +133,8 @@ def test_only_a_sampling_method_takes_another_sampler():
     with pytest.raises(ValueError, match="method 'cnn_baseline' restores without a sampler"):
         cnn.with_sampler("ode")
     config = {"network": {"nf": 8, "depth": 2}, "sde": {"schedule": "cosine", "T": 5, "max_sigma": 10, "eps": 0.005},
-              "loss": {"name": "maximum_likelihood", "kind": "l1"}, "train": {"val_sampler": "sde"}}
+              "loss": {"name": "maximum_likelihood", "kind": "l1", "timestep_weights": "uniform"},
+              "train": {"val_sampler": "sde"}}
     irsde = IRSDEMethod.from_config(config)
     ode = irsde.with_sampler("ode")
     assert ode.settings()["sampler"] == "ode" and irsde.settings()["sampler"] == "sde"

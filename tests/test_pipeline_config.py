@@ -31,7 +31,7 @@ def every_run(config):
                 config, benchmark, method, f"data/{bench['dataset']}/train", f"data/{bench['dataset']}/test", "runs/x")
     if "curves" in config:
         for variant in pipeline_config.curve_variants(config):
-            yield variant, pipeline_config.curve_run_config(config, variant, "data/t", "data/v", f"runs/curves/{variant}")
+            yield variant, pipeline_config.curve_run_config(config, variant, 1, "data/t", "data/v", f"runs/curves/{variant}")
 
 
 @pytest.mark.parametrize("name", ["config", "ci", "paper"])
@@ -82,12 +82,24 @@ def test_curve_runs_vary_schedule_and_loss_within_the_curves_budget():
         "constant-maximum_likelihood", "linear-maximum_likelihood", "cosine-maximum_likelihood"]
     assert pipeline_config.loss_variants(config) == ["cosine-maximum_likelihood", "cosine-noise_matching"]
     assert len(pipeline_config.curve_variants(config)) == 4
-    run = pipeline_config.curve_run_config(config, "linear-noise_matching", "t", "v", "runs/c")
-    assert run["method"] == "irsde" and run["name"] == "embedded-curves-linear-noise_matching"
+    run = pipeline_config.curve_run_config(config, "linear-noise_matching", 7, "t", "v", "runs/c")
+    assert run["method"] == "irsde" and run["name"] == "embedded-curves-linear-noise_matching-seed7" and run["seed"] == 7
     assert run["sde"]["schedule"] == "linear" and run["loss"]["name"] == "noise_matching"
     assert run["train"]["iterations"] == 600 and run["train"]["val_every"] == 100
     assert run["train"]["checkpoint_every"] == 200 and run["data"]["val_images"] == 2
     assert config["sde"]["schedule"] == "cosine" and config["loss"]["name"] == "maximum_likelihood"  # untouched
+    assert pipeline_config.paper_variant(config) == "cosine-maximum_likelihood"
+    assert pipeline_config.validation_subset(run) == {"split_dir": "v", "count": 2, "crop_size": None, "protocol": "irsde-derain"}
+
+
+def test_table_captions_name_how_ir_sde_differs_from_the_paper():
+    embedded = validated(shipped("config"))
+    deviations = pipeline_config.paper_deviations(embedded, "synthetic-rain")
+    assert any(d.startswith("network.nf ") and "(paper 64)" in d for d in deviations)
+    paper = validated(shipped("paper"))
+    assert pipeline_config.paper_deviations(paper, "rain100h") == ["train.iterations 500000 (paper 700000)"]
+    paper["methods"] = ["cnn_baseline"]
+    assert pipeline_config.paper_deviations(paper, "rain100h") == []
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,7 @@ def test_minimal_config_gets_the_paper_defaults():
     }
     assert config["sde"] == {"schedule": "cosine", "T": 100, "max_sigma": 10.0, "eps": 0.005}
     assert config["network"] == {"nf": 64, "depth": 4, "attn_head_dim": 32}
-    assert config["loss"] == {"name": "maximum_likelihood", "kind": "l1"}
+    assert config["loss"] == {"name": "maximum_likelihood", "kind": "l1", "timestep_weights": "uniform"}
     assert config["train"]["ema_decay"] == 0.995
     assert config["method"] == "irsde"
     assert config["output_dir"].endswith("runs/run")

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from irsde.diagnostics import noise_prediction_errors, probe_steps
-from irsde.losses import LOSSES, TrainingBatch, draw_training_batch
+from irsde.losses import LOSSES, TrainingBatch, draw_training_batch, timestep_weights
 from irsde.methods.base import Method, RowFacts, Shard
 from irsde.nets import ConditionalUNet
 from irsde.samplers import SAMPLERS, restore
@@ -47,7 +47,7 @@ def draw_shard_batch(
 
 class IRSDEMethod(Method):
     """IR-SDE with a ``network`` config (``nf``, ``depth``: :class:`ConditionalUNet` keys), an SDE,
-    a loss (name and ``l1``/``l2`` kind) and the sampler it restores with."""
+    a loss (name, ``l1``/``l2`` kind and timestep weighting) and the sampler it restores with."""
 
     id = "irsde"
     label = "IR-SDE (ours)"
@@ -61,12 +61,16 @@ class IRSDEMethod(Method):
         loss: str = "maximum_likelihood",
         kind: str = "l1",
         sampler: str = "sde",
+        weighting: str = "uniform",
     ):
         self.network = dict(network)
         self.sde = sde
         self.loss_name, self.kind = loss, kind
         self.loss_fn = LOSSES[loss]
         self.sampler = SAMPLERS[sampler].name
+        self.weighting = weighting
+        gamma = timestep_weights(sde, weighting, loss)
+        self.weights = None if weighting == "uniform" else torch.as_tensor(gamma, dtype=torch.float32)
 
     @classmethod
     def from_config(cls, config: Mapping) -> "IRSDEMethod":
@@ -76,10 +80,13 @@ class IRSDEMethod(Method):
             loss=config["loss"]["name"],
             kind=config["loss"]["kind"],
             sampler=config["train"]["val_sampler"],
+            weighting=config["loss"]["timestep_weights"],
         )
 
     def to(self, device: torch.device) -> "IRSDEMethod":
         self.sde = self.sde.to(device)
+        if self.weights is not None:
+            self.weights = self.weights.to(device)
         return self
 
     def build_net(self) -> nn.Module:
@@ -88,7 +95,7 @@ class IRSDEMethod(Method):
     def loss(self, net: nn.Module, gt: Tensor, lq: Tensor, generator: torch.Generator, shard: Shard) -> Tensor:
         batch = draw_shard_batch(self.sde, gt, lq, generator, shard)
         eps_hat = net(batch.xt, batch.mu, batch.t)
-        return self.loss_fn(self.sde, eps_hat, batch, self.kind)
+        return self.loss_fn(self.sde, eps_hat, batch, self.kind, self.weights)
 
     def restore(self, net: nn.Module, lq: Tensor, generator: torch.Generator) -> Tensor:
         return restore(net, self.sde, lq, sampler=self.sampler, generator=generator)
@@ -101,4 +108,4 @@ class IRSDEMethod(Method):
         return noise_prediction_errors(net, self.sde, gt, lq, probe_steps(self.sde.T), seed=seed)
 
     def with_sampler(self, sampler: str) -> "IRSDEMethod":
-        return type(self)(self.network, self.sde, self.loss_name, self.kind, sampler)
+        return type(self)(self.network, self.sde, self.loss_name, self.kind, sampler, self.weighting)

@@ -6,21 +6,17 @@ from pathlib import Path
 
 from irsde import pipeline_config
 from irsde.data import ALL_DATASETS, SYNTHETIC, source_owners
-from irsde.methods import INPUT as INPUT_ROW, PUBLISHED_WEIGHTS, row_facts
+from irsde.methods import INPUT, PUBLISHED_WEIGHTS, row_facts
 
 # Committed inputs live in the repository, wherever the workflow runs (`snakemake -d DIR`).
 REPOSITORY = Path(workflow.basedir)
 PUBLISHED_CSV = str(REPOSITORY / "results" / "published" / "published_results.csv")
+SCHEMA = REPOSITORY / "workflow" / "schemas" / "config.schema.yaml"
 # Every check runs now, before any job: an error names the key at fault and the valid choices.
-config.update(
-    pipeline_config.validate_pipeline_config(
-        config, REPOSITORY / "workflow" / "schemas" / "config.schema.yaml", PUBLISHED_CSV
-    )
-)
+config.update(pipeline_config.validate_pipeline_config(config, SCHEMA, PUBLISHED_CSV))
 
 PATHS = config["paths"]
 NAME = config["name"]
-INPUT = INPUT_ROW.id
 PUBLISHED = PUBLISHED_WEIGHTS.id
 # The irsde CLI of the Python running Snakemake (works without an activated virtualenv).
 IRSDE = f"{shlex.quote(sys.executable)} -m irsde"
@@ -44,11 +40,11 @@ def train_config(benchmark, method):
     return pipeline_config.run_config(config, benchmark, method, train, test, run_dir(benchmark, method))
 
 
-def curve_train_config(variant):
+def curve_train_config(variant, seed):
     """The training config of one run of the curves (irsde.pipeline_config.curve_run_config)."""
     benchmark = config["curves"]["benchmark"]
     test, train = split_dir(benchmark, "test"), split_dir(benchmark, "train")
-    return pipeline_config.curve_run_config(config, variant, train, test, curve_run_dir(variant))
+    return pipeline_config.curve_run_config(config, variant, int(seed), train, test, curve_run_dir(variant, seed))
 
 
 def enabled_benchmarks():
@@ -57,14 +53,6 @@ def enabled_benchmarks():
 
 def bench(name):
     return config["benchmarks"][name]
-
-
-def is_synthetic(name):
-    return bench(name)["dataset"] in SYNTHETIC
-
-
-def sde_of(name):
-    return pipeline_config.benchmark_section(config, name, "sde")
 
 
 def dataset_marker(name, split):
@@ -88,12 +76,8 @@ def run_dir(benchmark, method):
     return f"{PATHS['runs']}/{NAME}/{benchmark}/{method}"
 
 
-def final_weights(benchmark, method):
-    return f"{run_dir(benchmark, method)}/final/net_ema.pth"
-
-
-def curve_run_dir(variant):
-    return f"{PATHS['runs']}/{NAME}/curves/{variant}"
+def curve_run_dir(variant, seed):
+    return f"{PATHS['runs']}/{NAME}/curves/{variant}/seed{seed}"
 
 
 def methods_for(benchmark):
@@ -116,22 +100,35 @@ def metrics_csv(benchmark, method, seed):
 def benchmark_metric_csvs(benchmark):
     """Metric CSVs of a benchmark's table: the degraded input, then every method and seed."""
     methods = [metrics_csv(benchmark, m, s) for m in methods_for(benchmark) for s in seeds_for(m)]
-    return [metrics_csv(benchmark, INPUT, 0), *methods]
+    return [metrics_csv(benchmark, INPUT.id, 0), *methods]
 
 
 def table_outputs():
     return [f"{PATHS['results']}/tables/{b}.{ext}" for b in enabled_benchmarks() for ext in ("csv", "md", "tex")]
 
 
-def curve_logs(variants):
-    return [f"{curve_run_dir(variant)}/final/val_log.csv" for variant in variants]
+def curve_logs(variants, log="val_log"):
+    """The final ``log`` CSV of every curve run of ``variants``, all training seeds (variant-major)."""
+    return [f"{curve_run_dir(v, s)}/final/{log}.csv" for v in variants for s in config["curves"]["seeds"]]
+
+
+def curve_labels(labels):
+    """One label per entry of :func:`curve_logs`: the runs of one variant share its label."""
+    return [label for label in labels for _ in config["curves"]["seeds"]]
+
+
+def curve_validation_subset():
+    """The validation images of the curves' runs (their degraded inputs give the reference line)."""
+    variant, seed = pipeline_config.paper_variant(config), config["curves"]["seeds"][0]
+    return pipeline_config.validation_subset(curve_train_config(variant, seed))
 
 
 def curve_outputs():
     if "curves" not in config:
         return []
     base = f"{PATHS['results']}/figures"
-    return [f"{base}/{plot}.{ext}" for plot in ("theta_schedules", "loss_comparison") for ext in ("png", "pdf")]
+    plots = ("theta_schedules", "loss_comparison", "timestep_errors")
+    return [f"{base}/{plot}.{ext}" for plot in plots for ext in ("png", "pdf")]
 
 
 def figure_outputs():

@@ -31,15 +31,15 @@ rule evaluate_input:
     input:
         test=lambda w: dataset_marker(w.benchmark, "test"),
     output:
-        f"{PATHS['results']}/metrics/{NAME}/{{benchmark}}/{INPUT}/seed0.csv",
+        f"{PATHS['results']}/metrics/{NAME}/{{benchmark}}/{INPUT.id}/seed0.csv",
     params:
         irsde=IRSDE,
         test_dir=lambda w: split_dir(w.benchmark, "test"),
-        method=INPUT,
+        method=INPUT.id,
         protocol=lambda w: bench(w.benchmark)["protocol"],
         options=EVALUATE_OPTIONS,
     log:
-        f"{PATHS['logs']}/{NAME}/metrics/{{benchmark}}/{INPUT}.log",
+        f"{PATHS['logs']}/{NAME}/metrics/{{benchmark}}/{INPUT.id}.log",
     shell:
         "{params.irsde} evaluate --restored {params.test_dir}/LQ --gt {params.test_dir}/GT --protocol {params.protocol}"
         " --method {params.method} --seed 0 --dataset {wildcards.benchmark} --out {output} {params.options} > {log} 2>&1"

@@ -18,7 +18,8 @@ rule table:
         published=lambda w: bench(w.benchmark).get("published"),
         protocol=lambda w: bench(w.benchmark)["protocol"],
         sampler=config["sampler"],
-        synthetic=lambda w: is_synthetic(w.benchmark),
+        synthetic=lambda w: bench(w.benchmark)["dataset"] in SYNTHETIC,
+        deviations=lambda w: pipeline_config.paper_deviations(config, w.benchmark),
     log:
         f"{PATHS['logs']}/{NAME}/table/{{benchmark}}.log",
     script:
@@ -28,6 +29,7 @@ rule table:
 rule theta_schedule_curves:
     input:
         logs=lambda w: curve_logs(pipeline_config.schedule_variants(config)),
+        test=lambda w: dataset_marker(config["curves"]["benchmark"], "test"),
     output:
         png=report(
             f"{PATHS['results']}/figures/theta_schedules.png",
@@ -36,8 +38,9 @@ rule theta_schedule_curves:
         ),
         pdf=f"{PATHS['results']}/figures/theta_schedules.pdf",
     params:
-        labels=lambda w: config["curves"]["schedules"],
+        labels=lambda w: curve_labels(config["curves"]["schedules"]),
         title="Validation PSNR by theta schedule",
+        reference=lambda w: curve_validation_subset(),
     log:
         f"{PATHS['logs']}/{NAME}/curves/theta_schedules.log",
     script:
@@ -47,6 +50,7 @@ rule theta_schedule_curves:
 rule loss_comparison_curves:
     input:
         logs=lambda w: curve_logs(pipeline_config.loss_variants(config)),
+        test=lambda w: dataset_marker(config["curves"]["benchmark"], "test"),
     output:
         png=report(
             f"{PATHS['results']}/figures/loss_comparison.png",
@@ -55,12 +59,32 @@ rule loss_comparison_curves:
         ),
         pdf=f"{PATHS['results']}/figures/loss_comparison.pdf",
     params:
-        labels=lambda w: [loss.replace("_", "-") for loss in config["curves"]["losses"]],
+        labels=lambda w: curve_labels([loss.replace("_", "-") for loss in config["curves"]["losses"]]),
         title="Validation PSNR: maximum-likelihood vs noise-matching loss",
+        reference=lambda w: curve_validation_subset(),
     log:
         f"{PATHS['logs']}/{NAME}/curves/loss_comparison.log",
     script:
         "../scripts/plot_curves.py"
+
+
+rule timestep_error_plot:
+    input:
+        logs=lambda w: curve_logs([pipeline_config.paper_variant(config)], log="val_timesteps"),
+    output:
+        png=report(
+            f"{PATHS['results']}/figures/timestep_errors.png",
+            caption="../report/timestep_errors.rst",
+            category="Training curves",
+        ),
+        pdf=f"{PATHS['results']}/figures/timestep_errors.pdf",
+    params:
+        title=lambda w: f"Noise-prediction error by timestep ({pipeline_config.paper_variant(config)}, "
+        f"seed {config['curves']['seeds'][0]})",
+    log:
+        f"{PATHS['logs']}/{NAME}/curves/timestep_errors.log",
+    script:
+        "../scripts/plot_timestep_errors.py"
 
 
 rule qualitative_figure:

@@ -6,7 +6,7 @@
 
 rule restore:
     input:
-        weights=lambda w: final_weights(w.benchmark, w.method),
+        weights=lambda w: f"{run_dir(w.benchmark, w.method)}/final/net_ema.pth",
         test=lambda w: dataset_marker(w.benchmark, "test"),
     output:
         directory(f"{PATHS['results']}/restored/{NAME}/{{benchmark}}/{{method}}/seed{{seed}}"),
@@ -37,7 +37,7 @@ rule restore_published:
         irsde=IRSDE,
         test_dir=lambda w: split_dir(w.benchmark, "test"),
         sampler=config["sampler"],
-        sde=lambda w: sde_of(w.benchmark),
+        sde=lambda w: pipeline_config.benchmark_section(config, w.benchmark, "sde"),
     resources:
         gpu=1,
     log:
