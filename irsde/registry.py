@@ -1,6 +1,7 @@
 """Named things looked up by name: samplers, losses, schedules, protocols, datasets, methods.
 
-A :class:`Registry` is a read-only mapping from a name to an entry. Looking up a name it does
+A :class:`Registry` is a mapping from a name to an entry, changed only through
+:meth:`Registry.register`. Looking up a name it does
 not hold raises :class:`UnknownName`, whose message names what was asked for and lists the
 valid choices; that is the only lookup code in the package. A registry may also be given a
 ``discover`` function, called once on first use, that adds entries found elsewhere (the
@@ -27,7 +28,7 @@ class UnknownName(KeyError, ValueError):
 
 
 class Registry(Mapping[str, T], Generic[T]):
-    """A read-only name -> entry mapping whose failed lookups list the valid names.
+    """A name -> entry mapping whose failed lookups list the valid names.
 
     Args:
         kind: what an entry is, for messages (``"sampler"``, ``"metric protocol"`` ...).
@@ -57,6 +58,15 @@ class Registry(Mapping[str, T], Generic[T]):
                     raise ValueError(f"{self.kind} {name!r} is registered twice")
                 self._entries[name] = entry
         return self._entries
+
+    def register(self, name: str, entry: T, replace: bool = False) -> T:
+        """Add ``entry`` under ``name`` and return it; a name already taken is an error unless
+        ``replace`` (e.g. a test swapping in a deliberately broken sampler)."""
+        entries = self._all()
+        if name in entries and not replace:
+            raise ValueError(f"{self.kind} {name!r} is registered already; pass replace=True to replace it")
+        entries[name] = entry
+        return entry
 
     def __getitem__(self, name: str) -> T:
         entries = self._all()

@@ -85,11 +85,14 @@ def test_curve_runs_vary_schedule_and_loss_within_the_curves_budget():
     run = pipeline_config.curve_run_config(config, "linear-noise_matching", 7, "t", "v", "runs/c")
     assert run["method"] == "irsde" and run["name"] == "embedded-curves-linear-noise_matching-seed7" and run["seed"] == 7
     assert run["sde"]["schedule"] == "linear" and run["loss"]["name"] == "noise_matching"
-    assert run["train"]["iterations"] == 600 and run["train"]["val_every"] == 100
-    assert run["train"]["checkpoint_every"] == 200 and run["data"]["val_images"] == 2
+    curves, table_run = config["curves"], config["training"]["train"]
+    assert run["train"]["iterations"] == curves["iterations"] and run["train"]["val_every"] == curves["val_every"]
+    assert run["train"]["checkpoint_every"] == min(table_run["checkpoint_every"], curves["iterations"])
+    assert run["data"]["val_images"] == curves["val_images"]
     assert config["sde"]["schedule"] == "cosine" and config["loss"]["name"] == "maximum_likelihood"  # untouched
     assert pipeline_config.paper_variant(config) == "cosine-maximum_likelihood"
-    assert pipeline_config.validation_subset(run) == {"split_dir": "v", "count": 2, "crop_size": None, "protocol": "irsde-derain"}
+    assert pipeline_config.validation_subset(run) == {
+        "split_dir": "v", "count": curves["val_images"], "crop_size": None, "protocol": "irsde-derain"}
 
 
 def test_table_captions_name_how_ir_sde_differs_from_the_paper():

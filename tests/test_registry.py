@@ -35,6 +35,15 @@ def test_discovered_entries_are_added_once_on_first_use():
         registry["nope"]
 
 
+def test_register_adds_and_replaces_only_when_asked():
+    registry = Registry("sampler", {"sde": 1})
+    assert registry.register("ode", 2) == 2 and list(registry) == ["sde", "ode"]
+    with pytest.raises(ValueError, match="sampler 'sde' is registered already; pass replace=True"):
+        registry.register("sde", 3)
+    registry.register("sde", 3, replace=True)
+    assert registry["sde"] == 3
+
+
 def test_a_discovered_name_may_not_shadow_a_registered_one():
     registry = Registry("method", {"irsde": "ours"}, discover=lambda: {"irsde": "theirs"})
     with pytest.raises(ValueError, match="method 'irsde' is registered twice"):
