@@ -93,12 +93,15 @@ class IRSDEMethod:
 
     name = "irsde"
 
-    def __init__(self, nf: int, depth: int, sde: MeanRevertingSDE, loss: str, kind: str, sampler: str):
+    def __init__(
+        self, nf: int, depth: int, sde: MeanRevertingSDE, loss: str, kind: str, sampler: str, steps: int | None = None
+    ):
         self.nf, self.depth = nf, depth
         self.sde = sde
         self.loss_name, self.kind = loss, kind
         self.loss_fn = get_loss(loss)
         self.sampler = sampler
+        self.steps = steps
 
     @classmethod
     def from_config(cls, config: Mapping) -> "IRSDEMethod":
@@ -110,6 +113,7 @@ class IRSDEMethod:
             loss=config["loss"]["name"],
             kind=config["loss"]["kind"],
             sampler=config["train"]["val_sampler"],
+            steps=_checked_steps(config["train"]["val_steps"], sde),
         )
 
     def to(self, device: torch.device) -> "IRSDEMethod":
@@ -125,4 +129,11 @@ class IRSDEMethod:
         return self.loss_fn(self.sde, eps_hat, batch, self.kind)
 
     def restore(self, net: nn.Module, lq: Tensor, generator: torch.Generator) -> Tensor:
-        return restore(net, self.sde, lq, sampler=self.sampler, generator=generator)
+        return restore(net, self.sde, lq, sampler=self.sampler, generator=generator, steps=self.steps)
+
+
+def _checked_steps(steps: int | None, sde: MeanRevertingSDE) -> int | None:
+    """``train.val_steps`` checked against ``sde.T`` (a ValueError naming the key otherwise)."""
+    if steps is not None and steps > sde.T:
+        raise ValueError(f"config key 'train.val_steps': {steps} network evaluations, but sde.T is {sde.T}")
+    return steps
