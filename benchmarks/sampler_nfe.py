@@ -13,8 +13,12 @@ test images and then over the sampling seeds (every sampler and NFE sees the sam
 far the best fast sampler at 10 NFE is from the best 100-NFE sampler (the goal is within 0.1 dB).
 ``fast-ode-1`` is the first-order exponential integrator of the ODE (``fast-sde``'s first-order
 version is ``posterior`` itself). With several ``--spacings`` the samplers run with each rule
-for choosing the visited steps (``irsde.sampling_steps``). Writes ``<out>.csv`` (one row per
-sampler, spacing, NFE, seed) and ``<out>.png`` (PSNR and SSIM against NFE).
+for choosing the visited steps (``irsde.sampling_steps``). For the deterministic samplers
+(``ode``, ``fast-ode``, ``fast-ode-1``) the last column is the PSNR between the K-step output and
+the same sampler's T-step output from the same start ``x_T``: how closely K steps solve the ODE
+(independent of how good the network is). Each image has its own generator, seeded from the
+seed and the image's index. Writes ``<out>.csv`` (one row per sampler, spacing, NFE, seed) and
+``<out>.png`` (quality against NFE).
 Times are wall-clock on this machine (set OMP_NUM_THREADS for a fixed thread count).
 """
 
@@ -89,18 +93,35 @@ def score(restored: torch.Tensor, gt: torch.Tensor, protocol, lpips) -> dict[str
     return scores
 
 
-def run_setting(net, sde, pairs, sampler: Sampler, nfe: int, spacing: str, seed: int, protocol, lpips) -> dict:
-    """Mean scores and seconds per image of one sampler/NFE/spacing/seed over the test images."""
-    generator = torch.Generator().manual_seed(seed)
-    rows, seconds = [], 0.0
-    for item in pairs:
+def run_setting(net, sde, pairs, sampler: Sampler, nfe: int, spacing: str, seed: int, protocol, lpips):
+    """Mean scores and seconds per image of one sampler/NFE/spacing/seed over the test images,
+    and the restored images (a fresh generator per image, seeded from ``seed`` and its index)."""
+    rows, outputs, seconds = [], [], 0.0
+    for index, item in enumerate(pairs):
+        generator = torch.Generator().manual_seed(1000 * seed + index)
         started = time.perf_counter()
         restored = restore(net, sde, item["lq"][None], sampler, generator, steps=nfe, spacing=spacing)[0]
         seconds += time.perf_counter() - started
         rows.append(score(restored, item["gt"], protocol, lpips))
+        outputs.append(restored.clamp(0, 1))
     means = pd.DataFrame(rows).mean().to_dict()
-    return {"sampler": sampler.name, "spacing": spacing, "nfe": nfe, "seed": seed, **means,
-            "seconds_per_image": seconds / len(pairs)}
+    row = {"sampler": sampler.name, "spacing": spacing, "nfe": nfe, "seed": seed, **means,
+           "seconds_per_image": seconds / len(pairs)}
+    return row, outputs
+
+
+def add_distance_to_full_solution(rows: list[dict], outputs: list[list[torch.Tensor]], T: int) -> None:
+    """``psnr_to_T``: PSNR between a deterministic sampler's output and its own ``T``-step output
+    from the same start ``x_T`` (same seed): how well K steps solve the ODE that T steps solve.
+    Stochastic samplers draw other noise with other step counts, so they get NaN."""
+    full = {(r["sampler"], r["seed"]): out for r, out in zip(rows, outputs) if r["nfe"] == T}
+    for row, restored in zip(rows, outputs):
+        reference = full.get((row["sampler"], row["seed"]))
+        if sampler_by_name(row["sampler"]).stochastic or reference is None:
+            row["psnr_to_T"] = math.nan
+            continue
+        errors = [torch.mean((a - b) ** 2).item() for a, b in zip(restored, reference)]
+        row["psnr_to_T"] = sum(10 * math.log10(1 / max(e, 1e-20)) for e in errors) / len(errors)
 
 
 def settings(samplers: list[str], nfes: list[int], spacings: list[str], T: int):
@@ -111,14 +132,16 @@ def settings(samplers: list[str], nfes: list[int], spacings: list[str], T: int):
                 yield name, nfe, spacing
 
 
-def print_table(summary: pd.DataFrame) -> None:
+def print_table(summary: pd.DataFrame, T: int) -> None:
     metrics = [m for m in ("psnr", "ssim", "lpips") if m in summary.columns]
-    header = f"{'sampler':<11} {'spacing':<9} {'NFE':>4} " + " ".join(f"{m.upper():>7}" for m in metrics) + f" {'s/img':>8}"
+    header = (f"{'sampler':<11} {'spacing':<9} {'NFE':>4} " + " ".join(f"{m.upper():>7}" for m in metrics)
+              + f" {'s/img':>8} {'PSNR to T-step':>15}")
     print(header)
     print("-" * len(header))
     for row in summary.itertuples(index=False):
         values = " ".join(f"{getattr(row, m):>7.{2 if m == 'psnr' else 4}f}" for m in metrics)
-        print(f"{row.sampler:<11} {row.spacing:<9} {row.nfe:>4} {values} {row.seconds_per_image:>8.3f}")
+        to_full = "" if math.isnan(row.psnr_to_T) or row.nfe == T else f"{row.psnr_to_T:.2f}"
+        print(f"{row.sampler:<11} {row.spacing:<9} {row.nfe:>4} {values} {row.seconds_per_image:>8.3f} {to_full:>15}")
 
 
 def print_goal(summary: pd.DataFrame, T: int) -> None:
@@ -190,12 +213,14 @@ def main(argv: list[str] | None = None) -> int:
     lpips = lpips_metric()
     jobs = [(s, n, sp, seed) for s, n, sp in settings([s.name for s in samplers], args.nfe, args.spacings, sde.T)
             for seed in args.seeds]  # deterministic samplers too: their start x_T is random
-    rows = [run_setting(net, sde, pairs, sampler_by_name(name), nfe, spacing, seed, protocol, lpips)
-            for name, nfe, spacing, seed in tqdm(jobs, desc="settings", file=sys.stderr)]
+    results = [run_setting(net, sde, pairs, sampler_by_name(name), nfe, spacing, seed, protocol, lpips)
+               for name, nfe, spacing, seed in tqdm(jobs, desc="settings", file=sys.stderr)]
+    rows, outputs = [row for row, _ in results], [out for _, out in results]
+    add_distance_to_full_solution(rows, outputs, sde.T)
     per_seed = pd.DataFrame(rows)
     summary = per_seed.groupby(["sampler", "spacing", "nfe"], sort=False).mean(numeric_only=True).reset_index()
     summary = summary.drop(columns="seed")
-    print_table(summary)
+    print_table(summary, sde.T)
     print_goal(summary, sde.T)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     per_seed.to_csv(args.out.with_suffix(".csv"), index=False)
