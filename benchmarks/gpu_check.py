@@ -78,7 +78,8 @@ def timed(function, device: torch.device) -> float:
 
 def build_method(scale: Scale, device: torch.device) -> IRSDEMethod:
     sde = MeanRevertingSDE("cosine", T=100, max_sigma=10, eps=0.005)
-    return IRSDEMethod(scale.nf, scale.depth, sde, loss="maximum_likelihood", kind="l1", sampler="sde").to(device)
+    network = {"nf": scale.nf, "depth": scale.depth}
+    return IRSDEMethod(network, sde, loss="maximum_likelihood", kind="l1", sampler="sde").to(device)
 
 
 def training_step(method: IRSDEMethod, scale: Scale, device: torch.device, bf16: bool, channels_last: bool):
