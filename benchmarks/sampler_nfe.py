@@ -2,7 +2,7 @@
 
     python benchmarks/sampler_nfe.py --run runs/embedded/synthetic-rain/irsde \\
         [--nfe 5 10 20 50 100] [--seeds 0 1 2] [--samplers sde ode posterior fast-ode fast-sde fast-ode-1] \\
-        [--spacings logsnr] [--test-dir DIR] [--limit N] [--out results/benchmarks/sampler_nfe]
+        [--spacings logsnr] [--test-dir DIR] [--limit N] [--batch-size 8] [--out results/benchmarks/sampler_nfe]
 
 Restores every test image of a trained IR-SDE run (its EMA weights, its SDE, its validation
 split and metric protocol, all read from the run folder) with each sampler at each NFE, and
@@ -16,8 +16,9 @@ version is ``posterior`` itself). With several ``--spacings`` the samplers run w
 for choosing the visited steps (``irsde.sampling_steps``). For the deterministic samplers
 (``ode``, ``fast-ode``, ``fast-ode-1``) the last column is the PSNR between the K-step output and
 the same sampler's T-step output from the same start ``x_T``: how closely K steps solve the ODE
-(independent of how good the network is). Each image has its own generator, seeded from the
-seed and the image's index. Writes ``<out>.csv`` (one row per sampler, spacing, NFE, seed) and
+(independent of how good the network is). Same-size images are restored ``--batch-size`` at a
+time, with one generator per batch seeded from the seed and the batch's index; seconds per
+image are the batch's time divided by its images. Writes ``<out>.csv`` (one row per sampler, spacing, NFE, seed) and
 ``<out>.png`` (quality against NFE).
 Times are wall-clock on this machine (set OMP_NUM_THREADS for a fixed thread count).
 """
@@ -93,21 +94,35 @@ def score(restored: torch.Tensor, gt: torch.Tensor, protocol, lpips) -> dict[str
     return scores
 
 
-def run_setting(net, sde, pairs, sampler: Sampler, nfe: int, spacing: str, seed: int, protocol, lpips):
-    """Mean scores and seconds per image of one sampler/NFE/spacing/seed over the test images,
-    and the restored images (a fresh generator per image, seeded from ``seed`` and its index)."""
+def run_setting(net, sde, batches, sampler: Sampler, nfe: int, spacing: str, seed: int, protocol, lpips):
+    """Mean scores and seconds per image of one sampler/NFE/spacing/seed over the test images
+    (restored a batch of same-size images at a time, one generator per batch seeded from
+    ``seed`` and the batch's index), and the restored images."""
     rows, outputs, seconds = [], [], 0.0
-    for index, item in enumerate(pairs):
+    for index, (lq, gt) in enumerate(batches):
         generator = torch.Generator().manual_seed(1000 * seed + index)
         started = time.perf_counter()
-        restored = restore(net, sde, item["lq"][None], sampler, generator, steps=nfe, spacing=spacing)[0]
+        restored = restore(net, sde, lq, sampler, generator, steps=nfe, spacing=spacing)
         seconds += time.perf_counter() - started
-        rows.append(score(restored, item["gt"], protocol, lpips))
-        outputs.append(restored.clamp(0, 1))
+        rows.extend(score(image, reference, protocol, lpips) for image, reference in zip(restored, gt))
+        outputs.extend(restored.clamp(0, 1))
     means = pd.DataFrame(rows).mean().to_dict()
     row = {"sampler": sampler.name, "spacing": spacing, "nfe": nfe, "seed": seed, **means,
-           "seconds_per_image": seconds / len(pairs)}
+           "seconds_per_image": seconds / len(rows)}
     return row, outputs
+
+
+def same_size_batches(pairs: list[dict], batch_size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(LQ batch, GT batch) of up to ``batch_size`` same-size test pairs, in name order per size."""
+    by_size: dict[tuple, list[dict]] = {}
+    for item in pairs:
+        by_size.setdefault(tuple(item["lq"].shape), []).append(item)
+    batches = []
+    for items in by_size.values():
+        for first in range(0, len(items), batch_size):
+            chunk = items[first : first + batch_size]
+            batches.append((torch.stack([i["lq"] for i in chunk]), torch.stack([i["gt"] for i in chunk])))
+    return batches
 
 
 def add_distance_to_full_solution(rows: list[dict], outputs: list[list[torch.Tensor]], T: int) -> None:
@@ -197,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--samplers", nargs="+", default=[*SAMPLERS, *EXTRA_SAMPLERS])
     parser.add_argument("--spacings", nargs="+", default=[DEFAULT_SPACING], choices=sorted(SPACINGS))
+    parser.add_argument("--batch-size", type=int, default=8, help="same-size test images restored together")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", 1)))
     parser.add_argument("--out", type=Path, default=Path("results/benchmarks/sampler_nfe"),
                         help="prefix of the .csv and .png written")
@@ -213,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     lpips = lpips_metric()
     jobs = [(s, n, sp, seed) for s, n, sp in settings([s.name for s in samplers], args.nfe, args.spacings, sde.T)
             for seed in args.seeds]  # deterministic samplers too: their start x_T is random
-    results = [run_setting(net, sde, pairs, sampler_by_name(name), nfe, spacing, seed, protocol, lpips)
+    batches = same_size_batches(pairs, args.batch_size)
+    results = [run_setting(net, sde, batches, sampler_by_name(name), nfe, spacing, seed, protocol, lpips)
                for name, nfe, spacing, seed in tqdm(jobs, desc="settings", file=sys.stderr)]
     rows, outputs = [row for row, _ in results], [out for _, out in results]
     add_distance_to_full_solution(rows, outputs, sde.T)
