@@ -71,16 +71,22 @@ class Restorer(Protocol):
 
 @dataclass(frozen=True)
 class SDERestorer:
-    """IR-SDE restoration: ``sde.T`` reverse steps of ``sampler`` driven by ``net``."""
+    """IR-SDE restoration: ``steps`` reverse steps (None: ``sde.T``) of ``sampler`` driven by ``net``."""
 
     net: torch.nn.Module
     sde: object  # irsde.sde.MeanRevertingSDE
     sampler: str = "sde"
+    steps: int | None = None
+
+    @property
+    def nfe(self) -> int:
+        """Network evaluations per image (batch, or tile)."""
+        return self.sde.T if self.steps is None else self.steps
 
     def __call__(self, lq: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         from irsde.samplers import restore
 
-        return restore(self.net, self.sde, lq, sampler=self.sampler, generator=generator)
+        return restore(self.net, self.sde, lq, sampler=self.sampler, generator=generator, steps=self.steps)
 
 
 # ----------------------------------------------------------------------------------- tiling
@@ -223,21 +229,23 @@ def restore_dataset(
     limit: int | None = None,
     metadata: dict | None = None,
     progress: bool = True,
+    steps: int | None = None,
 ) -> RestoredSet:
     """Restore the LQ images of a prepared split (``<split>/{GT,LQ}``) with IR-SDE.
 
     ``net`` must be in eval mode on the device to use; ``limit`` keeps the first N images by
-    name. See :func:`restore_folder` for the output and the other arguments.
+    name; ``steps`` network evaluations per image (None: ``sde.T``). See :func:`restore_folder`
+    for the output and the other arguments.
     """
     from irsde.data.loaders import paired_files
 
     lq_paths = [lq for _, lq in paired_files(split_dir)][:limit]
     device = next(net.parameters()).device
-    record = {"split_dir": str(Path(split_dir).resolve()), "sampler": sampler, "sde": sde_settings(sde)}
+    restorer = SDERestorer(net, sde, sampler, steps)
+    record = {"split_dir": str(Path(split_dir).resolve()), "sampler": sampler, "nfe": restorer.nfe,
+              "sde": sde_settings(sde)}
     record.update(metadata or {})
-    return restore_folder(
-        SDERestorer(net, sde, sampler), lq_paths, out_dir, seed, batch_size, tile, tile_overlap, device, record, progress
-    )
+    return restore_folder(restorer, lq_paths, out_dir, seed, batch_size, tile, tile_overlap, device, record, progress)
 
 
 def sde_settings(sde) -> dict:

@@ -29,12 +29,15 @@ NOT_AVAILABLE = "n/a"
 
 @dataclass
 class BenchmarkTable:
-    """One benchmark's results: rows of methods, metric means, deltas to the paper, notes."""
+    """One benchmark's results: rows of methods, metric means, deltas to the paper, notes.
+
+    ``samplers`` maps the label of each sampled row (IR-SDE) to its (sampler name, network
+    evaluations per image)."""
 
     benchmark: str
     rows: pd.DataFrame
     protocol: str
-    sampler: str
+    samplers: dict[str, tuple[str, int]]
     caption: str
     footnotes: list[str] = field(default_factory=list)
 
@@ -91,7 +94,7 @@ def build_table(
     published: pd.DataFrame | None,
     paper_rows: dict[str, str] | None,
     protocol: str,
-    sampler: str,
+    samplers: Mapping[str, tuple[str, int]],
     synthetic: bool,
     deviations: Sequence[str] = (),
 ) -> BenchmarkTable:
@@ -103,6 +106,8 @@ def build_table(
     ``paper_rows`` maps each of our method labels to the published method it reproduces (e.g.
     ``{"IR-SDE (ours)": "IR-SDE"}``); deltas are ours minus the paper where that row exists.
     ``published`` holds the published rows of this benchmark only (may be empty or None).
+    ``samplers`` maps the labels of our sampled rows to (sampler, NFE), e.g.
+    ``{"IR-SDE (ours)": ("sde", 100)}``; the caption states those of the rows present.
     """
     paper_rows = paper_rows or {}
     rows, footnotes = [], []
@@ -132,15 +137,25 @@ def build_table(
         if metric not in table.columns:
             table[metric] = np.nan
     label = "synthetic stand-in benchmark (not the real dataset)" if synthetic else "benchmark"
+    present = set(table["method"])
+    samplers = {method: (str(name), int(nfe)) for method, (name, nfe) in samplers.items() if method in present}
     caption = (
-        f"{benchmark}: {label}. Metrics under protocol '{protocol}'; IR-SDE sampled with the "
-        f"'{sampler}' sampler. Our rows are means over test images (FID: one value per set)."
+        f"{benchmark}: {label}. Metrics under protocol '{protocol}'.{_sampling_sentence(samplers)} "
+        f"Our rows are means over test images (FID: one value per set)."
     )
     if deviations:
         caption += f" Our IR-SDE differs from the paper's setting in: {'; '.join(deviations)}."
     if any("delta_" in c for c in table.columns):
         caption += " Δ = this run minus the paper's row."
-    return BenchmarkTable(benchmark, table, protocol, sampler, caption, sorted(set(footnotes)))
+    return BenchmarkTable(benchmark, table, protocol, samplers, caption, sorted(set(footnotes)))
+
+
+def _sampling_sentence(samplers: dict[str, tuple[str, int]]) -> str:
+    """How the sampled rows were sampled, with their network evaluations (NFE) per image."""
+    if not samplers:
+        return ""
+    parts = [f"{method} with the '{name}' sampler, {nfe} NFE" for method, (name, nfe) in samplers.items()]
+    return " Sampled: " + "; ".join(parts) + " (NFE: network evaluations per image)."
 
 
 def _float_or_nan(value) -> float:
@@ -222,11 +237,14 @@ def render_latex(table: BenchmarkTable) -> str:
 
 
 def table_to_csv_frame(table: BenchmarkTable) -> pd.DataFrame:
-    """The machine-readable table: numeric columns plus benchmark, protocol, sampler."""
+    """The machine-readable table: numeric columns plus benchmark, protocol, and the sampler and
+    its NFE on each sampled row (empty on the others)."""
     frame = table.rows.copy()
     frame.insert(0, "benchmark", table.benchmark)
     frame["protocol"] = table.protocol
-    frame["sampler"] = table.sampler
+    settings = [table.samplers.get(method) for method in frame["method"]]
+    frame["sampler"] = [setting[0] if setting else None for setting in settings]
+    frame["nfe"] = pd.array([setting[1] if setting else None for setting in settings], dtype="Int64")
     return frame
 
 

@@ -88,6 +88,30 @@ def test_cnn_baseline_weights_restore_in_one_step_only(data_root, tmp_path, caps
     assert len(list((tmp_path / "b" / "png").iterdir())) == 5
 
 
+def test_restore_with_a_fast_sampler_and_fewer_steps(data_root, tmp_path, capsys):
+    from irsde.images import read_uint8, to_uint8
+    from irsde.nets import load_weights
+    from irsde.samplers import restore
+    from irsde.sde import MeanRevertingSDE
+
+    weights = save_net(tmp_path / "net.pth", nf=8, depth=2)
+    args = ["restore", "--weights", str(weights), "--dataset", "toy", "--root", str(data_root), "--limit", "1",
+            "--T", "10", "--max-sigma", "10", "--seed", "3"]
+    out = tmp_path / "fast"
+    assert main([*args, "--sampler", "fast-sde", "--steps", "4", "--out", str(out)]) == 0
+    manifest = json.loads((out / "restore.json").read_text())
+    assert manifest["sampler"] == "fast-sde" and manifest["nfe"] == 4 and manifest["sde"]["T"] == 10
+    net = load_weights(ConditionalUNet(nf=8, depth=2), weights).eval()
+    lq = torch.from_numpy(read_uint8(data_root / "toy" / "test" / "LQ" / "img-0.png")).permute(2, 0, 1)[None] / 255.0
+    expected = restore(net, MeanRevertingSDE(T=10), lq, "fast-sde", torch.Generator().manual_seed(3), steps=4)[0]
+    assert (read_uint8(out / "png" / "img-0.png") == to_uint8(expected)).all()
+
+    assert main([*args, "--sampler", "sde", "--out", str(tmp_path / "full")]) == 0
+    assert json.loads((tmp_path / "full" / "restore.json").read_text())["nfe"] == 10
+    assert main([*args, "--sampler", "fast-sde", "--steps", "11", "--out", str(tmp_path / "o")]) == 2
+    assert "steps (network evaluations per image) must be an integer in 1..T=10, got 11" in capsys.readouterr().err
+
+
 def test_unknown_sampler_and_missing_dataset_are_errors(data_root, tmp_path, capsys):
     weights = save_net(tmp_path / "net.pth", nf=8, depth=2)
     assert main(["restore", "--weights", str(weights), "--dataset", "toy", "--root", str(data_root),

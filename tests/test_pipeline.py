@@ -52,6 +52,23 @@ def test_paper_config_plans_published_weights_and_both_rain_sets(tmp_path):
     assert "tables/rain100h.tex" in result.stdout and "tables/rain100l.tex" in result.stdout
 
 
+def test_default_config_restores_a_fast_sampler_row_from_the_irsde_model(tmp_path):
+    result = snakemake("-n", "-p", "tables", workdir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    fast = [line for line in result.stdout.splitlines() if "irsde restore" in line and "irsde-fast-sde-10" in line]
+    assert len(fast) == 1, result.stdout
+    assert "--weights runs/embedded/synthetic-rain/irsde/final/net_ema.pth" in fast[0]
+    assert "--sampler fast-sde --steps 10 " in fast[0] and "--method 'IR-SDE (fast-sde, 10 NFE)'" in fast[0]
+    assert result.stdout.count("rule train:") == 2  # the fast row trains nothing of its own
+
+
+def test_config_schema_lists_every_registered_sampler():
+    from irsde.samplers import SAMPLERS
+
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    assert sorted(schema["definitions"]["sampler"]["enum"]) == sorted(SAMPLERS)
+
+
 def test_misspelled_target_lists_the_choices(tmp_path):
     result = snakemake("-n", "talbes", workdir=tmp_path)
     assert result.returncode != 0
@@ -66,11 +83,14 @@ def test_misspelled_target_lists_the_choices(tmp_path):
         (lambda c: c["benchmarks"]["synthetic-rain"].update(dataset="synthetic-rian"),
          "benchmarks.synthetic-rain.dataset: 'synthetic-rian' is not valid; choose one of: synthetic-rain"),
         (lambda c: c["benchmarks"]["synthetic-rain"].update(published="rain100h"), "benchmarks.synthetic-rain.published"),
-        (lambda c: c.update(sampler="euler"), "'euler' is not one of ['sde', 'ode', 'posterior']"),
+        (lambda c: c.update(sampler="euler"), "'euler' is not one of ['sde', 'ode', 'posterior', 'fast-sde', 'fast-ode']"),
+        (lambda c: c.update(sampler_steps=101), "config key sampler_steps: 101 network evaluations, but benchmark synthetic-rain has T=100"),
+        (lambda c: c.update(extra_samplers=[{"sampler": "fast-sde", "steps": 0}]), "0 is less than the minimum of 1"),
         (lambda c: c["training"]["optim"].update(lr="fast"), "optim.lr"),
         (lambda c: c["training"]["train"].update(iteratons=10), "train.iteratons"),
     ],
-    ids=["method", "protocol", "dataset", "synthetic-published", "sampler", "bad-value", "unknown-key"],
+    ids=["method", "protocol", "dataset", "synthetic-published", "sampler", "sampler-steps", "extra-sampler-steps",
+         "bad-value", "unknown-key"],
 )
 def test_bad_config_fails_at_parse_time_naming_the_key(tmp_path, edit, expected):
     config = write_config(tmp_path, "config.yaml", edit)

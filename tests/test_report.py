@@ -32,7 +32,8 @@ def test_summary_means_per_seed_then_std_over_seeds():
 def test_table_has_published_rows_ours_and_delta_to_paper():
     frame = pd.concat([per_image("IR-SDE (ours)", [31.0, 32.0]), per_image("IR-SDE (ours)", [0.9, 0.92], metric="ssim")])
     table = report.build_table("rain100h", report.summarize_methods(frame), PUBLISHED,
-                               {"IR-SDE (ours)": "IR-SDE"}, "irsde-derain", "sde", synthetic=False)
+                               {"IR-SDE (ours)": "IR-SDE"}, "irsde-derain", {"IR-SDE (ours)": ("sde", 100)},
+                               synthetic=False)
     ours = table.rows[table.rows["method"] == "IR-SDE (ours)"].iloc[0]
     assert ours["psnr"] == pytest.approx(31.5)
     assert ours["delta_psnr"] == pytest.approx(31.5 - 31.65)
@@ -48,7 +49,8 @@ def test_missing_metric_is_na_with_footnote_in_every_format():
     note = "LPIPS weights missing: put alexnet-owt-7be5be79.pth into /x/hub/checkpoints"
     frame = pd.concat([per_image("CNN", [28.0]), per_image("CNN", [np.nan], metric="lpips", note=note),
                        per_image("SDE", [np.nan], metric="lpips", note=note)])
-    table = report.build_table("synthetic-rain", report.summarize_methods(frame), None, {}, "irsde-derain", "sde", True)
+    table = report.build_table("synthetic-rain", report.summarize_methods(frame), None, {}, "irsde-derain",
+                               {"SDE": ("sde", 100)}, True)
     assert table.footnotes == [f"LPIPS↓ unavailable: {note}"]  # once, however many rows it marks
     markdown = report.render_markdown(table)
     assert "n/a*" in markdown and note in markdown
@@ -56,6 +58,23 @@ def test_missing_metric_is_na_with_footnote_in_every_format():
     latex = report.render_latex(table)
     assert r"\toprule" in latex and r"\bottomrule" in latex and "n/a*" in latex
     assert "alexnet-owt-7be5be79.pth" in latex
+
+
+def test_sampled_rows_carry_their_sampler_and_nfe_in_caption_and_csv(tmp_path):
+    frame = pd.concat([per_image("IR-SDE (ours)", [20.0]), per_image("IR-SDE (fast-sde, 10 NFE)", [21.0]),
+                       per_image("CNN-baseline", [22.0])])
+    samplers = {"IR-SDE (ours)": ("sde", 100), "IR-SDE (fast-sde, 10 NFE)": ("fast-sde", 10),
+                "IR-SDE (published weights)": ("sde", 100)}
+    table = report.build_table("synthetic-rain", report.summarize_methods(frame), None, {}, "irsde-derain", samplers, True)
+    assert "IR-SDE (ours) with the 'sde' sampler, 100 NFE; IR-SDE (fast-sde, 10 NFE) with the 'fast-sde' sampler, 10 NFE" in table.caption
+    assert "published weights" not in table.caption  # no such row in this table
+    paths = [tmp_path / f"t.{ext}" for ext in ("csv", "md", "tex")]
+    report.write_table(table, *paths)
+    written = pd.read_csv(paths[0]).set_index("method")
+    assert written.loc["IR-SDE (fast-sde, 10 NFE)", ["sampler", "nfe"]].tolist() == ["fast-sde", 10]
+    assert written.loc["IR-SDE (ours)", ["sampler", "nfe"]].tolist() == ["sde", 100]
+    assert written.loc["CNN-baseline", ["sampler", "nfe"]].isna().all()
+    assert "| IR-SDE (fast-sde, 10 NFE) | this run | 21.00 |" in paths[1].read_text()
 
 
 def test_latex_escapes_special_characters():
@@ -136,5 +155,5 @@ def test_caption_names_every_deviation_from_the_paper():
     ]
     assert paper_deviations(validate_config({"name": "r", "data": {"train": "t"}})) == []
     summary = pd.DataFrame([{"method": "IR-SDE (ours)", "metric": "psnr", "mean": 20.0, "std": 0.0, "seeds": 1}])
-    table = report.build_table("b", summary, None, None, "irsde-derain", "sde", True, deviations)
+    table = report.build_table("b", summary, None, None, "irsde-derain", {"IR-SDE (ours)": ("sde", 100)}, True, deviations)
     assert "differs from the paper's setting in: sde.eps 0.1 (paper 0.005); loss.timestep_weights x0" in table.caption

@@ -1,7 +1,8 @@
 """``irsde restore``: restore a test set with trained or published weights.
 
   irsde restore --weights W --dataset D [--root DIR] [--split test] --out DIR
-                [--sampler sde|ode|posterior|one-step] [--seed S] [--batch-size N]
+                [--sampler sde|ode|posterior|fast-sde|fast-ode|one-step] [--steps K]
+                [--seed S] [--batch-size N]
                 [--tile N --tile-overlap M] [--nf F --depth K] [--key ENTRY]
                 [--T 100 --max-sigma 10 --schedule cosine --eps 0.005]
                 [--method LABEL] [--device cpu|cuda] [--limit N]
@@ -9,6 +10,8 @@
 ``--dataset`` is a prepared split folder (holding GT/ and LQ/) or a dataset name resolved as
 ``<root>/<name>/<split>``. The network's nf/depth are read off the weight file unless given.
 Weights without a time input are the CNN baseline's: restore them with ``--sampler one-step``.
+``--steps K`` runs the sampler with K network evaluations per image instead of T (the fast
+samplers are made for that: ``--sampler fast-sde --steps 10``).
 The SDE options default to the paper's setting (cosine, T=100, max_sigma=10, eps=0.005).
 
 Output: ``<out>/png/`` (one PNG per test image, nothing else), ``<out>/float/`` (unclamped
@@ -39,7 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", default="data", help="root of prepared datasets, for a dataset name (default: data)")
     parser.add_argument("--split", default="test", help="split of a named dataset (default: test)")
     parser.add_argument("--out", required=True, help="output folder (png/, float/, restore.json)")
-    parser.add_argument("--sampler", default="sde", help=f"sde (the paper's), ode, posterior, or {ONE_STEP} (CNN baseline)")
+    parser.add_argument("--sampler", default="sde",
+                        help=f"sde (the paper's), ode, posterior, fast-sde, fast-ode, or {ONE_STEP} (CNN baseline)")
+    parser.add_argument("--steps", type=int,
+                        help="network evaluations per image, 1..T (default: T, every step); e.g. 10 with fast-sde")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampling noise (default 0)")
     parser.add_argument("--batch-size", type=int, default=1, help="images (or tiles) per network call (default 1)")
     parser.add_argument("--tile", type=int, help="restore in tiles of this size (for images too large for memory)")
@@ -68,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     net, architecture = load_network(args.weights, args.key, args.nf, args.depth)
     net = net.eval().to(device)
     sde = MeanRevertingSDE(args.schedule, args.T, args.max_sigma, args.eps)
-    restorer = build_restorer(net, sde, args.sampler, architecture["time_conditioned"])
+    restorer = build_restorer(net, sde, args.sampler, architecture["time_conditioned"], args.steps)
     lq_paths = [lq for _, lq in paired_files(split_dir)][: args.limit]
     metadata = {
         "method": args.method,
@@ -78,10 +84,11 @@ def run(args: argparse.Namespace) -> int:
         "weights": str(Path(args.weights).resolve()),
         "network": architecture,
         "sampler": args.sampler,
+        "nfe": restorer.nfe,
         "sde": None if args.sampler == ONE_STEP else sde_settings(sde),
     }
-    log.info("restoring %d images of %s with %s (%s sampler, seed %d) on %s",
-             len(lq_paths), split_dir, args.weights, args.sampler, args.seed, device)
+    log.info("restoring %d images of %s with %s (%s sampler, %d NFE, seed %d) on %s",
+             len(lq_paths), split_dir, args.weights, args.sampler, restorer.nfe, args.seed, device)
     restored = restore_folder(restorer, lq_paths, args.out, args.seed, args.batch_size, args.tile,
                               args.tile_overlap, device, metadata)
     print(f"restored {len(lq_paths)} images into {restored.png_dir} (float outputs in {restored.float_dir})")
@@ -111,23 +118,31 @@ def load_network(weights: str, key: str | None, nf: int | None, depth: int | Non
     return load_weights(ConditionalUNet(**architecture), weights, key), architecture
 
 
-def build_restorer(net, sde, sampler: str, time_conditioned: bool):
-    """The restorer for ``sampler``: an IR-SDE sampler, or the CNN baseline's one-step regression."""
+def build_restorer(net, sde, sampler: str, time_conditioned: bool, steps: int | None = None):
+    """The restorer for ``sampler``: an IR-SDE sampler with ``steps`` network evaluations per
+    image (None: T), or the CNN baseline's one-step regression."""
     if sampler == ONE_STEP:
         if time_conditioned:
             raise ValueError(f"--sampler {ONE_STEP} is for CNN-baseline weights (no time input); these are IR-SDE weights")
+        if steps not in (None, 1):
+            raise ValueError(f"--sampler {ONE_STEP} evaluates the network once per image; --steps {steps} does not apply")
         return OneStepRestorer(net)
     from irsde.evaluation import SDERestorer
     from irsde.samplers import get_sampler
+    from irsde.sampling_steps import validate_step_count
 
     get_sampler(sampler)  # an unknown name is a ValueError listing the valid ones
+    if steps is not None:
+        validate_step_count(steps, sde.T)
     if not time_conditioned:
         raise ValueError(f"these weights have no time input (a CNN baseline): restore them with --sampler {ONE_STEP}")
-    return SDERestorer(net, sde, sampler)
+    return SDERestorer(net, sde, sampler, steps)
 
 
 class OneStepRestorer:
     """The CNN baseline's restoration (``baselines.cnn.regress``); no noise, generator unused."""
+
+    nfe = 1
 
     def __init__(self, net):
         import importlib

@@ -41,6 +41,7 @@ Keys (default in brackets; "paper" marks the IR-SDE paper's / authors' deraining
 ``train.log_every``      [100] training-log period (mean loss over the period)
 ``train.val_every``      [5000] validation period (also at the end); 0 disables it
 ``train.val_sampler``    [sde, paper] sampler used to validate IR-SDE
+``train.val_steps``      [null] its network evaluations per image, 1..sde.T (null: sde.T, every step)
 ``train.val_seed``       [0] seed of the validation sampler (same for every validation)
 ``train.val_weights``    [ema] validate the ``ema`` or the raw ``net`` weights
 ``train.protocol``       [irsde-derain, paper] metric protocol of the validation PSNR/SSIM
@@ -242,6 +243,7 @@ SCHEMA: dict[str, Any] = {
         "log_every": Option(100, integer(1)),
         "val_every": Option(5000, integer(0)),
         "val_sampler": Option("sde", registered("irsde.samplers", "SAMPLERS")),
+        "val_steps": Option(None, optional(integer(1))),
         "val_seed": Option(0, integer(0)),
         "val_weights": Option("ema", choice(*VAL_WEIGHTS)),
         "protocol": Option("irsde-derain", registered("irsde.metrics", "PROTOCOLS")),

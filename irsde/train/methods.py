@@ -97,13 +97,21 @@ class IRSDEMethod:
     name = "irsde"
 
     def __init__(
-        self, network: Mapping, sde: MeanRevertingSDE, loss: str, kind: str, sampler: str, weighting: str = "uniform"
+        self,
+        network: Mapping,
+        sde: MeanRevertingSDE,
+        loss: str,
+        kind: str,
+        sampler: str,
+        weighting: str = "uniform",
+        steps: int | None = None,
     ):
         self.network = dict(network)
         self.sde = sde
         self.loss_name, self.kind = loss, kind
         self.loss_fn = get_loss(loss)
         self.sampler = sampler
+        self.steps = steps
         self.weighting = weighting
         gamma = timestep_weights(sde, weighting, loss)
         self.weights = None if weighting == "uniform" else torch.as_tensor(gamma, dtype=torch.float32)
@@ -118,6 +126,7 @@ class IRSDEMethod:
             kind=config["loss"]["kind"],
             sampler=config["train"]["val_sampler"],
             weighting=config["loss"]["timestep_weights"],
+            steps=_checked_steps(config["train"]["val_steps"], sde),
         )
 
     def to(self, device: torch.device) -> "IRSDEMethod":
@@ -135,8 +144,15 @@ class IRSDEMethod:
         return self.loss_fn(self.sde, eps_hat, batch, self.kind, self.weights)
 
     def restore(self, net: nn.Module, lq: Tensor, generator: torch.Generator) -> Tensor:
-        return restore(net, self.sde, lq, sampler=self.sampler, generator=generator)
+        return restore(net, self.sde, lq, sampler=self.sampler, generator=generator, steps=self.steps)
 
     def timestep_errors(self, net: nn.Module, gt: Tensor, lq: Tensor, seed: int) -> list[dict]:
         """Noise-prediction error by timestep (:mod:`irsde.diagnostics`), written at validation."""
         return noise_prediction_errors(net, self.sde, gt, lq, probe_steps(self.sde.T), seed=seed)
+
+
+def _checked_steps(steps: int | None, sde: MeanRevertingSDE) -> int | None:
+    """``train.val_steps`` checked against ``sde.T`` (a ValueError naming the key otherwise)."""
+    if steps is not None and steps > sde.T:
+        raise ValueError(f"config key 'train.val_steps': {steps} network evaluations, but sde.T is {sde.T}")
+    return steps

@@ -24,7 +24,14 @@ PAPER_ROWS = {
     "IR-SDE (published weights)": "IR-SDE",
 }
 INPUT_LABEL = "Input (degraded, no restoration)"
-STOCHASTIC_METHODS = ("irsde", "published")
+# IR-SDE restored from the same model with another sampler: one method id per `extra_samplers`
+# entry, e.g. irsde-fast-sde-10 labelled "IR-SDE (fast-sde, 10 NFE)" (no training of its own).
+SAMPLER_VARIANTS = {
+    f"irsde-{row['sampler']}-{row['steps']}": row for row in config.get("extra_samplers", []) if "irsde" in config["methods"]
+}
+METHOD_LABELS.update({m: f"IR-SDE ({row['sampler']}, {row['steps']} NFE)" for m, row in SAMPLER_VARIANTS.items()})
+PAPER_ROWS.update({METHOD_LABELS[m]: "IR-SDE" for m in SAMPLER_VARIANTS})
+STOCHASTIC_METHODS = ("irsde", "published", *SAMPLER_VARIANTS)
 # The irsde CLI of the Python running Snakemake (works without an activated virtualenv).
 IRSDE = f"{shlex.quote(sys.executable)} -m irsde"
 # Committed inputs live in the repository, wherever the workflow runs (`snakemake -d DIR`).
@@ -94,6 +101,12 @@ def _check_config():
         _check_choice("published_weights", name, sorted(config["benchmarks"]))
     if "curves" in config:
         _check_choice("curves.benchmark", config["curves"]["benchmark"], sorted(config["benchmarks"]))
+    steps = {"sampler_steps": config.get("sampler_steps")}
+    steps.update({f"extra_samplers[{i}].steps": row["steps"] for i, row in enumerate(config.get("extra_samplers", []))})
+    for name in enabled_benchmarks():
+        for key, value in steps.items():
+            if value is not None and value > sde_of(name)["T"]:
+                raise ValueError(f"config key {key}: {value} network evaluations, but benchmark {name} has T={sde_of(name)['T']}")
     missing = sorted(set(config["metrics"]) - set(config["regress"]["tolerances"]))
     if missing:
         raise ValueError(f"config key regress.tolerances: no tolerance for metric(s) {missing}")
@@ -112,7 +125,8 @@ def train_config(benchmark, method):
         "network": network_of(benchmark),
         "loss": dict(config["loss"]),
         "optim": dict(training["optim"]),
-        "train": {**training["train"], "protocol": bench(benchmark)["protocol"], "val_sampler": config["sampler"]},
+        "train": {**training["train"], "protocol": bench(benchmark)["protocol"], "val_sampler": config["sampler"],
+                  "val_steps": config.get("sampler_steps")},
     }
     if method == "irsde":
         run["sde"] = sde_of(benchmark)
@@ -232,7 +246,28 @@ def run_dir(benchmark, method):
 def final_weights(benchmark, method):
     if method == "published":
         return config["published_weights"][benchmark]
-    return f"{run_dir(benchmark, method)}/final/net_ema.pth"
+    return f"{run_dir(benchmark, 'irsde' if method in SAMPLER_VARIANTS else method)}/final/net_ema.pth"
+
+
+def sampling_of(method):
+    """(sampler, steps or None for T) restoring an IR-SDE method: its extra_samplers entry or the main one."""
+    row = SAMPLER_VARIANTS.get(method, {"sampler": config["sampler"], "steps": config.get("sampler_steps")})
+    return row["sampler"], row["steps"]
+
+
+def sampler_options(method):
+    """The `irsde restore` sampler flags of a method (the CNN baseline regresses in one step)."""
+    if method == "cnn_baseline":
+        return "--sampler one-step"
+    sampler, steps = sampling_of(method)
+    return f"--sampler {sampler}" + (f" --steps {steps}" if steps else "")
+
+
+def table_samplers(benchmark):
+    """Table label -> (sampler, NFE) of each sampled row of a benchmark, for its caption and CSV."""
+    T = sde_of(benchmark)["T"]
+    sampled = [m for m in methods_for(benchmark) if m != "cnn_baseline"]
+    return {METHOD_LABELS[m]: (sampling_of(m)[0], sampling_of(m)[1] or T) for m in sampled}
 
 
 def curve_run_dir(variant, seed):
@@ -254,7 +289,7 @@ def curve_labels(variants, label):
 
 
 def methods_for(benchmark):
-    methods = list(config["methods"])
+    methods = [*config["methods"], *SAMPLER_VARIANTS]
     if benchmark in config.get("published_weights", {}):
         methods.append("published")
     return methods
@@ -342,7 +377,7 @@ _check_run_configs()
 
 wildcard_constraints:
     benchmark="[a-z0-9][a-z0-9_-]*",
-    method="irsde|cnn_baseline|published",
+    method=alternatives_regex(["irsde", "cnn_baseline", "published", *SAMPLER_VARIANTS]),
     seed=r"\d+",
     dataset="[A-Za-z0-9][A-Za-z0-9_.-]*",
     variant="[a-z]+-[a-z_]+",

@@ -17,7 +17,7 @@ rule table:
     params:
         published=lambda w: bench(w.benchmark).get("published"),
         protocol=lambda w: bench(w.benchmark)["protocol"],
-        sampler=config["sampler"],
+        samplers=lambda w: table_samplers(w.benchmark),
         synthetic=lambda w: is_synthetic(w.benchmark),
         paper_rows=PAPER_ROWS,
         deviations=lambda w: irsde_paper_deviations(w.benchmark),

@@ -11,7 +11,7 @@ rule restore:
     params:
         test_dir=lambda w: split_dir(w.benchmark, "test"),
         label=lambda w: METHOD_LABELS[w.method],
-        sampler=lambda w: "one-step" if w.method == "cnn_baseline" else config["sampler"],
+        sampling=lambda w: sampler_options(w.method),
         sde=lambda w: sde_of(w.benchmark),
         device=config["training"].get("device", "auto"),
     resources:
@@ -22,6 +22,6 @@ rule restore:
         f"{PATHS['logs']}/{NAME}/restore/{{benchmark}}/{{method}}-seed{{seed}}.benchmark.tsv"
     shell:
         "{IRSDE} restore --weights {input.weights} --dataset {params.test_dir} --out {output}"
-        " --sampler {params.sampler} --seed {wildcards.seed} --method '{params.label}'"
+        " {params.sampling} --seed {wildcards.seed} --method '{params.label}'"
         " --schedule {params.sde[schedule]} --T {params.sde[T]} --max-sigma {params.sde[max_sigma]}"
         " --eps {params.sde[eps]} > {log} 2>&1"

@@ -19,7 +19,7 @@ table = report.build_table(
     published,
     params.paper_rows,
     params.protocol,
-    params.sampler,
+    params.samplers,
     params.synthetic,
     params.deviations,
 )
