@@ -42,6 +42,8 @@ LIMIT_VARIABLES = {
     "max_ratio": "IRSDE_ARCHIVE_MAX_RATIO",
 }
 _HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml")
+# Leading bytes of a zip or a compressed stream: such a file that does not open was cut or damaged.
+_ARCHIVE_MAGIC = {b"PK\x03\x04": "zip", b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz"}
 _MAX_LINK_TARGET = 4096
 _CHUNK = 1 << 20
 _READ_ERRORS = (tarfile.TarError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, zlib.error,
@@ -192,7 +194,14 @@ def _damaged(archive: Path, error: BaseException) -> DamagedArchiveError:
 
 def _not_an_archive(archive: Path) -> DamagedArchiveError:
     with open(archive, "rb") as handle:
-        head = handle.read(1024).lstrip().lower()
+        raw = handle.read(1024)
+    head = raw.lstrip().lower()
+    for magic, kind in _ARCHIVE_MAGIC.items():
+        if raw.startswith(magic):
+            return DamagedArchiveError(
+                f"{archive} is a truncated or damaged {kind} file ({archive.stat().st_size} bytes): "
+                f"delete it and download it again"
+            )
     if head.startswith(_HTML_STARTS):
         return DamagedArchiveError(
             f"{archive} is an HTML/XML page, not an archive (a sign-in, error or quota page served "

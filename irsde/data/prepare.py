@@ -85,8 +85,9 @@ def _user_source(source: Source, path: Path, resources: Path) -> ResolvedSource:
     return ResolvedSource(source.name, path, True, {**provenance, **digests.as_dict(), "verification": note})
 
 
-def _resources_source(source: Source, resources: Path, offline: bool, policy: DownloadPolicy) -> ResolvedSource:
-    path = fetch_source(source, resources, offline, policy)
+def _resources_source(source: Source, resources: Path, offline: bool, policy: DownloadPolicy,
+                      mirrors: list[str] | None) -> ResolvedSource:
+    path = fetch_source(source, resources, offline, policy, mirrors)
     if isinstance(source, GitTreeSource):
         provenance = {"repo": source.repo, "commit": source.commit, "folder": source.folder,
                       "tree_id": source.tree_id, "verification": "git tree id matches"}
@@ -97,9 +98,11 @@ def _resources_source(source: Source, resources: Path, offline: bool, policy: Do
 
 def resolve_sources(dataset: Dataset, resources: str | os.PathLike | None = None,
                     paths: Mapping[str, str | os.PathLike] | None = None, offline: bool = False,
-                    policy: DownloadPolicy = DownloadPolicy()) -> dict[str, ResolvedSource]:
+                    policy: DownloadPolicy = DownloadPolicy(),
+                    mirrors: list[str] | None = None) -> dict[str, ResolvedSource]:
     """Locate every source of ``dataset``: ``paths[source name]`` (a folder or an archive given
-    by the user) first, then ``resources/``, then a download (unless ``offline``)."""
+    by the user) first, then ``resources/``, then a download (unless ``offline``; from
+    ``mirrors`` first, see ``irsde.data.fetch``)."""
     resources = default_resources(resources)
     paths = dict(paths or {})
     unknown = set(paths) - {source.name for source in dataset.sources}
@@ -110,7 +113,7 @@ def resolve_sources(dataset: Dataset, resources: str | os.PathLike | None = None
         if source.name in paths:
             resolved[source.name] = _user_source(source, Path(paths[source.name]), resources)
         else:
-            resolved[source.name] = _resources_source(source, resources, offline, policy)
+            resolved[source.name] = _resources_source(source, resources, offline, policy, mirrors)
     return resolved
 
 
@@ -335,7 +338,7 @@ def build_split(dataset: Dataset, split: Split, trees: Mapping[str, Path], out_d
 def prepare_dataset(name: str | Dataset, root: str | os.PathLike, resources: str | os.PathLike | None = None,
                     paths: Mapping[str, str | os.PathLike] | None = None, offline: bool = False,
                     force: bool = False, strict_counts: bool = True, progress: bool = True,
-                    policy: DownloadPolicy = DownloadPolicy()) -> Path:
+                    policy: DownloadPolicy = DownloadPolicy(), mirrors: list[str] | None = None) -> Path:
     """Prepare dataset ``name`` into ``<root>/<name>/<split>/{GT,LQ}/`` and return that folder.
 
     ``paths`` maps source names to a user folder or archive used instead of ``resources/``;
@@ -348,7 +351,7 @@ def prepare_dataset(name: str | Dataset, root: str | os.PathLike, resources: str
     if marker is not None and marker.get("recipe") == dataset.recipe_digest() and not force:
         log.info("%s is already prepared in %s (force=True rebuilds it)", dataset.name, dataset_dir(root, dataset.name))
         return dataset_dir(root, dataset.name)
-    sources = resolve_sources(dataset, resources, paths, offline, policy)
+    sources = resolve_sources(dataset, resources, paths, offline, policy, mirrors)
     with building(root, dataset.name, replace_incomplete=force) as work:
         trees = _source_trees(sources, work / ".sources", progress)
         splits = {split.name: build_split(dataset, split, trees, work / split.name, strict_counts, progress)
