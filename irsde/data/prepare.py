@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Mapping
 
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
 import irsde
@@ -31,11 +30,9 @@ from irsde.data.layout import building, dataset_dir, read_marker, write_marker
 from irsde.data.lock import ChecksumMismatch, check_against, expected_digests, file_digests
 from irsde.data.registry import Dataset, GitTreeSource, Source, Split, Synthesis, get_dataset, output_name
 from irsde.data.seeding import derive_rng
-from irsde.images import list_images, to_uint8, write_png
+from irsde.images import ImageFileError, list_images, read_rgb8, to_uint8, write_png
 
 log = logging.getLogger(__name__)
-
-_NOT_8_BIT = ("I", "F", "I;16", "I;16B", "I;16L", "I;16N")
 
 
 class PairProblem(ValueError):
@@ -207,18 +204,12 @@ def plan_pairs(split: Split, trees: Mapping[str, Path], label: str) -> list[Plan
 
 
 def load_rgb8(path: Path) -> tuple[np.ndarray, str | None]:
-    """Read an image as HxWx3 uint8 RGB; also return its original mode if it was converted."""
+    """Read an image with irsde's one loader (:func:`irsde.images.read_rgb8`); a refusal becomes
+    a :class:`PairProblem` so that every problem of a split is reported together."""
     try:
-        with Image.open(path) as image:
-            image.load()
-            if image.mode in _NOT_8_BIT:
-                raise PairProblem(f"{path}: {image.mode} image is not 8-bit; convert it to 8-bit RGB")
-            converted = None if image.mode == "RGB" else image.mode
-            return np.asarray(image.convert("RGB") if converted else image, dtype=np.uint8).copy(), converted
-    except (OSError, ValueError, SyntaxError) as error:
-        if isinstance(error, PairProblem):
-            raise
-        raise PairProblem(f"{path}: unreadable image ({error})") from error
+        return read_rgb8(path)
+    except ImageFileError as error:
+        raise PairProblem(str(error)) from error
 
 
 def _crop_gt_centre(gt: np.ndarray, lq: np.ndarray, pair: PlannedPair) -> tuple[np.ndarray, np.ndarray]:
