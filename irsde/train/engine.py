@@ -25,6 +25,7 @@ import math
 import sys
 import time
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +37,7 @@ from irsde.data import PairedTrainDataset
 from irsde.data.seeding import derive_rng
 from irsde.train import distributed
 from irsde.train.batches import BatchPlan, iterate_batches
-from irsde.fileio import atomic_write_text
+from irsde.fileio import atomic_write_text, exclusive_folder
 from irsde.train.checkpoint import RunLayout, load_training_state, save_checkpoint
 from irsde.train.config import RESUMABLE_CHANGES, config_differences, dump_config, validate_config
 from irsde.train.distributed import DistributedContext, rank_shard
@@ -94,8 +95,12 @@ def train(config: Mapping, resume: str = "auto", progress: bool | None = None) -
     context = distributed.setup(config["device"])
     try:
         rank_shard(config["data"]["batch_size"], context.rank, context.world_size)  # fail early if uneven
-        run = TrainingRun(config, method, context, progress)
-        return run.execute(dataset, plan, validator, resume)
+        # Rank 0 owns the output folder: a second run into it fails at once, and temporary files
+        # of checkpoints a killed run was writing (.*.part) are removed.
+        owner = exclusive_folder(config["output_dir"], f"irsde train {config['name']}") if context.is_main else nullcontext()
+        with owner:
+            run = TrainingRun(config, method, context, progress)
+            return run.execute(dataset, plan, validator, resume)
     finally:
         distributed.teardown(context)
 
