@@ -40,7 +40,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from irsde.fileio import atomic_write_bytes, atomic_write_text, exclusive_folder
+from irsde.fileio import atomic_write_bytes, atomic_write_text, exclusive_folder, remove_stale_parts
 from irsde.finite import NonFiniteError, check_finite_images
 from irsde.images import list_images, read_image, read_uint8, to_tensor, write_png
 from irsde.metrics import (
@@ -188,8 +188,11 @@ def restore_folder(
         raise ValueError("no images to restore")
     restored = RestoredSet(Path(out_dir))
     if restored.root.exists() and not restored.root.is_dir():
-        raise ValueError(f"output folder {restored.root} is a file; give a folder (it receives png/, float/, {MANIFEST})")
+        raise ValueError(
+            f"output folder {restored.root} is a file; give a folder (it receives png/, float/, {MANIFEST})"
+        )
     with exclusive_folder(restored.root, f"irsde restore, seed {seed}"):
+        remove_stale_parts(restored.root, restored.png_dir, restored.float_dir)
         _check_output_folder(restored, lq_paths)
         restored.manifest_path.unlink(missing_ok=True)  # written last: it marks a complete folder
         restored.png_dir.mkdir(parents=True, exist_ok=True)

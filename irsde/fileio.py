@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
+
+logger = logging.getLogger(__name__)
 
 
 def atomic_write_bytes(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
@@ -67,38 +70,39 @@ def exclusive_folder(folder: str | os.PathLike, purpose: str) -> Iterator[Path]:
     The lock is ``fcntl.flock`` on ``<folder>/.irsde.lock``: the operating system releases it
     when the process ends, however it ends, so a killed run never leaves a stale lock. A second
     process raises :class:`FolderInUse` naming the folder and the holder's pid and ``purpose``.
-    Temporary files of writes killed half-way (``.*.part``) are removed once the lock is held.
+    On a file system without locks (some network mounts) a warning is logged and the block runs.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / LOCK_NAME
-    handle = open(path, "a+")
+    handle = open(folder / LOCK_NAME, "a+")
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
-            raise FolderInUse(
-                f"{folder} is in use by {holder}: wait for it to finish, or use another folder"
-            ) from None
+            raise FolderInUse(f"{folder} is in use by {holder}: wait for it to finish, or use another folder") from None
+        except OSError as error:
+            logger.warning("cannot lock %s (%s): make sure no other process writes into it", folder, error)
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()} ({purpose})")
         handle.flush()
-        remove_stale_parts(folder)
         yield folder
     finally:
         handle.close()  # releases the lock
 
 
-def remove_stale_parts(folder: str | os.PathLike) -> list[Path]:
-    """Delete the temporary files that killed atomic writes left in ``folder`` and its
-    subfolders (``.<name>.<random>.part``); call it only while no other process writes there.
+def remove_stale_parts(*folders: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that killed atomic writes left directly in ``folders``
+    (``.<name>.<random>.part``); call it only while holding the folder (:func:`exclusive_folder`).
     Returns what was removed."""
     removed = []
-    for path in sorted(Path(folder).rglob(PART_PATTERN)):
-        if path.is_file():
-            path.unlink(missing_ok=True)
-            removed.append(path)
+    for folder in folders:
+        for path in sorted(Path(folder).glob(PART_PATTERN)):
+            if path.is_file():
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    if removed:
+        logger.info("removed %d temporary file(s) of an interrupted write: %s", len(removed), removed[0])
     return removed

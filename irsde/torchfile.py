@@ -48,7 +48,9 @@ def load_torch_file(path: str | os.PathLike, what: str = "weight file"):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         if "weights only load failed" not in str(error).lower():
-            raise TorchFileError(f"{what} {path} is not a PyTorch file or is damaged ({size} bytes): get it again") from None
+            raise TorchFileError(
+                f"{what} {path} is not a PyTorch file or is damaged ({size} bytes): get it again"
+            ) from None
         raise TorchFileError(
             f"{what} {path} holds {_refused_objects(str(error))}, which irsde does not unpickle because "
             f"that could run code from the file: where the file was made, save the weights alone "

@@ -333,9 +333,10 @@ def closed_port_url(path: str) -> str:
     return f"http://127.0.0.1:{port}{path}"
 
 
-@pytest.mark.parametrize("where", ["404", "unreachable"])
+@pytest.mark.parametrize("where", ["404", "unreachable", "no-such-host"])
 def test_a_failed_download_does_not_claim_a_partial_file(server, tmp_path, where):
-    url = server.url("/gone.zip") if where == "404" else closed_port_url("/gone.zip")
+    url = {"404": server.url("/gone.zip"), "unreachable": closed_port_url("/gone.zip"),
+           "no-such-host": "http://no-such-host.invalid/gone.zip"}[where]  # .invalid never resolves (RFC 2606)
     with pytest.raises(DownloadError) as caught:
         fetch_source(ArchiveSource("gone.zip", (url,)), tmp_path, policy=FAST)
     assert "nothing was received" in str(caught.value) and "partial file" not in str(caught.value)

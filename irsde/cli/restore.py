@@ -45,8 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder (png/, float/, restore.json)")
     parser.add_argument("--sampler", default="sde", help=f"sde (the paper's), ode, posterior, or {ONE_STEP} (CNN baseline)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampling noise (default 0)")
-    parser.add_argument("--batch-size", type=positive_int, default=1, help="images (or tiles) per network call (default 1)")
-    parser.add_argument("--tile", type=positive_int, help="restore in tiles of this size (for images too large for memory)")
+    parser.add_argument("--batch-size", type=positive_int, default=1,
+                        help="images (or tiles) per network call (default 1)")
+    parser.add_argument("--tile", type=positive_int,
+                        help="restore in tiles of this size (for images too large for memory)")
     parser.add_argument("--tile-overlap", type=int, default=32, help="pixels shared by neighbouring tiles (default 32)")
     parser.add_argument("--nf", type=positive_int, help="network width (default: read from the weights)")
     parser.add_argument("--depth", type=positive_int, help="network depth (default: read from the weights)")

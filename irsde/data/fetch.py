@@ -413,7 +413,8 @@ def verify_archive(source: ArchiveSource, path: Path, resources: Path, origin: s
     """Check an archive against the locks; an archive not pinned yet must first be a whole,
     safe zip/tar (every byte read) before its digests are recorded."""
     try:
-        verify_or_record(source.name, path, resources, origin, validate=lambda file: check_archive(file, read_data=True))
+        verify_or_record(source.name, path, resources, origin,
+                         validate=lambda file: check_archive(file, read_data=True))
     except ChecksumMismatch as error:
         if not error.first_use:
             raise
@@ -485,7 +486,8 @@ def _fetch_git_source(source: GitTreeSource, location: Path, offline: bool, poli
             return location
         except ChecksumMismatch as error:
             if offline:
-                raise ChecksumMismatch(f"{error}. {missing_message(source, location, 'offline', 'is not a whole copy')}") from None
+                advice = missing_message(source, location, "offline", "is not a whole copy")
+                raise ChecksumMismatch(f"{error}. {advice}") from None
             log.info("%s is incomplete or differs; completing it from %s", location, source.repo)
     elif offline:
         state = "holds no files" if location.is_dir() else "does not exist"
