@@ -40,20 +40,20 @@ class CNNBaseline:
 
     name = "cnn_baseline"
 
-    def __init__(self, nf: int, depth: int, kind: str = "l1"):
-        self.nf, self.depth, self.kind = nf, depth, kind
+    def __init__(self, network: Mapping, kind: str = "l1"):
+        self.network, self.kind = dict(network), kind
 
     @classmethod
     def from_config(cls, config: Mapping) -> "CNNBaseline":
         """From a resolved training config; uses ``network.*`` and ``loss.kind`` (the ``sde``
         section and ``loss.name`` do not apply to the baseline)."""
-        return cls(nf=config["network"]["nf"], depth=config["network"]["depth"], kind=config["loss"]["kind"])
+        return cls(network=config["network"], kind=config["loss"]["kind"])
 
     def to(self, device: torch.device) -> "CNNBaseline":
         return self  # holds no tensors
 
     def build_net(self) -> nn.Module:
-        return ConditionalUNet(nf=self.nf, depth=self.depth, time_conditioned=False)
+        return ConditionalUNet(**self.network, time_conditioned=False)
 
     def loss(self, net: nn.Module, gt: Tensor, lq: Tensor, generator: torch.Generator, shard: Shard) -> Tensor:
         """Per-sample mean absolute error to GT, averaged over the batch (no randomness used)."""

@@ -67,7 +67,8 @@ MAX_LISTED_KEYS = 10
 MAX_DEPTH = 6
 MAX_WIDTH = 2048
 BUILD_KEYS_REQUIRED = ("nf", "depth")
-BUILD_KEYS_OPTIONAL = ("in_nc", "out_nc", "time_conditioned")
+MID_ATTENTION_QKV = "mid_attn.fn.fn.to_qkv.weight"
+BUILD_KEYS_OPTIONAL = ("in_nc", "out_nc", "time_conditioned", "attn_head_dim")
 
 
 # ----------------------------------------------------------------------------------- padding
@@ -179,9 +180,9 @@ class ChannelLayerNorm(nn.Module):
 
 
 class LinearAttention(nn.Module):
-    """Linear attention over spatial positions: 4 heads of 32 features.
+    """Linear attention over spatial positions: 4 heads of 32 features (the paper's; configurable).
 
-    Queries are softmax-normalised over features and scaled by 32**-0.5, keys over positions,
+    Queries are softmax-normalised over features and scaled by head_dim**-0.5, keys over positions,
     values divided by H*W; the result goes through a 1x1 conv and a channel LayerNorm.
     """
 
@@ -228,9 +229,9 @@ class Residual(nn.Module):
         return self.fn(x) + x
 
 
-def attention_block(dim: int) -> Residual:
-    """The residual pre-norm linear attention used at every level and in the middle."""
-    return Residual(PreNorm(dim, LinearAttention(dim)))
+def attention_block(dim: int, head_dim: int = ATTENTION_HEAD_DIM) -> Residual:
+    """The residual pre-norm linear attention (4 heads) used at every level and in the middle."""
+    return Residual(PreNorm(dim, LinearAttention(dim, ATTENTION_HEADS, head_dim)))
 
 
 def conv3x3(dim_in: int, dim_out: int, bias: bool) -> nn.Conv2d:
@@ -263,16 +264,27 @@ class ConditionalUNet(nn.Module):
         nf: base width; level ``i`` works at ``nf * 2**i`` channels, the middle at ``nf * 2**depth``.
         depth: number of encoder/decoder levels (inputs are padded to a multiple of ``2**depth``).
         time_conditioned: False drops the time MLP and every FiLM layer; ``t`` is then ignored.
+        attn_head_dim: features per head of every linear attention (4 heads each). The paper's
+            network uses 32 whatever ``nf`` (the published checkpoints need it); small CPU models
+            can use fewer (the attention's width is ``4 * attn_head_dim``).
     """
 
     def __init__(
-        self, in_nc: int = 3, out_nc: int = 3, nf: int = 64, depth: int = 4, time_conditioned: bool = True
+        self,
+        in_nc: int = 3,
+        out_nc: int = 3,
+        nf: int = 64,
+        depth: int = 4,
+        time_conditioned: bool = True,
+        attn_head_dim: int = ATTENTION_HEAD_DIM,
     ):
         super().__init__()
         _check_positive_int("in_nc", in_nc)
         _check_positive_int("out_nc", out_nc)
         check_architecture(nf, depth)
+        _check_positive_int("attn_head_dim", attn_head_dim)
         self.in_nc, self.out_nc, self.nf, self.depth = in_nc, out_nc, nf, depth
+        self.attn_head_dim = attn_head_dim
         self.time_conditioned = bool(time_conditioned)
 
         time_dim = 4 * nf if self.time_conditioned else None
@@ -291,7 +303,7 @@ class ConditionalUNet(nn.Module):
                     [
                         ResBlock(dim_in, dim_in, time_dim),
                         ResBlock(dim_in, dim_in, time_dim),
-                        attention_block(dim_in),
+                        attention_block(dim_in, attn_head_dim),
                         downsample(dim_in, dim_out, deepest=level == depth - 1),
                     ]
                 )
@@ -302,7 +314,7 @@ class ConditionalUNet(nn.Module):
                     [
                         ResBlock(dim_out + dim_in, dim_out, time_dim),
                         ResBlock(dim_out + dim_in, dim_out, time_dim),
-                        attention_block(dim_out),
+                        attention_block(dim_out, attn_head_dim),
                         upsample(dim_out, dim_in, top=level == 0),
                     ]
                 ),
@@ -310,7 +322,7 @@ class ConditionalUNet(nn.Module):
 
         mid_dim = nf * 2**depth
         self.mid_block1 = ResBlock(mid_dim, mid_dim, time_dim)
-        self.mid_attn = attention_block(mid_dim)
+        self.mid_attn = attention_block(mid_dim, attn_head_dim)
         self.mid_block2 = ResBlock(mid_dim, mid_dim, time_dim)
 
         self.final_res_block = ResBlock(2 * nf, nf, time_dim)
@@ -324,6 +336,7 @@ class ConditionalUNet(nn.Module):
             nf=self.nf,
             depth=self.depth,
             time_conditioned=self.time_conditioned,
+            attn_head_dim=self.attn_head_dim,
         )
 
     def forward(self, xt: torch.Tensor, mu: torch.Tensor, t=None) -> torch.Tensor:
@@ -412,7 +425,8 @@ def check_architecture(nf, depth) -> None:
 def build_net(cfg: Mapping) -> ConditionalUNet:
     """Build a ConditionalUNet from a config mapping.
 
-    Required keys: ``nf``, ``depth``; optional: ``in_nc``, ``out_nc``, ``time_conditioned``.
+    Required keys: ``nf``, ``depth``; optional: ``in_nc``, ``out_nc``, ``time_conditioned``,
+    ``attn_head_dim``.
     Any other key raises ValueError naming it.
     """
     unknown = sorted(set(cfg) - set(BUILD_KEYS_REQUIRED) - set(BUILD_KEYS_OPTIONAL))
@@ -429,13 +443,16 @@ def build_net(cfg: Mapping) -> ConditionalUNet:
 
 
 def infer_architecture(state_dict: Mapping[str, torch.Tensor], source: str | Path | None = None) -> dict:
-    """Read ``nf, depth, in_nc, out_nc, time_conditioned`` off a ConditionalUNet state_dict.
+    """Read ``nf, depth, in_nc, out_nc, time_conditioned, attn_head_dim`` off a ConditionalUNet
+    state_dict.
 
     nf and in_nc come from the stem ``init_conv.weight`` (nf, 2*in_nc, 7, 7), out_nc from
-    ``final_conv.weight``, depth from the number of ``downs.<i>`` levels. Raises KeyError naming
-    a key the inference needs when it is absent (and ``source``, the file, when given).
+    ``final_conv.weight``, depth from the number of ``downs.<i>`` levels, the attention's head
+    width from ``mid_attn``'s query/key/value projection (3 * 4 heads * head_dim rows). Raises
+    KeyError naming a key the inference needs when it is absent (and ``source``, the file, when
+    given).
     """
-    for key in ("init_conv.weight", "final_conv.weight"):
+    for key in ("init_conv.weight", "final_conv.weight", MID_ATTENTION_QKV):
         if key not in state_dict:
             where = f"{source} is " if source is not None else ""
             raise KeyError(
@@ -450,6 +467,7 @@ def infer_architecture(state_dict: Mapping[str, torch.Tensor], source: str | Pat
         in_nc=int(stem[1]) // 2,
         out_nc=int(state_dict["final_conv.weight"].shape[0]),
         time_conditioned="time_mlp.1.weight" in state_dict,
+        attn_head_dim=int(state_dict[MID_ATTENTION_QKV].shape[0]) // (3 * ATTENTION_HEADS),
     )
 
 

@@ -63,7 +63,7 @@ def test_state_dict_layout_equals_published_manifest(reference_dir, manifest):
     assert sorted(layout) == sorted(expected)
     assert layout == expected  # same order too
     assert sum(p.numel() for p in net.parameters()) == reference["parameters"]
-    assert infer_architecture(net.state_dict()) == dict(reference["config"], time_conditioned=True)
+    assert infer_architecture(net.state_dict()) == dict(reference["config"], time_conditioned=True, attn_head_dim=32)
 
 
 def test_untimed_variant_has_exactly_the_timed_keys_minus_time_layers():
@@ -292,7 +292,7 @@ def test_res_block_with_zero_film_equals_block_without_time():
 
 def test_build_net_from_config():
     net = build_net({"nf": 8, "depth": 2, "time_conditioned": False})
-    assert net.config() == dict(in_nc=3, out_nc=3, nf=8, depth=2, time_conditioned=False)
+    assert net.config() == dict(in_nc=3, out_nc=3, nf=8, depth=2, time_conditioned=False, attn_head_dim=32)
     assert build_net(net.config()).config() == net.config()
 
 
@@ -392,8 +392,17 @@ def test_build_net_from_checkpoint_infers_architecture(tmp_path):
     source = small_net(seed=4, nf=12, depth=3, out_nc=1, time_conditioned=False)
     path = save(tmp_path, {"state_dict": source.state_dict()})
     rebuilt = build_net_from_checkpoint(path)
-    assert rebuilt.config() == dict(in_nc=3, out_nc=1, nf=12, depth=3, time_conditioned=False)
+    assert rebuilt.config() == dict(in_nc=3, out_nc=1, nf=12, depth=3, time_conditioned=False, attn_head_dim=32)
     assert_same_weights(source, rebuilt)
+
+
+def test_attention_width_is_a_network_key_read_back_from_the_weights(tmp_path):
+    narrow = small_net(seed=5, nf=8, depth=2, attn_head_dim=2)
+    assert narrow.mid_attn.fn.fn.to_qkv.weight.shape[0] == 3 * 4 * 2
+    assert sum(p.numel() for p in narrow.parameters()) < sum(p.numel() for p in small_net(nf=8, depth=2).parameters())
+    rebuilt = build_net_from_checkpoint(save(tmp_path, narrow.state_dict()))
+    assert rebuilt.config()["attn_head_dim"] == 2
+    assert_same_weights(narrow, rebuilt)
 
 
 def test_infer_architecture_needs_stem():

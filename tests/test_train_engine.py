@@ -60,9 +60,17 @@ def test_irsde_run_writes_the_documented_layout(config):
     psnr = {r["image"]: float(r["value"]) for r in at_3 if r["metric"] == "psnr"}
     assert psnr["mean"] == pytest.approx((psnr["img_00.png"] + psnr["img_01.png"]) / 2)
 
+    timesteps = read_csv(layout.timestep_log)  # noise-prediction error by t at every validation
+    assert list(timesteps[0]) == ["iteration", "t", "metric", "value"]
+    assert sorted({int(r["iteration"]) for r in timesteps}) == [3, 6]
+    probed = sorted({int(r["t"]) for r in timesteps})
+    assert probed[0] == 1 and probed[-1] == config["sde"]["T"]
+    assert {r["metric"] for r in timesteps} == {"noise_error", "x0_error"}
+    assert all(float(r["value"]) > 0 for r in timesteps)
+
     record = json.loads(layout.run_record.read_text())
     assert record["finished"] is True and record["seed"] == 3 and record["iteration"] == 6
-    assert record["config"]["network"] == {"nf": 8, "depth": 2}
+    assert record["config"]["network"] == {"nf": 8, "depth": 2, "attn_head_dim": 32}
     assert record["sessions"][0]["world_size"] == 1
     assert layout.config.is_file() and load_training_state(layout)["iteration"] == 6
     assert not (layout.root / "debug").exists()
@@ -167,7 +175,7 @@ def test_cnn_baseline_learns_and_its_weights_rebuild(tmp_path):
     lq = torch.rand(1, 3, 20, 20)
     with torch.no_grad():
         expected = lq + net(lq, lq, None)
-    torch.testing.assert_close(CNNBaseline(8, 2).restore(net, lq), expected)
+    torch.testing.assert_close(CNNBaseline({"nf": 8, "depth": 2}).restore(net, lq), expected)
     torch.testing.assert_close(regress(net, lq), expected)
 
 

@@ -75,6 +75,9 @@ def test_killed_run_resumes_bit_identical(tmp_path):
     assert rows(killed.val_log, "iteration", "image", "metric", "value") == rows(
         whole.val_log, "iteration", "image", "metric", "value"
     )
+    assert rows(killed.timestep_log, "iteration", "t", "metric", "value") == rows(
+        whole.timestep_log, "iteration", "t", "metric", "value"
+    )
     sessions = json.loads(killed.run_record.read_text())["sessions"]
     assert len(sessions) == 2 and sessions[0]["status"] == "running"  # the killed one never ended
     assert sessions[1]["resumed_from_iteration"] >= 10 and sessions[1]["status"] == "finished"

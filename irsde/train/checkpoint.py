@@ -6,6 +6,8 @@ Layout of a run's ``output_dir``::
     run.json                     reproducibility record (see irsde.train.records)
     train_log.csv                iteration, loss, lr, wall_time
     val_log.csv                  iteration, image, metric, value   (image "mean" = mean row)
+    val_timesteps.csv            iteration, t, metric, value: noise-prediction error by timestep
+                                 at each validation (IR-SDE only; see irsde.diagnostics)
     weights/net_<iter>.pth       network weights, plain state_dict (the authors' format)
     weights/ema_<iter>.pth       EMA weights, plain state_dict
     weights/net_latest.pth       copies of the newest of the two above
@@ -60,6 +62,10 @@ class RunLayout:
     @property
     def val_log(self) -> Path:
         return self.root / "val_log.csv"
+
+    @property
+    def timestep_log(self) -> Path:
+        return self.root / "val_timesteps.csv"
 
     @property
     def weights_dir(self) -> Path:

@@ -21,6 +21,7 @@ Keys (default in brackets; "paper" marks the IR-SDE paper's / authors' deraining
 ``data.val_crop_size``   [null] centre-crop validation images to this size (null: full images)
 ``network.nf``           [64, paper] base width of the U-Net (nf * 2**depth <= 2048)
 ``network.depth``        [4, paper] number of U-Net levels (at most 6)
+``network.attn_head_dim`` [32, paper] features per attention head (4 heads); smaller is faster on a CPU
 ``sde.schedule``         [cosine, paper] theta schedule: cosine, linear or constant  (irsde only)
 ``sde.T``                [100, paper] number of steps                                 (irsde only)
 ``sde.max_sigma``        [10, paper] stationary std lambda; >= 1 means the 0-255 scale (irsde only)
@@ -213,6 +214,7 @@ SCHEMA: dict[str, Any] = {
     "network": {
         "nf": Option(64, integer(1)),
         "depth": Option(4, integer(1)),
+        "attn_head_dim": Option(32, integer(1)),
     },
     "sde": {
         "schedule": Option("cosine", registered("irsde.schedules", "SCHEDULES")),

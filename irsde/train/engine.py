@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from irsde.data import PairedTrainDataset
 from irsde.data.seeding import derive_rng
+from irsde.diagnostics import TIMESTEP_COLUMNS
 from irsde.train import distributed
 from irsde.train.batches import BatchPlan, iterate_batches
 from irsde.fileio import atomic_write_text, exclusive_folder, remove_stale_parts
@@ -166,6 +167,7 @@ class TrainingRun:
         self.window = LossWindow()
         self.train_log = CsvLog(self.layout.train_log, TRAIN_LOG_COLUMNS)
         self.val_log = CsvLog(self.layout.val_log, VAL_LOG_COLUMNS)
+        self.timestep_log = CsvLog(self.layout.timestep_log, TIMESTEP_COLUMNS)
         self.record: dict = {}
         self._build()
 
@@ -323,6 +325,9 @@ class TrainingRun:
         net = self.ema.module if self.config["train"]["val_weights"] == "ema" else self.model
         rows = validator(self.method, net, self.context.device, iteration)
         self.val_log.append(rows)
+        timestep_rows = validator.timestep_rows(self.method, net, self.context.device, iteration)
+        if timestep_rows:
+            self.timestep_log.append(timestep_rows)
         means = {row["metric"]: row["value"] for row in rows if row["image"] == "mean"}
         logger.info(
             "iteration %d validation: %s", iteration, ", ".join(f"{k} {v:.4f}" for k, v in means.items())
@@ -350,7 +355,7 @@ class TrainingRun:
     def _open_records(self, resumed_from: int | None) -> None:
         self.layout.root.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.layout.config, dump_config(self.config))
-        for log in (self.train_log, self.val_log):
+        for log in (self.train_log, self.val_log, self.timestep_log):
             log.truncate_after(self.iteration)
         self.record = start_session(
             self.layout.run_record, self.config, resumed_from, self.context.world_size, str(self.context.device)

@@ -7,7 +7,9 @@ The engine (:mod:`irsde.train.engine`) is shared by every method; a method only 
 * ``loss(net, gt, lq, generator, shard) -> scalar tensor`` for the part ``shard`` of the global
   batch this process holds (``gt``/``lq`` are that part; ``generator`` is the run's training
   generator, identical on every rank), and
-* ``restore(net, lq, generator) -> restored batch`` used for validation (no gradients).
+* ``restore(net, lq, generator) -> restored batch`` used for validation (no gradients), and
+  optionally ``timestep_errors(net, gt, lq, seed) -> rows`` (IR-SDE: the noise-prediction error
+  by timestep, :mod:`irsde.diagnostics`), logged at every validation.
 
 Methods are registered by name in :data:`METHODS` as ``"module:attribute"`` paths of a factory
 ``factory(config) -> method``, imported when first used; the CNN baseline lives in
@@ -23,6 +25,7 @@ from typing import Protocol
 import torch
 from torch import Tensor, nn
 
+from irsde.diagnostics import noise_prediction_errors, probe_steps
 from irsde.losses import TrainingBatch, draw_training_batch, get_loss
 from irsde.nets import ConditionalUNet
 from irsde.samplers import restore
@@ -93,8 +96,8 @@ class IRSDEMethod:
 
     name = "irsde"
 
-    def __init__(self, nf: int, depth: int, sde: MeanRevertingSDE, loss: str, kind: str, sampler: str):
-        self.nf, self.depth = nf, depth
+    def __init__(self, network: Mapping, sde: MeanRevertingSDE, loss: str, kind: str, sampler: str):
+        self.network = dict(network)
         self.sde = sde
         self.loss_name, self.kind = loss, kind
         self.loss_fn = get_loss(loss)
@@ -104,8 +107,7 @@ class IRSDEMethod:
     def from_config(cls, config: Mapping) -> "IRSDEMethod":
         sde = MeanRevertingSDE(**config["sde"])
         return cls(
-            nf=config["network"]["nf"],
-            depth=config["network"]["depth"],
+            network=config["network"],
             sde=sde,
             loss=config["loss"]["name"],
             kind=config["loss"]["kind"],
@@ -117,7 +119,7 @@ class IRSDEMethod:
         return self
 
     def build_net(self) -> nn.Module:
-        return ConditionalUNet(nf=self.nf, depth=self.depth, time_conditioned=True)
+        return ConditionalUNet(**self.network, time_conditioned=True)
 
     def loss(self, net: nn.Module, gt: Tensor, lq: Tensor, generator: torch.Generator, shard: Shard) -> Tensor:
         batch = draw_shard_batch(self.sde, gt, lq, generator, shard)
@@ -126,3 +128,7 @@ class IRSDEMethod:
 
     def restore(self, net: nn.Module, lq: Tensor, generator: torch.Generator) -> Tensor:
         return restore(net, self.sde, lq, sampler=self.sampler, generator=generator)
+
+    def timestep_errors(self, net: nn.Module, gt: Tensor, lq: Tensor, seed: int) -> list[dict]:
+        """Noise-prediction error by timestep (:mod:`irsde.diagnostics`), written at validation."""
+        return noise_prediction_errors(net, self.sde, gt, lq, probe_steps(self.sde.T), seed=seed)

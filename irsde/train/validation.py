@@ -45,7 +45,8 @@ class Validator:
         items = [dataset[index] for index in range(count)]
         self.names = [str(item["name"]) for item in items]
         self.lq = [center_crop(item["lq"], crop_size) for item in items]
-        self.gt = [to_uint8(center_crop(item["gt"], crop_size)) for item in items]
+        self.gt_float = [center_crop(item["gt"], crop_size) for item in items]
+        self.gt = [to_uint8(gt) for gt in self.gt_float]
         self.protocol = get_protocol(protocol)
         self.seed = seed
         self._check_metrics_apply(split_dir)
@@ -92,6 +93,26 @@ class Validator:
         for metric, values in per_metric.items():
             rows.append(dict(iteration=iteration, image="mean", metric=metric, value=_mean(values)))
         return rows
+
+    def timestep_rows(self, method: Method, net: nn.Module, device: torch.device, iteration: int) -> list[dict]:
+        """The method's noise-prediction error by timestep on the validation images (rows of
+        :data:`irsde.diagnostics.TIMESTEP_COLUMNS`), or no rows for a method without a noise
+        prediction. Images of different sizes are probed one at a time."""
+        probe = getattr(method, "timestep_errors", None)
+        if probe is None:
+            return []
+        was_training = net.training
+        net.eval()
+        per_image = []
+        try:
+            for lq, gt in zip(self.lq, self.gt_float):
+                per_image.append(probe(net, gt[None].to(device), lq[None].to(device), seed=self.seed))
+        finally:
+            net.train(was_training)
+        return [
+            dict(iteration=iteration, t=row["t"], metric=row["metric"], value=_mean([rows[i]["value"] for rows in per_image]))
+            for i, row in enumerate(per_image[0])
+        ]
 
     def _metric_arguments(self) -> dict:
         return {"crop_border": self.protocol.crop_border, "y_channel": self.protocol.y_channel}
