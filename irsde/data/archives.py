@@ -205,7 +205,7 @@ def _not_an_archive(archive: Path) -> DamagedArchiveError:
     if head.startswith(_HTML_STARTS):
         return DamagedArchiveError(
             f"{archive} is an HTML/XML page, not an archive (a sign-in, error or quota page served "
-            f"instead of the file?): download the archive in a browser and put it at {archive}"
+            f"instead of the file?): get the archive itself, e.g. with a browser"
         )
     return DamagedArchiveError(
         f"{archive} is neither a zip nor a tar archive ({Path(archive).stat().st_size} bytes; for RAR/7z, "
@@ -294,18 +294,24 @@ def _check_limits(members: list[Member], archive: Path, limits: ExtractionLimits
 
 
 def check_archive(archive: str | os.PathLike, limits: ExtractionLimits | None = None,
-                  read_data: bool = False) -> tuple[str, list[Member]]:
+                  read_data: bool = False, name: str | None = None) -> tuple[str, list[Member]]:
     """List ``archive`` and check every member and the limits (module docstring); returns
-    (format, members). ``read_data`` also reads every byte (see :func:`list_members`)."""
+    (format, members). ``read_data`` also reads every byte (see :func:`list_members`); ``name``
+    is how errors call the file (e.g. a download's name and URL instead of its ``.part`` path)."""
     archive = Path(archive)
     if not archive.is_file():
         raise FileNotFoundError(f"archive not found: {archive}")
     limits = limits or ExtractionLimits.from_environment()
-    kind, members = list_members(archive, read_data)
-    for member in members:
-        _check_member(member, archive)
-    _check_layout(members, archive)
-    _check_limits(members, archive, limits)
+    try:
+        kind, members = list_members(archive, read_data)
+        for member in members:
+            _check_member(member, archive)
+        _check_layout(members, archive)
+        _check_limits(members, archive, limits)
+    except (UnsafeArchiveError, DamagedArchiveError) as error:
+        if name is None:
+            raise
+        raise type(error)(str(error).replace(str(archive), name)) from error
     return kind, members
 
 

@@ -413,8 +413,9 @@ def verify_archive(source: ArchiveSource, path: Path, resources: Path, origin: s
     """Check an archive against the locks; an archive not pinned yet must first be a whole,
     safe zip/tar (every byte read) before its digests are recorded."""
     try:
+        named = str(path) if path.name == source.name else f"{source.name} (from {origin})"
         verify_or_record(source.name, path, resources, origin,
-                         validate=lambda file: check_archive(file, read_data=True))
+                         validate=lambda file: check_archive(file, read_data=True, name=named))
     except ChecksumMismatch as error:
         if not error.first_use:
             raise
@@ -422,8 +423,7 @@ def verify_archive(source: ArchiveSource, path: Path, resources: Path, origin: s
         mismatch.first_use = True
         raise mismatch from None
     except (DamagedArchiveError, UnsafeArchiveError) as error:
-        named = str(error).replace(str(path), f"{source.name} (from {origin})")
-        raise type(error)(f"{named}; its digest was not recorded") from None
+        raise type(error)(f"{error}; its digest was not recorded") from None
 
 
 def _verify_existing_archive(source: ArchiveSource, path: Path, resources: Path, origin: str) -> None:
