@@ -2,9 +2,22 @@
 
 A training step draws a :class:`TrainingBatch` with :func:`draw_training_batch`, runs the
 network on ``(batch.xt, batch.mu, batch.t)`` and scores its noise prediction ``eps_hat`` with a
-loss from :data:`LOSSES`. Every loss has the signature ``loss(sde, eps_hat, batch, kind)``;
-``kind`` is ``"l1"`` (default) or ``"l2"`` (mean squared error). Distances are averaged over
-the pixels of each sample, then over the batch.
+loss from :data:`LOSSES`. Every loss has the signature ``loss(sde, eps_hat, batch, kind,
+weights)``; ``kind`` is ``"l1"`` (default) or ``"l2"`` (mean squared error). Distances are
+averaged over the pixels of each sample, then over the batch.
+
+Timestep weights. The paper's objective is ``J_gamma = sum_t gamma_t E|...|`` with ``gamma_t = 1``
+(the authors' choice, ``weights="uniform"``). :data:`TIMESTEP_WEIGHTS` names other choices of
+``gamma``; each sample's distance is multiplied by ``gamma_{t}`` of its step before the batch mean
+(with ``t ~ U{1..T}`` that is an unbiased estimate of ``J_gamma / T``):
+
+- ``uniform``: ``gamma_t = 1`` (the paper).
+- ``x0``: every step's error measured on the clean image. A noise error ``delta`` at step ``t``
+  moves ``x0_hat`` by ``sigmabar_t exp(thetabar_t dt) delta`` (:mod:`irsde.diagnostics`), while
+  the maximum-likelihood distance sees it as ``sigma_t^2 dt / sigmabar_t * delta`` and noise
+  matching as ``delta``; ``gamma_t`` is the ratio, normalised to mean 1 over ``t = 1..T``. It
+  weights large ``t`` heavily: that is where the reverse process starts and where an error is
+  amplified most (up to ``lambda / eps`` on the image at ``t = T``).
 """
 
 from __future__ import annotations
@@ -12,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -53,48 +67,96 @@ def _validate_kind(kind: str) -> None:
         raise ValueError(f"unknown loss kind {kind!r}; valid kinds: {', '.join(LOSS_KINDS)}")
 
 
-def distance(prediction: Tensor, target: Tensor, kind: str = "l1") -> Tensor:
-    """Mean absolute (``"l1"``) or squared (``"l2"``) error over each sample's pixels, then
-    averaged over the batch (a scalar tensor)."""
+def per_sample_distance(prediction: Tensor, target: Tensor, kind: str = "l1") -> Tensor:
+    """Mean absolute (``"l1"``) or squared (``"l2"``) error over each sample's pixels, shape (B,)."""
     _validate_kind(kind)
     difference = prediction - target
     per_pixel = difference.abs() if kind == "l1" else difference.square()
-    return per_pixel.flatten(start_dim=1).mean(dim=1).mean()
+    return per_pixel.flatten(start_dim=1).mean(dim=1)
+
+
+def distance(prediction: Tensor, target: Tensor, kind: str = "l1") -> Tensor:
+    """:func:`per_sample_distance` averaged over the batch (a scalar tensor)."""
+    return per_sample_distance(prediction, target, kind).mean()
+
+
+# ----------------------------------------------------------------------------------- weights
+
+
+def _uniform_weights(sde: MeanRevertingSDE, loss: str) -> np.ndarray:
+    return np.ones(sde.T + 1)
+
+
+def _x0_weights(sde: MeanRevertingSDE, loss: str) -> np.ndarray:
+    coefficients = sde.coefficients
+    to_image = coefficients.sigma_bars[1:] * coefficients.inv_decay_bar[1:]
+    if loss == "maximum_likelihood":
+        seen_by_loss = coefficients.sigma_sq_dt[1:] / coefficients.sigma_bars[1:]
+    else:
+        seen_by_loss = np.ones(sde.T)
+    ratio = to_image / seen_by_loss
+    return np.concatenate([[0.0], ratio / ratio.mean()])
+
+
+TIMESTEP_WEIGHTS: dict[str, Callable[[MeanRevertingSDE, str], np.ndarray]] = {
+    "uniform": _uniform_weights,
+    "x0": _x0_weights,
+}
+"""Timestep weightings ``gamma`` by name: ``weights(sde, loss_name) -> gamma_0..gamma_T``."""
+
+
+def timestep_weights(sde: MeanRevertingSDE, name: str, loss: str) -> np.ndarray:
+    """``gamma_0..gamma_T`` (float64; ``gamma_0`` unused) of weighting ``name`` for ``loss``."""
+    if name not in TIMESTEP_WEIGHTS:
+        raise ValueError(f"unknown timestep weighting {name!r}; valid: {', '.join(TIMESTEP_WEIGHTS)}")
+    return TIMESTEP_WEIGHTS[name](sde, loss)
+
+
+def _weighted_mean(per_sample: Tensor, t: Tensor, weights: Tensor | None) -> Tensor:
+    if weights is None:
+        return per_sample.mean()
+    return (per_sample * weights.to(per_sample.device, per_sample.dtype)[t]).mean()
+
+
+# ----------------------------------------------------------------------------------- losses
 
 
 def maximum_likelihood_loss(
-    sde: MeanRevertingSDE, eps_hat: Tensor, batch: TrainingBatch, kind: str = "l1"
+    sde: MeanRevertingSDE, eps_hat: Tensor, batch: TrainingBatch, kind: str = "l1", weights: Tensor | None = None
 ) -> Tensor:
     """The paper's loss: distance between the noise-free reverse-SDE step
     ``x_hat_{t-1} = x_t - [theta_t (mu - x_t) - sigma_t^2 score] dt`` (score from ``eps_hat``)
-    and the optimal reverse state ``x*_{t-1}(x_t, x_0)``."""
+    and the optimal reverse state ``x*_{t-1}(x_t, x_0)``; ``weights`` (``gamma_0..gamma_T``,
+    None: uniform) weight each sample by its step."""
     _validate_kind(kind)
     sde = sde.to(batch.xt.device)
     score = sde.score_from_noise(eps_hat, batch.t)
     predicted = sde.reverse_sde_mean(batch.xt, batch.mu, score, batch.t)
     optimal = sde.optimal_reverse_mean(batch.xt, batch.x0, batch.mu, batch.t)
-    return distance(predicted, optimal, kind)
+    return _weighted_mean(per_sample_distance(predicted, optimal, kind), batch.t, weights)
 
 
-def noise_matching_loss(eps_hat: Tensor, batch: TrainingBatch, kind: str = "l1") -> Tensor:
+def noise_matching_loss(
+    eps_hat: Tensor, batch: TrainingBatch, kind: str = "l1", weights: Tensor | None = None
+) -> Tensor:
     """The paper's comparison: distance between ``eps_hat`` and the true noise."""
-    return distance(eps_hat, batch.noise, kind)
+    return _weighted_mean(per_sample_distance(eps_hat, batch.noise, kind), batch.t, weights)
 
 
 def _noise_matching_entry(
-    sde: MeanRevertingSDE, eps_hat: Tensor, batch: TrainingBatch, kind: str = "l1"
+    sde: MeanRevertingSDE, eps_hat: Tensor, batch: TrainingBatch, kind: str = "l1", weights: Tensor | None = None
 ) -> Tensor:
     """:func:`noise_matching_loss` with the registry's uniform signature (``sde`` unused)."""
-    return noise_matching_loss(eps_hat, batch, kind)
+    return noise_matching_loss(eps_hat, batch, kind, weights)
 
 
-LossFunction = Callable[[MeanRevertingSDE, Tensor, TrainingBatch, str], Tensor]
+LossFunction = Callable[..., Tensor]
 
 LOSSES: dict[str, LossFunction] = {
     "maximum_likelihood": maximum_likelihood_loss,
     "noise_matching": _noise_matching_entry,
 }
-"""Losses by name, each called as ``loss(sde, eps_hat, batch, kind)``."""
+"""Losses by name, each called as ``loss(sde, eps_hat, batch, kind, weights=None)``."""
 
 
 def get_loss(name: str) -> LossFunction:

@@ -14,6 +14,7 @@ the evaluated methods, or a published number copied from the CSV and labelled by
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,8 +93,12 @@ def build_table(
     protocol: str,
     sampler: str,
     synthetic: bool,
+    deviations: Sequence[str] = (),
 ) -> BenchmarkTable:
     """Assemble published rows and our rows into one table.
+
+    ``deviations`` lists, in words, how our IR-SDE run differs from the paper's setting
+    (:func:`irsde.paper.paper_deviations`); the caption names each of them.
 
     ``paper_rows`` maps each of our method labels to the published method it reproduces (e.g.
     ``{"IR-SDE (ours)": "IR-SDE"}``); deltas are ours minus the paper where that row exists.
@@ -131,6 +136,8 @@ def build_table(
         f"{benchmark}: {label}. Metrics under protocol '{protocol}'; IR-SDE sampled with the "
         f"'{sampler}' sampler. Our rows are means over test images (FID: one value per set)."
     )
+    if deviations:
+        caption += f" Our IR-SDE differs from the paper's setting in: {'; '.join(deviations)}."
     if any("delta_" in c for c in table.columns):
         caption += " Δ = this run minus the paper's row."
     return BenchmarkTable(benchmark, table, protocol, sampler, caption, sorted(set(footnotes)))
@@ -233,13 +240,17 @@ def write_table(table: BenchmarkTable, csv_path: str | Path, md_path: str | Path
 # Plots
 
 
-def read_validation_logs(logs: dict[str, str | Path], metric: str = "psnr") -> pd.DataFrame:
+def read_validation_logs(
+    logs: Mapping[str, str | Path] | Sequence[tuple[str, str | Path]], metric: str = "psnr"
+) -> pd.DataFrame:
     """Validation logs -> tidy frame (run, iteration, value) of the mean of ``metric`` per iteration.
 
-    Accepts tidy logs (iteration, [image,] metric, value) and wide logs (iteration, <metric>).
+    ``logs`` maps run labels to log paths, or is a list of ``(label, path)`` pairs in which several
+    logs (e.g. the training seeds of one setting) may share a label. Accepts tidy logs
+    (iteration, [image,] metric, value) and wide logs (iteration, <metric>).
     """
     frames = []
-    for run, path in logs.items():
+    for run, path in logs.items() if isinstance(logs, Mapping) else logs:
         log = pd.read_csv(path)
         if "metric" in log.columns:
             log = log[log["metric"] == metric]
@@ -256,8 +267,51 @@ def read_validation_logs(logs: dict[str, str | Path], metric: str = "psnr") -> p
     return pd.concat(frames, ignore_index=True)
 
 
-def plot_validation_curves(curves: pd.DataFrame, title: str, ylabel: str, outputs: list[str | Path]) -> None:
-    """Line plot of validation value vs iteration, one line per run; saved to every output path."""
+def plot_validation_curves(
+    curves: pd.DataFrame,
+    title: str,
+    ylabel: str,
+    outputs: list[str | Path],
+    reference: tuple[str, float] | None = None,
+) -> None:
+    """Validation value vs iteration, one line per run label: the mean over the label's logs (its
+    seeds) with a band of one standard deviation; ``reference`` = (label, value) draws a dashed
+    horizontal line (e.g. the degraded input's PSNR). Saved to every output path."""
+    plt, sns = _pyplot()
+    figure, axes = plt.subplots(figsize=(5.4, 3.6))
+    sns.lineplot(data=curves, x="iteration", y="value", hue="run", marker="o", errorbar="sd", ax=axes)
+    if reference is not None:
+        label, value = reference
+        axes.axhline(value, color="black", linestyle="--", linewidth=1, label=f"{label}: {value:.2f}")
+    axes.set_title(title)
+    axes.set_xlabel("training iteration")
+    axes.set_ylabel(ylabel)
+    axes.legend(title=None, fontsize="small")
+    _save(figure, outputs)
+
+
+def plot_timestep_errors(errors: pd.DataFrame, title: str, outputs: list[str | Path]) -> None:
+    """Noise-prediction error (left) and its clean-image equivalent (right) against timestep, one
+    line per validation iteration (darker = later), from a tidy ``val_timesteps.csv`` frame."""
+    plt, _ = _pyplot()
+    figure, panels = plt.subplots(1, 2, figsize=(9.0, 3.6))
+    iterations = sorted(errors["iteration"].unique())
+    colours = plt.get_cmap("viridis_r")(np.linspace(0.15, 1.0, len(iterations)))
+    for axes, metric, ylabel in zip(
+        panels, ("noise_error", "x0_error"), ("|eps_hat - eps|", "image error sigmabar_t exp(thetabar_t dt) |eps_hat - eps|")
+    ):
+        for colour, iteration in zip(colours, iterations):
+            rows = errors[(errors["iteration"] == iteration) & (errors["metric"] == metric)].sort_values("t")
+            axes.plot(rows["t"], rows["value"], color=colour, marker=".", label=f"iteration {iteration}")
+        axes.set_yscale("log")
+        axes.set_xlabel("timestep t")
+        axes.set_ylabel(ylabel, fontsize="small")
+    panels[1].legend(fontsize="x-small")
+    figure.suptitle(title)
+    _save(figure, outputs)
+
+
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -265,15 +319,15 @@ def plot_validation_curves(curves: pd.DataFrame, title: str, ylabel: str, output
     import seaborn as sns
 
     sns.set_theme(style="whitegrid", context="paper")
-    figure, axes = plt.subplots(figsize=(5.0, 3.4))
-    sns.lineplot(data=curves, x="iteration", y="value", hue="run", marker="o", ax=axes)
-    axes.set_title(title)
-    axes.set_xlabel("training iteration")
-    axes.set_ylabel(ylabel)
-    axes.legend(title=None)
+    return plt, sns
+
+
+def _save(figure, outputs: list[str | Path]) -> None:
     figure.tight_layout()
     for output in outputs:
         figure.savefig(output, dpi=150)
+    import matplotlib.pyplot as plt
+
     plt.close(figure)
 
 

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -8,6 +9,7 @@ from irsde.losses import (
     get_loss,
     maximum_likelihood_loss,
     noise_matching_loss,
+    timestep_weights,
 )
 from irsde.sde import MeanRevertingSDE
 
@@ -124,3 +126,41 @@ def test_unknown_loss_or_kind_raises(sde, batch):
         noise_matching_loss(batch.noise, batch, "huber")
     with pytest.raises(ValueError, match="'L1'.*l1, l2"):
         maximum_likelihood_loss(sde, batch.noise, batch, "L1")
+
+
+def test_uniform_timestep_weights_are_the_paper_loss(sde):
+    batch = _weighting_batch(sde)
+    eps_hat = batch.noise + 0.1
+    gamma = torch.as_tensor(timestep_weights(sde, "uniform", "maximum_likelihood"))
+    assert torch.equal(gamma[1:], torch.ones(sde.T, dtype=gamma.dtype))
+    assert maximum_likelihood_loss(sde, eps_hat, batch, "l1", gamma.float()).item() == pytest.approx(
+        maximum_likelihood_loss(sde, eps_hat, batch, "l1").item(), rel=1e-6
+    )
+
+
+@pytest.mark.parametrize("loss", ["maximum_likelihood", "noise_matching"])
+def test_x0_weights_measure_every_step_on_the_clean_image(sde, loss):
+    gamma = timestep_weights(sde, "x0", loss)
+    assert gamma[1:].mean() == pytest.approx(1.0) and np.all(np.diff(gamma[1:]) > 0)  # grows with t
+    # gamma_t is proportional to (image error per noise error) / (loss per noise error).
+    c = sde.coefficients
+    seen = c.sigma_sq_dt / c.sigma_bars if loss == "maximum_likelihood" else np.ones(sde.T + 1)
+    ratio = c.sigma_bars * c.inv_decay_bar / seen
+    np.testing.assert_allclose(gamma[1:] / gamma[1], ratio[1:] / ratio[1], rtol=1e-12)
+
+
+def test_weighted_loss_multiplies_each_sample_by_its_step_weight(sde):
+    batch = _weighting_batch(sde)
+    eps_hat = batch.noise + 0.3
+    gamma = torch.linspace(0, 2, sde.T + 1)
+    per_sample = (eps_hat - batch.noise).abs().flatten(1).mean(1)
+    expected = (per_sample * gamma[batch.t]).mean()
+    assert noise_matching_loss(eps_hat, batch, "l1", gamma).item() == pytest.approx(expected.item(), rel=1e-6)
+    with pytest.raises(ValueError, match="valid: uniform, x0"):
+        timestep_weights(sde, "snr", "noise_matching")
+
+
+def _weighting_batch(sde):
+    generator = torch.Generator().manual_seed(7)
+    x0, mu = torch.rand(4, 3, 8, 8, generator=generator), torch.rand(4, 3, 8, 8, generator=generator)
+    return draw_training_batch(sde, x0, mu, generator)

@@ -1,6 +1,7 @@
 """The Snakemake workflow: dry runs of every shipped config, parse-time errors, and (slow) a
 real run of the CI config whose deliberately worse variant must fail `regress`."""
 
+import os
 import re
 import subprocess
 import sys
@@ -117,20 +118,32 @@ def test_regress_fails_for_a_deliberately_worse_model(tmp_path):
     assert not (tmp_path / "results" / "regress" / "ci.txt").exists()
 
 
+@pytest.fixture(scope="module")
+def ci_run(tmp_path_factory):
+    """`all` on config/ci.yaml in a fresh folder (shared by the tests that inspect that run)."""
+    workdir = tmp_path_factory.mktemp("ci-run")
+    result = snakemake("--cores", "2", "all", "--configfile", str(REPO / "config" / "ci.yaml"), workdir=workdir)
+    return workdir, result
+
+
 @pytest.mark.slow
-def test_every_target_runs_on_the_ci_config_and_matches_its_reference(tmp_path):
+def test_every_target_runs_on_the_ci_config_and_matches_its_reference(ci_run):
     """`all` on config/ci.yaml: tables, curves, qualitative figures, regress (against the committed
     reference), the HTML report; then a second run has nothing to do."""
+    tmp_path, result = ci_run
     ci = str(REPO / "config" / "ci.yaml")
-    result = snakemake("--cores", "2", "all", "--configfile", ci, workdir=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     results = tmp_path / "results"
     table = pd.read_csv(results / "tables" / "synthetic-rain.csv")
     assert set(table["method"]) == {"Input (degraded, no restoration)", "IR-SDE (ours)", "CNN-baseline (our reconstruction)"}
     assert table["psnr"].notna().all() and (table["protocol"] == "irsde-derain").all()
+    psnr = table.set_index("method")["psnr"]
+    assert psnr["IR-SDE (ours)"] >= psnr["Input (degraded, no restoration)"] + 2.0  # IR-SDE restores
     assert "synthetic stand-in" in (results / "tables" / "synthetic-rain.md").read_text()
     assert r"\toprule" in (results / "tables" / "synthetic-rain.tex").read_text()
-    for figure in ("theta_schedules.png", "theta_schedules.pdf", "loss_comparison.png", "qualitative_synthetic-rain.png"):
+    figures = ("theta_schedules.png", "theta_schedules.pdf", "loss_comparison.png", "timestep_errors.png",
+               "qualitative_synthetic-rain.png")
+    for figure in figures:
         assert (results / "figures" / figure).stat().st_size > 1000, figure
     assert "0 regressed or missing" in (results / "regress" / "ci.txt").read_text()
     report = snakemake("--report", str(tmp_path / "report.html"), "all", "--configfile", ci, workdir=tmp_path)
@@ -138,3 +151,39 @@ def test_every_target_runs_on_the_ci_config_and_matches_its_reference(tmp_path):
     assert "theta_schedules.png" in (tmp_path / "report.html").read_text(errors="ignore")
     again = snakemake("--cores", "2", "all", "--configfile", ci, workdir=tmp_path)
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+
+
+BROKEN_SAMPLER = """
+# Loaded at start-up by every Python process of the test's pipeline run (PYTHONPATH): the paper's
+# Euler-Maruyama sampler with the sign of the score flipped.
+import irsde.samplers as samplers
+
+
+def flipped_score_step(sde, xt, mu, eps_hat, t, noise):
+    score = -sde.score_from_noise(eps_hat, t)
+    return sde.reverse_sde_mean(xt, mu, score, t) - sde.reverse_sde_noise_std(t) * noise
+
+
+samplers.SAMPLERS["sde"] = samplers.Sampler("sde", flipped_score_step, True, "broken on purpose")
+"""
+
+
+@pytest.mark.slow
+def test_regress_fails_when_the_sampler_is_broken(ci_run, tmp_path):
+    """The trained CI models restored by an IR-SDE sampler whose score has the wrong sign must
+    fail `regress` against the committed reference (the gate bites on a broken SDE)."""
+    workdir, first = ci_run
+    assert first.returncode == 0, first.stdout + first.stderr
+    (tmp_path / "sitecustomize.py").write_text(BROKEN_SAMPLER)
+    command = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2", "regress",
+               "--configfile", str(REPO / "config" / "ci.yaml"), "--forcerun", "restore"]
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900, env=environment)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "REGRESSED" in output
+    current = pd.read_csv(workdir / "results" / "regress" / "ci.current.csv")
+    irsde = current[(current["method"] == "IR-SDE (ours)") & (current["metric"] == "psnr")]["value"].iloc[0]
+    reference = pd.read_csv(REPO / "results" / "reference" / "ci.csv")
+    pinned = reference[(reference["method"] == "IR-SDE (ours)") & (reference["metric"] == "psnr")]["value"].iloc[0]
+    assert irsde < pinned - 2.0

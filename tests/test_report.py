@@ -89,3 +89,52 @@ def test_qualitative_grid_names_a_missing_column(tmp_path):
     assert (tmp_path / "g.png").exists()
     with pytest.raises(KeyError, match="'IR-SDE'"):
         report.qualitative_grid([("001", {"GT": image})], ["GT", "IR-SDE"], tmp_path / "h.png")
+
+
+def test_curves_average_the_seeds_of_a_label_and_draw_the_input_line(tmp_path):
+    logs = []
+    for seed, offset in ((0, 0.0), (1, 2.0)):
+        path = tmp_path / f"seed{seed}.csv"
+        pd.DataFrame(
+            {"iteration": [10, 20], "image": ["mean", "mean"], "metric": ["psnr", "psnr"], "value": [1.0, 2.0]}
+        ).pipe(lambda frame: pd.concat([frame, frame.assign(image="a.png", value=frame["value"] + offset)])).to_csv(
+            path, index=False
+        )
+        logs.append(("cosine", path))
+    curves = report.read_validation_logs(logs)
+    assert sorted(curves.groupby("iteration")["value"].mean().tolist()) == [2.0, 3.0]  # mean over seeds
+    assert len(curves) == 4 and set(curves["run"]) == {"cosine"}
+    png = tmp_path / "c.png"
+    report.plot_validation_curves(curves, "t", "PSNR", [png], reference=("input", 1.5))
+    assert png.stat().st_size > 0
+
+
+def test_timestep_error_plot(tmp_path):
+    rows = [
+        {"iteration": it, "t": t, "metric": m, "value": 0.1 * t / it}
+        for it in (100, 200) for t in (1, 50, 100) for m in ("noise_error", "x0_error")
+    ]
+    png = tmp_path / "e.png"
+    report.plot_timestep_errors(pd.DataFrame(rows), "errors", [png])
+    assert png.stat().st_size > 0
+
+
+def test_caption_names_every_deviation_from_the_paper():
+    from irsde.paper import paper_deviations
+    from irsde.train import validate_config
+
+    config = validate_config(
+        {"name": "r", "data": {"train": "t"}, "sde": {"eps": 0.1}, "network": {"nf": 8, "depth": 2},
+         "loss": {"timestep_weights": "x0"}}
+    )
+    deviations = paper_deviations(config)
+    assert deviations == [
+        "sde.eps 0.1 (paper 0.005)",
+        "loss.timestep_weights x0 (paper uniform)",
+        "network.nf 8 (paper 64)",
+        "network.depth 2 (paper 4)",
+    ]
+    assert paper_deviations(validate_config({"name": "r", "data": {"train": "t"}})) == []
+    summary = pd.DataFrame([{"method": "IR-SDE (ours)", "metric": "psnr", "mean": 20.0, "std": 0.0, "seeds": 1}])
+    table = report.build_table("b", summary, None, None, "irsde-derain", "sde", True, deviations)
+    assert "differs from the paper's setting in: sde.eps 0.1 (paper 0.005); loss.timestep_weights x0" in table.caption

@@ -5,7 +5,7 @@ import json
 
 import pytest
 import torch
-from train_support import assert_same_tensors, load_tensors, make_paired_split, tiny_config
+from train_support import assert_same_tensors, load_tensors, make_paired_split, tiny_config, tiny_dataset
 
 from baselines.cnn import CNNBaseline, regress
 from irsde.data import PairedTrainDataset
@@ -216,3 +216,17 @@ def test_batches_depend_only_on_seed_and_iteration(tmp_path):
     halves = [list(iterate_batches(dataset, plan, Shard(s, s + 2, 4), 1, 5)) for s in (0, 2)]
     for iteration in range(5):
         assert torch.equal(torch.cat([halves[0][iteration][1], halves[1][iteration][1]]), whole[iteration][1])
+
+
+def test_input_scores_are_the_degraded_images_own_scores(tmp_path):
+    from irsde.data import PairedTestDataset
+    from irsde.images import to_uint8
+    from irsde.metrics import psnr
+    from irsde.train.validation import input_scores
+
+    _, val_dir = tiny_dataset(tmp_path)
+    scores = input_scores(str(val_dir), 2, None, "irsde-derain")
+    pairs = [PairedTestDataset(val_dir)[i] for i in range(2)]
+    expected = [psnr(to_uint8(p["lq"]), to_uint8(p["gt"]), crop_border=4, y_channel=True) for p in pairs]
+    assert scores["psnr"] == pytest.approx(sum(expected) / 2)
+    assert 0 < scores["ssim"] < 1

@@ -28,6 +28,8 @@ Keys (default in brackets; "paper" marks the IR-SDE paper's / authors' deraining
 ``sde.eps``              [0.005, paper] exp(-thetabar_T dt)                           (irsde only)
 ``loss.name``            [maximum_likelihood, paper] or ``noise_matching``           (irsde only)
 ``loss.kind``            [l1, paper] ``l1`` or ``l2`` (the CNN baseline uses it too)
+``loss.timestep_weights`` [uniform, paper] per-step weights gamma_t of the loss: uniform or x0
+                         (see :mod:`irsde.losses`)                                     (irsde only)
 ``optim.lr``             [1.0e-4, paper] Adam learning rate
 ``optim.betas``          [[0.9, 0.99], paper] Adam betas
 ``optim.weight_decay``   [0.0, paper]
@@ -225,6 +227,7 @@ SCHEMA: dict[str, Any] = {
     "loss": {
         "name": Option("maximum_likelihood", registered("irsde.losses", "LOSSES")),
         "kind": Option("l1", choice(*LOSS_KINDS)),
+        "timestep_weights": Option("uniform", registered("irsde.losses", "TIMESTEP_WEIGHTS")),
     },
     "optim": {
         "lr": Option(1.0e-4, real(0, None, low_open=True)),

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from irsde.diagnostics import noise_prediction_errors, probe_steps
-from irsde.losses import TrainingBatch, draw_training_batch, get_loss
+from irsde.losses import TrainingBatch, draw_training_batch, get_loss, timestep_weights
 from irsde.nets import ConditionalUNet
 from irsde.samplers import restore
 from irsde.sde import MeanRevertingSDE
@@ -96,12 +96,17 @@ class IRSDEMethod:
 
     name = "irsde"
 
-    def __init__(self, network: Mapping, sde: MeanRevertingSDE, loss: str, kind: str, sampler: str):
+    def __init__(
+        self, network: Mapping, sde: MeanRevertingSDE, loss: str, kind: str, sampler: str, weighting: str = "uniform"
+    ):
         self.network = dict(network)
         self.sde = sde
         self.loss_name, self.kind = loss, kind
         self.loss_fn = get_loss(loss)
         self.sampler = sampler
+        self.weighting = weighting
+        gamma = timestep_weights(sde, weighting, loss)
+        self.weights = None if weighting == "uniform" else torch.as_tensor(gamma, dtype=torch.float32)
 
     @classmethod
     def from_config(cls, config: Mapping) -> "IRSDEMethod":
@@ -112,10 +117,13 @@ class IRSDEMethod:
             loss=config["loss"]["name"],
             kind=config["loss"]["kind"],
             sampler=config["train"]["val_sampler"],
+            weighting=config["loss"]["timestep_weights"],
         )
 
     def to(self, device: torch.device) -> "IRSDEMethod":
         self.sde = self.sde.to(device)
+        if self.weights is not None:
+            self.weights = self.weights.to(device)
         return self
 
     def build_net(self) -> nn.Module:
@@ -124,7 +132,7 @@ class IRSDEMethod:
     def loss(self, net: nn.Module, gt: Tensor, lq: Tensor, generator: torch.Generator, shard: Shard) -> Tensor:
         batch = draw_shard_batch(self.sde, gt, lq, generator, shard)
         eps_hat = net(batch.xt, batch.mu, batch.t)
-        return self.loss_fn(self.sde, eps_hat, batch, self.kind)
+        return self.loss_fn(self.sde, eps_hat, batch, self.kind, self.weights)
 
     def restore(self, net: nn.Module, lq: Tensor, generator: torch.Generator) -> Tensor:
         return restore(net, self.sde, lq, sampler=self.sampler, generator=generator)

@@ -118,5 +118,16 @@ class Validator:
         return {"crop_border": self.protocol.crop_border, "y_channel": self.protocol.y_channel}
 
 
+def input_scores(split_dir: str, count: int, crop_size: int | None, protocol: str) -> dict[str, float]:
+    """Mean PSNR/SSIM of the degraded inputs themselves on the validation subset a
+    :class:`Validator` with these settings scores (the floor a restoration should beat)."""
+    validator = Validator(split_dir, count, crop_size, protocol, seed=0)
+    arguments = validator._metric_arguments()
+    return {
+        metric: _mean([float(function(to_uint8(lq), gt, **arguments)) for lq, gt in zip(validator.lq, validator.gt)])
+        for metric, function in VALIDATION_METRICS.items()
+    }
+
+
 def _mean(values: list[float]) -> float:
     return math.fsum(values) / len(values) if values else math.nan

@@ -119,13 +119,24 @@ def train_config(benchmark, method):
     return run
 
 
-def curve_train_config(variant):
-    """An IR-SDE run of the curves: the table run's settings with this schedule and loss."""
+def irsde_paper_deviations(benchmark):
+    """How this config's IR-SDE run of a benchmark differs from the paper's setting, in words."""
+    from irsde.paper import paper_deviations
+    from irsde.train import validate_config
+
+    if "irsde" not in config["methods"]:
+        return []
+    return paper_deviations(validate_config(train_config(benchmark, "irsde")))
+
+
+def curve_train_config(variant, seed):
+    """An IR-SDE run of the curves: the table run's settings with this schedule, loss and seed."""
     schedule, loss = variant.split("-", 1)
     curves = config["curves"]
     run = train_config(curves["benchmark"], "irsde")
-    run["name"] = f"{NAME}-curves-{variant}"
-    run["output_dir"] = curve_run_dir(variant)
+    run["name"] = f"{NAME}-curves-{variant}-seed{seed}"
+    run["seed"] = int(seed)
+    run["output_dir"] = curve_run_dir(variant, seed)
     run["sde"]["schedule"] = schedule
     run["loss"]["name"] = loss
     run["train"].update(iterations=curves["iterations"], val_every=curves["val_every"])
@@ -143,7 +154,7 @@ def _check_run_configs():
             _validated(validate_config, train_config(benchmark, method), f"training of {benchmark}/{method}")
     if "curves" in config:
         for variant in curve_variants():
-            _validated(validate_config, curve_train_config(variant), f"curves run {variant}")
+            _validated(validate_config, curve_train_config(variant, 0), f"curves run {variant}")
 
 
 def _validated(validate, run, what):
@@ -224,8 +235,22 @@ def final_weights(benchmark, method):
     return f"{run_dir(benchmark, method)}/final/net_ema.pth"
 
 
-def curve_run_dir(variant):
-    return f"{PATHS['runs']}/{NAME}/curves/{variant}"
+def curve_run_dir(variant, seed):
+    return f"{PATHS['runs']}/{NAME}/curves/{variant}/seed{seed}"
+
+
+def curve_seeds():
+    return config["curves"].get("seeds", [0])
+
+
+def curve_logs(variants, log="val_log"):
+    """The final ``log`` CSV of every curve run of ``variants``, all seeds (variant-major)."""
+    return [f"{curve_run_dir(v, s)}/final/{log}.csv" for v in variants for s in curve_seeds()]
+
+
+def curve_labels(variants, label):
+    """One label per entry of :func:`curve_logs`: runs of one variant share its label."""
+    return [label(v) for v in variants for _ in curve_seeds()]
 
 
 def methods_for(benchmark):
@@ -274,11 +299,28 @@ def loss_curve_variants():
     return [f"{config['sde']['schedule']}-{loss}" for loss in config["curves"]["losses"]]
 
 
+def paper_curve_variant():
+    """The curve run of the configured schedule and loss (whose timestep errors are plotted)."""
+    return f"{config['sde']['schedule']}-{config['loss']['name']}"
+
+
+def curve_input_reference():
+    """What the validation PSNR of the curves is compared with: the degraded input itself."""
+    curves, training = config["curves"], config["training"]
+    return {
+        "split_dir": split_dir(curves["benchmark"], "test"),
+        "count": curves.get("val_images", training["data"].get("val_images", 4)),
+        "crop_size": training["data"].get("val_crop_size"),
+        "protocol": bench(curves["benchmark"])["protocol"],
+    }
+
+
 def curve_outputs():
     if "curves" not in config:
         return []
     base = f"{PATHS['results']}/figures"
-    return [f"{base}/{plot}.{ext}" for plot in ("theta_schedules", "loss_comparison") for ext in ("png", "pdf")]
+    plots = ("theta_schedules", "loss_comparison", "timestep_errors")
+    return [f"{base}/{plot}.{ext}" for plot in plots for ext in ("png", "pdf")]
 
 
 def figure_outputs():

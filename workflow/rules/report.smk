@@ -20,6 +20,7 @@ rule table:
         sampler=config["sampler"],
         synthetic=lambda w: is_synthetic(w.benchmark),
         paper_rows=PAPER_ROWS,
+        deviations=lambda w: irsde_paper_deviations(w.benchmark),
     log:
         f"{PATHS['logs']}/{NAME}/table/{{benchmark}}.log",
     script:
@@ -28,7 +29,8 @@ rule table:
 
 rule theta_schedule_curves:
     input:
-        logs=lambda w: [f"{curve_run_dir(v)}/final/val_log.csv" for v in schedule_curve_variants()],
+        logs=lambda w: curve_logs(schedule_curve_variants()),
+        test=lambda w: dataset_marker(config["curves"]["benchmark"], "test"),
     output:
         png=report(
             f"{PATHS['results']}/figures/theta_schedules.png",
@@ -37,8 +39,9 @@ rule theta_schedule_curves:
         ),
         pdf=f"{PATHS['results']}/figures/theta_schedules.pdf",
     params:
-        labels=lambda w: [v.split("-")[0] for v in schedule_curve_variants()],
+        labels=lambda w: curve_labels(schedule_curve_variants(), lambda v: v.split("-")[0]),
         title="Validation PSNR by theta schedule",
+        reference=lambda w: curve_input_reference(),
     log:
         f"{PATHS['logs']}/{NAME}/curves/theta_schedules.log",
     script:
@@ -47,7 +50,8 @@ rule theta_schedule_curves:
 
 rule loss_comparison_curves:
     input:
-        logs=lambda w: [f"{curve_run_dir(v)}/final/val_log.csv" for v in loss_curve_variants()],
+        logs=lambda w: curve_logs(loss_curve_variants()),
+        test=lambda w: dataset_marker(config["curves"]["benchmark"], "test"),
     output:
         png=report(
             f"{PATHS['results']}/figures/loss_comparison.png",
@@ -56,12 +60,31 @@ rule loss_comparison_curves:
         ),
         pdf=f"{PATHS['results']}/figures/loss_comparison.pdf",
     params:
-        labels=lambda w: [v.split("-", 1)[1].replace("_", "-") for v in loss_curve_variants()],
+        labels=lambda w: curve_labels(loss_curve_variants(), lambda v: v.split("-", 1)[1].replace("_", "-")),
         title="Validation PSNR: maximum-likelihood vs noise-matching loss",
+        reference=lambda w: curve_input_reference(),
     log:
         f"{PATHS['logs']}/{NAME}/curves/loss_comparison.log",
     script:
         "../scripts/plot_curves.py"
+
+
+rule timestep_error_plot:
+    input:
+        logs=lambda w: curve_logs([paper_curve_variant()], log="val_timesteps"),
+    output:
+        png=report(
+            f"{PATHS['results']}/figures/timestep_errors.png",
+            caption="../report/timestep_errors.rst",
+            category="Training curves",
+        ),
+        pdf=f"{PATHS['results']}/figures/timestep_errors.pdf",
+    params:
+        title=lambda w: f"Noise-prediction error by timestep ({paper_curve_variant()}, seed {curve_seeds()[0]})",
+    log:
+        f"{PATHS['logs']}/{NAME}/curves/timestep_errors.log",
+    script:
+        "../scripts/plot_timestep_errors.py"
 
 
 rule qualitative_figure:

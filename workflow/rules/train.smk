@@ -30,16 +30,17 @@ rule train_curve:
         train=lambda w: dataset_marker(config["curves"]["benchmark"], "train"),
         test=lambda w: dataset_marker(config["curves"]["benchmark"], "test"),
     output:
-        weights=protected(f"{PATHS['runs']}/{NAME}/curves/{{variant}}/final/net_ema.pth"),
-        train_log=f"{PATHS['runs']}/{NAME}/curves/{{variant}}/final/train_log.csv",
-        val_log=f"{PATHS['runs']}/{NAME}/curves/{{variant}}/final/val_log.csv",
+        weights=protected(f"{PATHS['runs']}/{NAME}/curves/{{variant}}/seed{{seed}}/final/net_ema.pth"),
+        train_log=f"{PATHS['runs']}/{NAME}/curves/{{variant}}/seed{{seed}}/final/train_log.csv",
+        val_log=f"{PATHS['runs']}/{NAME}/curves/{{variant}}/seed{{seed}}/final/val_log.csv",
+        timestep_log=f"{PATHS['runs']}/{NAME}/curves/{{variant}}/seed{{seed}}/final/val_timesteps.csv",
     params:
-        config=lambda w: curve_train_config(w.variant),
+        config=lambda w: curve_train_config(w.variant, w.seed),
     resources:
         gpu=1,
     log:
-        f"{PATHS['logs']}/{NAME}/train/curves/{{variant}}.log",
+        f"{PATHS['logs']}/{NAME}/train/curves/{{variant}}-seed{{seed}}.log",
     benchmark:
-        f"{PATHS['logs']}/{NAME}/train/curves/{{variant}}.benchmark.tsv"
+        f"{PATHS['logs']}/{NAME}/train/curves/{{variant}}-seed{{seed}}.benchmark.tsv"
     script:
         "../scripts/train.py"

@@ -1,12 +1,15 @@
-"""Snakemake adapter: validation logs of several training runs -> one PSNR-vs-iteration plot."""
+"""Snakemake adapter: validation logs of training runs -> PSNR-vs-iteration plot (mean and band
+over the seeds of each run label), with the degraded input's PSNR as a reference line."""
 import logging
 
 from irsde import report
 from irsde.logs import log_to_file
+from irsde.train.validation import input_scores
 
 log_to_file(snakemake.log[0])
-logs = dict(zip(snakemake.params.labels, snakemake.input.logs))
-curves = report.read_validation_logs(logs, metric="psnr")
-report.plot_validation_curves(curves, snakemake.params.title, "validation PSNR (dB)",
-                              [snakemake.output.png, snakemake.output.pdf])
-logging.info("plotted %d points from %s", len(curves), list(logs.values()))
+params = snakemake.params
+curves = report.read_validation_logs(list(zip(params.labels, snakemake.input.logs)), metric="psnr")
+reference = input_scores(**params.reference)["psnr"]
+report.plot_validation_curves(curves, params.title, "validation PSNR (dB)", [snakemake.output.png, snakemake.output.pdf],
+                              reference=("input (no restoration)", reference))
+logging.info("plotted %d points from %s; input PSNR %.2f dB", len(curves), list(snakemake.input.logs), reference)

@@ -21,6 +21,7 @@ table = report.build_table(
     params.protocol,
     params.sampler,
     params.synthetic,
+    params.deviations,
 )
 report.write_table(table, snakemake.output.csv, snakemake.output.md, snakemake.output.tex)
 logging.info("table %s: %d rows", snakemake.wildcards.benchmark, len(table.rows))

@@ -13,4 +13,6 @@ layout = RunLayout(result.output_dir)
 shutil.copyfile(result.ema_weights, snakemake.output.weights)
 shutil.copyfile(layout.train_log, snakemake.output.train_log)
 shutil.copyfile(layout.val_log, snakemake.output.val_log)
+if "timestep_log" in snakemake.output.keys():
+    shutil.copyfile(layout.timestep_log, snakemake.output.timestep_log)
 logging.info("finished %s at iteration %d", config["name"], result.iteration)
