@@ -88,9 +88,12 @@ def test_misspelled_target_lists_the_choices(tmp_path):
         (lambda c: c.update(extra_samplers=[{"sampler": "fast-sde", "steps": 0}]), "0 is less than the minimum of 1"),
         (lambda c: c["training"]["optim"].update(lr="fast"), "optim.lr"),
         (lambda c: c["training"]["train"].update(iteratons=10), "train.iteratons"),
+        (lambda c: c["benchmarks"]["synthetic-rain"].update(network={"depth": 9}), "config key 'network.depth'"),
+        (lambda c: c["training"]["optim"].update(lr=float("inf")), "config key 'optim.lr': expected a finite number"),
+        (lambda c: c.update(mirror="ftp://mirror.example.org"), "ftp://mirror.example.org"),
     ],
     ids=["method", "protocol", "dataset", "synthetic-published", "sampler", "sampler-steps", "extra-sampler-steps",
-         "bad-value", "unknown-key"],
+         "bad-value", "unknown-key", "benchmark-network-depth", "infinite-lr", "mirror-url"],
 )
 def test_bad_config_fails_at_parse_time_naming_the_key(tmp_path, edit, expected):
     config = write_config(tmp_path, "config.yaml", edit)
