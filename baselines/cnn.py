@@ -60,6 +60,9 @@ class CNNBaseline(Method):
         """Per-sample mean absolute error to GT, averaged over the batch (no randomness used)."""
         return distance(regress(net, lq), gt, self.kind)
 
+    def settings(self) -> dict:
+        return {"nfe": 1}
+
     def restore(self, net: nn.Module, lq: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """One forward pass; ``generator`` is accepted for the common interface and unused."""
         return regress(net, lq)

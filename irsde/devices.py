@@ -1,5 +1,9 @@
-"""Which torch device to compute on: ``auto`` (CUDA when torch sees one, else the CPU), ``cpu``
-or ``cuda``. Training, restoration and the perceptual metrics all resolve a choice here."""
+"""Choosing the torch device: ``auto``, ``cpu`` or ``cuda``, with one-line errors.
+
+Training (``device`` config key), ``irsde restore --device`` and ``irsde evaluate --device`` all
+resolve their choice here, so a request for a GPU that torch cannot see fails before any work
+with the same message instead of a traceback from deep inside torch.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +12,20 @@ import torch
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 
-def resolve_device(choice: str = "auto", local_rank: int = 0) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error.
-
-    ``local_rank`` picks the GPU of a process under ``torchrun`` (modulo the GPUs present).
-    """
+def resolve_device(choice: str | None, local_rank: int = 0) -> torch.device:
+    """``auto`` (or None) -> CUDA when available, else CPU; ``cuda`` without a GPU is an error.
+    ``local_rank`` picks the GPU of a torchrun process."""
+    choice = "auto" if choice is None else choice
     if choice not in DEVICE_CHOICES:
         raise ValueError(f"device {choice!r} is not one of {', '.join(DEVICE_CHOICES)}")
     if choice == "auto":
         choice = "cuda" if torch.cuda.is_available() else "cpu"
     if choice == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError("device 'cuda' was requested but torch sees no CUDA device")
+            build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
+            raise RuntimeError(
+                f"device 'cuda' was requested but torch {torch.__version__} ({build}) sees no CUDA device; "
+                f"use device 'cpu' (or 'auto')"
+            )
         return torch.device("cuda", local_rank % torch.cuda.device_count())
     return torch.device("cpu")

@@ -7,6 +7,10 @@ note); FID, a property of the whole set, has one row with ``image == SET_IMAGE``
 a method id (:func:`irsde.methods.row_facts`); labels are applied only when tables are drawn. A
 metric whose pretrained weights are unavailable is NaN with a ``note`` naming the missing file,
 when the caller allowed it; otherwise it is an error.
+
+Evaluation refuses a restoration folder with ``png/`` but no ``restore.json`` (a killed or failed
+restore) and float outputs holding NaN/inf. A folder restored with ``limit`` records it, and is
+then scored on the images it holds only.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from irsde.finite import check_finite_images
 from irsde.images import list_images, read_image, read_uint8, to_tensor
 from irsde.metrics import (
     METRIC_NAMES,
@@ -34,7 +39,7 @@ from irsde.metrics import (
     ssim,
 )
 from irsde.metrics.batching import same_size_batches
-from irsde.restoration import FLOAT_SUBDIR, MANIFEST, RestoredSet
+from irsde.restoration import FLOAT_SUBDIR, MANIFEST, PNG_SUBDIR, RestoredSet
 
 logger = logging.getLogger(__name__)
 
@@ -64,20 +69,31 @@ class _Scores:
 
 
 def resolve_restored_dir(restored_dir: str | os.PathLike) -> tuple[Path, Path | None]:
-    """(PNG folder, float folder or None) of a :func:`restore_folder` output or of a plain PNG folder."""
+    """(PNG folder, float folder or None) of a :func:`restore_folder` output or of a plain PNG
+    folder; ValueError for a restore output without its ``restore.json`` (it never finished)."""
     restored_dir = Path(restored_dir)
     layout = RestoredSet(restored_dir)
     if layout.png_dir.is_dir():
+        if not layout.manifest_path.is_file():
+            raise ValueError(
+                f"{restored_dir} has {PNG_SUBDIR}/ but no {MANIFEST}: that restore did not finish (killed or "
+                f"failed), so its images are not a complete set; run `irsde restore` into it again"
+            )
         return layout.png_dir, layout.float_dir if layout.float_dir.is_dir() else None
     if not restored_dir.is_dir():
         raise FileNotFoundError(f"restored folder not found: {restored_dir}")
     return restored_dir, None
 
 
-def match_pairs(restored_dir: Path, gt_dir: Path) -> list[tuple[Path, Path]]:
-    """(restored, GT) pairs matched by file stem; ValueError naming images missing on either side."""
+def match_pairs(restored_dir: Path, gt_dir: Path, subset: Iterable[str] | None = None) -> list[tuple[Path, Path]]:
+    """(restored, GT) pairs matched by file stem; ValueError naming images missing on either side.
+    ``subset``: the stems a limited restoration covered; the other GT images are left out."""
     restored = {path.stem: path for path in list_images(restored_dir)}
     gts = {path.stem: path for path in list_images(gt_dir)}
+    if subset is not None:
+        subset = set(subset)
+        gts = {stem: path for stem, path in gts.items() if stem in subset}
+        logger.info("scoring the %d images a limited restoration covered (not every image of %s)", len(gts), gt_dir)
     missing = sorted(gts.keys() - restored.keys())
     extra = sorted(restored.keys() - gts.keys())
     if missing or extra or not gts:
@@ -116,7 +132,11 @@ def evaluate(
     protocol = get_protocol(protocol)
     metrics = _check_metric_names(metrics)
     png_dir, float_dir = resolve_restored_dir(restored_dir)
-    pairs = match_pairs(png_dir, Path(gt_dir))
+    manifest = RestoredSet(Path(restored_dir)).manifest()
+    subset = manifest.get("images") if manifest.get("limit") else None
+    pairs = match_pairs(png_dir, Path(gt_dir), subset)
+    if float_dir is not None:
+        _check_float_outputs(float_dir, pairs)
     scores = _Scores(dataset, method, seed, protocol.name)
     if {"psnr", "ssim"} & set(metrics):
         _score_fidelity(scores, pairs, protocol, metrics, progress)
@@ -182,9 +202,21 @@ def _with_weights(scores: _Scores, metric: str, pairs, allow_missing: bool, comp
             scores.add(image, metric, float("nan"), error.short_note())
 
 
+def _check_float_outputs(float_dir: Path, pairs) -> None:
+    """Every float output of the pairs must be finite (PNGs of NaN are black, and scored)."""
+    for restored, _ in pairs:
+        path = float_dir / f"{restored.stem}.npy"
+        if path.is_file():
+            check_finite_images(_load_restored_float(path)[None], [str(path)],
+                                f"restored float output {path} (restore it again with good weights)")
+
+
 def _load_restored_float(path: Path) -> np.ndarray:
     if path.suffix == ".npy":
-        array = np.load(path)
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as error:
+            raise ValueError(f"cannot read the float output {path} ({error}): restore again") from error
         if array.ndim != 3 or array.shape[2] != 3:
             raise ValueError(f"{path}: expected an HxWx3 float array, got shape {array.shape}")
         return array.astype(np.float32)

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from irsde import paper as irsde_paper
 from irsde import schema
 from irsde.data import SYNTHETIC
+from irsde.methods import METHODS, PUBLISHED_WEIGHTS, row_facts
 from irsde.methods.ir_sde import IRSDEMethod
 from irsde.train.config import validate_config
 
@@ -58,6 +59,13 @@ def _check_cross_keys(config: Mapping, published: list[str]) -> None:
     missing = [metric for metric in config["metrics"] if metric not in config["regress"]["tolerances"]]
     if missing:
         raise ValueError(f"config key 'regress.tolerances': no tolerance for metric(s) {', '.join(missing)}")
+    steps = {"sampler_steps": config["sampler_steps"]}
+    steps.update({f"extra_samplers[{i}].steps": entry["steps"] for i, entry in enumerate(config["extra_samplers"])})
+    for name in config["benchmarks"]:
+        T = benchmark_section(config, name, "sde")["T"]
+        for key, value in steps.items():
+            if value is not None and value > T:
+                raise ValueError(f"config key '{key}': {value} network evaluations, but benchmark {name} has T={T}")
 
 
 def dataset_of(config: Mapping, benchmark: str, split: str) -> str:
@@ -108,8 +116,56 @@ def run_config(
         "loss": dict(config["loss"]),
         "optim": dict(training["optim"]),
         "train": {**training["train"], "protocol": config["benchmarks"][benchmark]["protocol"],
-                  "val_sampler": config["sampler"]},
+                  "val_sampler": config["sampler"], "val_steps": config["sampler_steps"]},
     }
+
+
+def sampler_variants(config: Mapping) -> dict[str, tuple[str, str, int]]:
+    """More rows of every configured sampling method (:attr:`irsde.methods.Method.samples`), one
+    per ``extra_samplers`` entry, restored from the method's trained model with that sampler and
+    number of steps: row id (e.g. ``irsde-fast-sde-10``) -> (method id, sampler, steps)."""
+    variants = {}
+    for method in config["methods"]:
+        if METHODS[method].samples:
+            for entry in config["extra_samplers"]:
+                facts = METHODS[method].sampler_variant(entry["sampler"], entry["steps"])
+                variants[facts.id] = (method, entry["sampler"], entry["steps"])
+    return variants
+
+
+def table_rows(config: Mapping, benchmark: str) -> list[str]:
+    """The restored rows of a benchmark's table by id: every method, its sampler variants, and the
+    authors' published weights when they are configured for the benchmark."""
+    published = [PUBLISHED_WEIGHTS.id] if benchmark in config["published_weights"] else []
+    return [*config["methods"], *sampler_variants(config), *published]
+
+
+def restored_with(config: Mapping, row: str) -> tuple[str, list[str]]:
+    """(the trained method whose run restores ``row``, the ``irsde restore`` sampler options)."""
+    variants = sampler_variants(config)
+    if row not in variants:
+        return row, []
+    method, sampler, steps = variants[row]
+    return method, ["--sampler", sampler, "--steps", str(steps)]
+
+
+def row_sampling(config: Mapping, benchmark: str) -> dict[str, tuple[str, int]]:
+    """Row id -> (sampler, network evaluations per image) of every sampled row of a benchmark's
+    table (the methods that sample, their variants, the published weights), for its caption."""
+    variants = sampler_variants(config)
+    main = (config["sampler"], config["sampler_steps"] or benchmark_section(config, benchmark, "sde")["T"])
+    sampling = {}
+    for row in table_rows(config, benchmark):
+        if row in variants:
+            sampling[row] = variants[row][1:]
+        elif row == PUBLISHED_WEIGHTS.id or METHODS[row].samples:
+            sampling[row] = main
+    return sampling
+
+
+def table_row_facts(config: Mapping):
+    """The facts (label, paper row, stochastic flag) of every row id this config can produce."""
+    return row_facts(sampler_variants(config).values())
 
 
 def schedule_variants(config: Mapping) -> list[str]:

@@ -40,12 +40,15 @@ class RowLabel(Protocol):
 
 @dataclass
 class BenchmarkTable:
-    """One benchmark's results: rows of methods, metric means, deltas to the paper, notes."""
+    """One benchmark's results: rows of methods, metric means, deltas to the paper, notes.
+
+    ``samplers`` maps the id of each sampled row (IR-SDE ...) to its (sampler name, network
+    evaluations per image)."""
 
     benchmark: str
     rows: pd.DataFrame
     protocol: str
-    sampler: str
+    samplers: dict[str, tuple[str, int]]
     caption: str
     footnotes: list[str] = field(default_factory=list)
 
@@ -102,7 +105,7 @@ def build_table(
     published: pd.DataFrame | None,
     row_facts: Mapping[str, RowLabel],
     protocol: str,
-    sampler: str,
+    samplers: Mapping[str, tuple[str, int]],
     synthetic: bool,
     deviations: Sequence[str] = (),
 ) -> BenchmarkTable:
@@ -111,9 +114,10 @@ def build_table(
     ``summary`` is keyed by method id; ``row_facts`` gives each id its label and the published
     method it reproduces (an id it lacks is shown as itself, with no paper row); deltas are ours
     minus the paper where that row exists. ``published`` holds the published rows of this
-    benchmark only (may be empty or None). ``deviations`` lists, in words, how our IR-SDE run
-    differs from the paper's setting (:func:`irsde.paper.paper_deviations`); the caption names
-    each of them.
+    benchmark only (may be empty or None). ``samplers`` maps the ids of our sampled rows to
+    (sampler, NFE), e.g. ``{"irsde": ("sde", 100)}``; the caption states those of the rows
+    present. ``deviations`` lists, in words, how our IR-SDE run differs from the paper's setting
+    (:func:`irsde.paper.paper_deviations`); the caption names each of them.
     """
     rows, footnotes = [], []
     published = published if published is not None else pd.DataFrame(columns=["method", *METRICS, "source"])
@@ -143,15 +147,26 @@ def build_table(
         if metric not in table.columns:
             table[metric] = np.nan
     label = "synthetic stand-in benchmark (not the real dataset)" if synthetic else "benchmark"
+    present = set(table["id"].dropna()) if "id" in table.columns else set()
+    samplers = {row: (str(name), int(nfe)) for row, (name, nfe) in samplers.items() if row in present}
+    labels = {row: (row_facts[row].label if row in row_facts else row) for row in samplers}
     caption = (
-        f"{benchmark}: {label}. Metrics under protocol '{protocol}'; IR-SDE sampled with the "
-        f"'{sampler}' sampler. Our rows are means over test images (FID: one value per set)."
+        f"{benchmark}: {label}. Metrics under protocol '{protocol}'.{_sampling_sentence(samplers, labels)} "
+        f"Our rows are means over test images (FID: one value per set)."
     )
     if deviations:
         caption += f" Our IR-SDE differs from the paper's setting in: {'; '.join(deviations)}."
     if any("delta_" in c for c in table.columns):
         caption += " Δ = this run minus the paper's row."
-    return BenchmarkTable(benchmark, table, protocol, sampler, caption, sorted(set(footnotes)))
+    return BenchmarkTable(benchmark, table, protocol, samplers, caption, sorted(set(footnotes)))
+
+
+def _sampling_sentence(samplers: dict[str, tuple[str, int]], labels: Mapping[str, str]) -> str:
+    """How the sampled rows were sampled, with their network evaluations (NFE) per image."""
+    if not samplers:
+        return ""
+    parts = [f"{labels[row]} with the '{name}' sampler, {nfe} NFE" for row, (name, nfe) in samplers.items()]
+    return " Sampled: " + "; ".join(parts) + " (NFE: network evaluations per image)."
 
 
 def _float_or_nan(value) -> float:
@@ -234,11 +249,14 @@ def render_latex(table: BenchmarkTable) -> str:
 
 def table_to_csv_frame(table: BenchmarkTable) -> pd.DataFrame:
     """The machine-readable table: the label (``method``), the id of our rows (empty for published
-    ones), the numeric columns, and benchmark, protocol, sampler."""
+    ones), the numeric columns, and benchmark, protocol, and the sampler and its NFE on each
+    sampled row (empty on the others)."""
     frame = table.rows.copy()
     frame.insert(0, "benchmark", table.benchmark)
     frame["protocol"] = table.protocol
-    frame["sampler"] = table.sampler
+    settings = [table.samplers.get(row) for row in frame["id"]]
+    frame["sampler"] = [setting[0] if setting else None for setting in settings]
+    frame["nfe"] = pd.array([setting[1] if setting else None for setting in settings], dtype="Int64")
     return frame
 
 

@@ -13,6 +13,10 @@ Same-size images are restored ``batch_size`` at a time, or each image in overlap
 blended with linear ramps (:func:`restore_tiled`). One CPU ``torch.Generator`` seeded with the
 run's seed drives all noise, so an output depends on (method, weights, seed, batch size,
 tiling, image list) only.
+
+One process at a time writes a folder (``irsde.fileio.exclusive_folder``); a network output
+holding NaN/inf stops the run before that image is written, and the images this run had written
+are removed, so a folder is either complete or holds nothing of the failed run.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from irsde.data.loaders import paired_files
-from irsde.fileio import atomic_write_bytes, atomic_write_text
+from irsde.fileio import atomic_write_bytes, atomic_write_text, exclusive_folder, remove_stale_parts
+from irsde.finite import NonFiniteError, check_finite_images
 from irsde.images import read_image, to_tensor, write_png
 from irsde.methods import Method
 from irsde.metrics.batching import same_size_batches
@@ -137,7 +142,8 @@ def restore_split(
     """
     split_dir = Path(split_dir)
     lq_paths = [lq for _, lq in paired_files(split_dir)][:limit]
-    record = {"split_dir": str(split_dir.resolve()), "gt_dir": str((split_dir / "GT").resolve()), **(metadata or {})}
+    record = {"split_dir": str(split_dir.resolve()), "gt_dir": str((split_dir / "GT").resolve()), "limit": limit,
+              **(metadata or {})}
     return restore_folder(method, net, lq_paths, out_dir, seed, batch_size, tile, tile_overlap, record, progress)
 
 
@@ -167,39 +173,64 @@ def restore_folder(
     if not lq_paths:
         raise ValueError("no images to restore")
     restored = RestoredSet(Path(out_dir))
-    _check_output_folder(restored, lq_paths)
-    restored.manifest_path.unlink(missing_ok=True)  # written last: it marks a complete folder
-    restored.png_dir.mkdir(parents=True, exist_ok=True)
-    restored.float_dir.mkdir(parents=True, exist_ok=True)
+    if restored.root.exists() and not restored.root.is_dir():
+        raise ValueError(
+            f"output folder {restored.root} is a file; give a folder (it receives png/, float/, {MANIFEST})"
+        )
     device = _device_of(net)
-    restore_batch = functools.partial(method.restore, net)
-    generator = torch.Generator(device="cpu").manual_seed(seed)
-    started = time.time()
-    batches = list(same_size_batches(lq_paths, 1 if tile else batch_size))
-    with torch.no_grad(), tqdm(total=len(lq_paths), desc="restore", unit="img", disable=not progress) as bar:
-        for batch in batches:
-            lq = torch.stack([to_tensor(read_image(path)) for path in batch]).to(device)
-            if tile:
-                output = restore_tiled(restore_batch, lq, generator, tile, tile_overlap, batch_size)
-            else:
-                output = restore_batch(lq, generator)
-            _write_outputs(restored, batch, output)
-            bar.update(len(batch))
-    record = {
-        "method": method.id,
-        **method.settings(),
-        "images": [path.stem for path in lq_paths],
-        "lq_dir": str(lq_paths[0].parent.resolve()),
-        "seed": seed,
-        "batch_size": batch_size,
-        "tile": tile,
-        "tile_overlap": tile_overlap if tile else None,
-        "device": str(device),
-        "seconds": round(time.time() - started, 3),
-        **(metadata or {}),
-    }
-    _write_json(restored.manifest_path, record)
+    with exclusive_folder(restored.root, f"irsde restore, seed {seed}"):
+        remove_stale_parts(restored.root, restored.png_dir, restored.float_dir)
+        _check_output_folder(restored, lq_paths)
+        restored.manifest_path.unlink(missing_ok=True)  # written last: it marks a complete folder
+        restored.png_dir.mkdir(parents=True, exist_ok=True)
+        restored.float_dir.mkdir(parents=True, exist_ok=True)
+        started = time.time()
+        restore_batch = functools.partial(method.restore, net)
+        _restore_images(restore_batch, lq_paths, restored, seed, batch_size, tile, tile_overlap, device, progress)
+        record = {
+            "method": method.id,
+            **method.settings(),
+            "images": [path.stem for path in lq_paths],
+            "lq_dir": str(lq_paths[0].parent.resolve()),
+            "seed": seed,
+            "batch_size": batch_size,
+            "tile": tile,
+            "tile_overlap": tile_overlap if tile else None,
+            "device": str(device),
+            "seconds": round(time.time() - started, 3),
+            **(metadata or {}),
+        }
+        _write_json(restored.manifest_path, record)
     return restored
+
+
+def _restore_images(restore_batch: RestoreBatch, lq_paths: list[Path], restored: RestoredSet, seed: int,
+                    batch_size: int, tile: int | None, tile_overlap: int, device, progress: bool) -> None:
+    """The restoration loop of :func:`restore_folder`; on any error the files it wrote are removed."""
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    batches = list(same_size_batches(lq_paths, 1 if tile else batch_size))
+    written: list[Path] = []
+    try:
+        with torch.no_grad(), tqdm(total=len(lq_paths), desc="restore", unit="img", disable=not progress) as bar:
+            for batch in batches:
+                lq = torch.stack([to_tensor(read_image(path)) for path in batch]).to(device)
+                if tile:
+                    output = restore_tiled(restore_batch, lq, generator, tile, tile_overlap, batch_size)
+                else:
+                    output = restore_batch(lq, generator)
+                try:
+                    check_finite_images(output.detach(), [str(path) for path in batch], "the network's output")
+                except NonFiniteError as error:
+                    raise NonFiniteError(
+                        f"{error}; nothing of this run is kept in {restored.root}: check the weights "
+                        f"(a diverged training?) and the sampler settings"
+                    ) from None
+                written += _write_outputs(restored, batch, output)
+                bar.update(len(batch))
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
 
 
 def _device_of(net: nn.Module) -> torch.device:
@@ -220,16 +251,18 @@ def _check_output_folder(restored: RestoredSet, lq_paths: list[Path]) -> None:
         )
 
 
-def _write_outputs(restored: RestoredSet, batch: list[Path], output: torch.Tensor) -> None:
+def _write_outputs(restored: RestoredSet, batch: list[Path], output: torch.Tensor) -> list[Path]:
     output = output.detach().to("cpu", torch.float32)
+    written = []
     for path, image in zip(batch, output):
         array = image.permute(1, 2, 0).numpy()
-        _save_npy(restored.float_dir / f"{path.stem}.npy", array)
-        write_png(restored.png_dir / f"{path.stem}.png", image)
+        written.append(_save_npy(restored.float_dir / f"{path.stem}.npy", array))
+        written.append(write_png(restored.png_dir / f"{path.stem}.png", image))
+    return written
 
 
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    atomic_write_bytes(path, lambda stream: np.save(stream, np.ascontiguousarray(array, dtype=np.float32)))
+def _save_npy(path: Path, array: np.ndarray) -> Path:
+    return atomic_write_bytes(path, lambda stream: np.save(stream, np.ascontiguousarray(array, dtype=np.float32)))
 
 
 def _write_json(path: Path, record: dict) -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
-from typing import Union
+from typing import Sequence, Union
 
 import numpy as np
 import torch
@@ -160,7 +160,8 @@ class MeanRevertingSDE:
 
     Attributes: ``T`` (int), ``dt`` and ``lam`` (floats, lambda on the [0, 1] scale),
     ``thetas``, ``sigmas``, ``thetas_bar``, ``sigma_bars`` (1-D tensors of length ``T + 1``),
-    ``coefficients`` (the float64 :class:`SDECoefficients`).
+    ``coefficients`` (the float64 :class:`SDECoefficients`), ``observed_steps`` (None, or the
+    original steps a coarser view from :meth:`observed_at` stands for).
     """
 
     def __init__(
@@ -180,6 +181,7 @@ class MeanRevertingSDE:
         self.lam = lambda_from_max_sigma(max_sigma)
         self.coefficients = sde_coefficients(get_thetas(schedule, self.T), self.lam, self.eps)
         self.dt = self.coefficients.dt
+        self.observed_steps: tuple[int, ...] | None = None
         self._store_tables(torch.device(device or "cpu"), dtype)
 
     def _store_tables(self, device: torch.device, dtype: torch.dtype) -> None:
@@ -206,11 +208,40 @@ class MeanRevertingSDE:
         """The constructor settings ``schedule, T, max_sigma, eps`` (what rebuilds this SDE)."""
         return {"schedule": self.schedule, "T": self.T, "max_sigma": self.max_sigma, "eps": self.eps}
 
+    def observed_at(self, steps: Sequence[int]) -> "MeanRevertingSDE":
+        """The same SDE seen only at ``steps`` (strictly increasing, ending at ``T``): a coarser
+        discretisation of the same continuous process, re-indexed ``k = 0..K`` (``k = 0`` is
+        step 0, ``k`` is ``steps[k - 1]``).
+
+        Its ``theta'_k = sum of theta_i over steps[k-2] < i <= steps[k-1]``, so ``thetabar'_k dt``
+        is ``thetabar_{steps[k-1]} dt`` (the integrated rate, up to float64 rounding) and every
+        derived coefficient (``sigmabar``, posterior, Euler increments) is the one between the
+        observed steps. Observing every step returns ``self`` (the tables are unchanged).
+        """
+        steps = [int(step) for step in steps]
+        if not steps or steps[-1] != self.T or steps[0] < 1 or any(b <= a for a, b in zip(steps, steps[1:])):
+            raise ValueError(
+                f"steps must be strictly increasing integers in 1..{self.T} ending at T={self.T}, got {steps}"
+            )
+        if len(steps) == self.T:
+            return self
+        thetas = self.coefficients.thetas
+        bounds = [0, *steps]
+        merged = [thetas[0]] + [thetas[low + 1 : high + 1].sum() for low, high in zip(bounds, bounds[1:])]
+        coarse = copy.copy(self)
+        coarse.T = len(steps)
+        coarse.observed_steps = tuple(steps)
+        coarse.coefficients = sde_coefficients(np.asarray(merged), self.lam, self.eps)
+        coarse.dt = coarse.coefficients.dt
+        coarse._store_tables(self.device, self.dtype)
+        return coarse
+
     def __repr__(self) -> str:
         return (
             f"MeanRevertingSDE(schedule={self.schedule!r}, T={self.T}, "
             f"max_sigma={self.max_sigma!r}, eps={self.eps!r}, device={str(self.device)!r}, "
-            f"dtype={self.dtype})"
+            f"dtype={self.dtype}"
+            + (f", observed_steps={list(self.observed_steps)})" if self.observed_steps else ")")
         )
 
     @property

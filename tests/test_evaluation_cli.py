@@ -104,9 +104,16 @@ def test_a_run_may_restore_with_another_sampler_when_its_method_samples(runs, da
     args = ["restore", "--dataset", "toy", "--root", str(data_root), "--limit", "2"]
     assert main([*args, "--run", str(runs["irsde"]), "--sampler", "ode", "--out", str(tmp_path / "ode")]) == 0
     assert json.loads((tmp_path / "ode" / "restore.json").read_text())["sampler"] == "ode"
+    assert main([*args, "--run", str(runs["irsde"]), "--sampler", "fast-sde", "--steps", "3", "--out", str(tmp_path / "f")]) == 0
+    manifest = json.loads((tmp_path / "f" / "restore.json").read_text())
+    assert manifest["sampler"] == "fast-sde" and manifest["steps"] == 3 and manifest["nfe"] == 3
+    assert main([*args, "--run", str(runs["irsde"]), "--steps", "5", "--out", str(tmp_path / "g")]) == 2  # T is 4
+    assert "steps (network evaluations per image) must be an integer in 1..T=4, got 5" in capsys.readouterr().err
     assert main([*args, "--run", str(runs["irsde"]), "--sampler", "ddim", "--out", str(tmp_path / "x")]) == 2
-    assert "unknown sampler 'ddim'; choose one of: ode, posterior, sde" in capsys.readouterr().err
+    assert "unknown sampler 'ddim'; choose one of: fast-ode, fast-sde, ode, posterior, sde" in capsys.readouterr().err
     assert main([*args, "--run", str(runs["cnn_baseline"]), "--sampler", "ode", "--out", str(tmp_path / "y")]) == 2
+    assert "method 'cnn_baseline' restores without a sampler" in capsys.readouterr().err
+    assert main([*args, "--run", str(runs["cnn_baseline"]), "--steps", "2", "--out", str(tmp_path / "z")]) == 2
     assert "method 'cnn_baseline' restores without a sampler" in capsys.readouterr().err
 
 
@@ -114,7 +121,7 @@ def test_the_cnn_baseline_restores_from_its_run_and_not_as_published_weights(run
     args = ["restore", "--dataset", "toy", "--root", str(data_root), "--batch-size", "3"]
     assert main([*args, "--run", str(runs["cnn_baseline"]), "--out", str(tmp_path / "cnn")]) == 0
     manifest = json.loads((tmp_path / "cnn" / "restore.json").read_text())
-    assert manifest["method"] == "cnn_baseline" and "sampler" not in manifest
+    assert manifest["method"] == "cnn_baseline" and "sampler" not in manifest and manifest["nfe"] == 1
     assert len(list((tmp_path / "cnn" / "png").iterdir())) == 5
     weights = runs["cnn_baseline"] / "weights" / "ema_latest.pth"
     assert main([*args, "--weights", str(weights), "--out", str(tmp_path / "w")]) == 2
@@ -158,6 +165,30 @@ def test_wrong_architecture_is_reported_without_traceback(data_root, tmp_path, c
                  "--nf", "16", "--out", str(tmp_path / "o"), *SMALL_SDE])
     assert code == 2
     assert "does not fit" in capsys.readouterr().err
+
+
+def test_restore_with_a_fast_sampler_and_fewer_steps(data_root, tmp_path, capsys):
+    from irsde.images import read_uint8, to_uint8
+    from irsde.nets import load_weights
+    from irsde.samplers import restore
+    from irsde.sde import MeanRevertingSDE
+
+    weights = save_net(tmp_path / "net.pth", nf=8, depth=2)
+    args = ["restore", "--weights", str(weights), "--dataset", "toy", "--root", str(data_root), "--limit", "1",
+            "--T", "10", "--max-sigma", "10", "--seed", "3"]
+    out = tmp_path / "fast"
+    assert main([*args, "--sampler", "fast-sde", "--steps", "4", "--out", str(out)]) == 0
+    manifest = json.loads((out / "restore.json").read_text())
+    assert manifest["sampler"] == "fast-sde" and manifest["nfe"] == 4 and manifest["sde"]["T"] == 10
+    net = load_weights(ConditionalUNet(nf=8, depth=2), weights).eval()
+    lq = torch.from_numpy(read_uint8(data_root / "toy" / "test" / "LQ" / "img-0.png")).permute(2, 0, 1)[None] / 255.0
+    expected = restore(net, MeanRevertingSDE(T=10), lq, "fast-sde", torch.Generator().manual_seed(3), steps=4)[0]
+    assert (read_uint8(out / "png" / "img-0.png") == to_uint8(expected)).all()
+
+    assert main([*args, "--sampler", "sde", "--out", str(tmp_path / "full")]) == 0
+    assert json.loads((tmp_path / "full" / "restore.json").read_text())["nfe"] == 10
+    assert main([*args, "--sampler", "fast-sde", "--steps", "11", "--out", str(tmp_path / "o")]) == 2
+    assert "steps (network evaluations per image) must be an integer in 1..T=10, got 11" in capsys.readouterr().err
 
 
 def test_unknown_sampler_and_missing_dataset_are_errors(data_root, tmp_path, capsys):

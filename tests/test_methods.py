@@ -134,11 +134,19 @@ def test_only_a_sampling_method_takes_another_sampler():
         cnn.with_sampler("ode")
     config = {"network": {"nf": 8, "depth": 2}, "sde": {"schedule": "cosine", "T": 5, "max_sigma": 10, "eps": 0.005},
               "loss": {"name": "maximum_likelihood", "kind": "l1", "timestep_weights": "uniform"},
-              "train": {"val_sampler": "sde"}}
+              "train": {"val_sampler": "sde", "val_steps": None}}
     irsde = IRSDEMethod.from_config(config)
     ode = irsde.with_sampler("ode")
     assert ode.settings()["sampler"] == "ode" and irsde.settings()["sampler"] == "sde"
     assert ode.settings()["sde"] == {"schedule": "cosine", "T": 5, "max_sigma": 10, "eps": 0.005}
+    fast = irsde.with_sampler("fast-sde", 2)
+    assert (fast.settings()["sampler"], fast.settings()["steps"], fast.settings()["nfe"]) == ("fast-sde", 2, 2)
+    assert irsde.settings()["nfe"] == 5 and ode.with_sampler(steps=3).settings()["sampler"] == "ode"
+    with pytest.raises(ValueError, match="must be an integer in 1..T=5, got 6"):
+        irsde.with_sampler(steps=6)
+    variant = IRSDEMethod.sampler_variant("fast-sde", 10)
+    assert (variant.id, variant.label, variant.paper_row) == ("irsde-fast-sde-10", "IR-SDE (fast-sde, 10 NFE)", "IR-SDE")
+    assert set(row_facts([("irsde", "fast-sde", 10)])) == {"input", "irsde", "cnn_baseline", "published", "irsde-fast-sde-10"}
 
 
 

@@ -53,6 +53,26 @@ def test_paper_config_plans_published_weights_and_both_rain_sets(tmp_path):
     assert "tables/rain100h.tex" in result.stdout and "tables/rain100l.tex" in result.stdout
 
 
+def test_default_config_restores_a_fast_sampler_row_from_the_irsde_model(tmp_path):
+    result = snakemake("-n", "-p", "tables", workdir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    fast = [line for line in result.stdout.splitlines() if "irsde restore" in line and "irsde-fast-sde-10" in line]
+    assert len(fast) == 1, result.stdout
+    assert "--run runs/embedded/synthetic-rain/irsde " in fast[0] and "--sampler fast-sde --steps 10 " in fast[0]
+    scored = [line for line in result.stdout.splitlines() if "irsde evaluate" in line and "irsde-fast-sde-10" in line]
+    assert len(scored) == 1 and "--method irsde-fast-sde-10 " in scored[0]  # its rows keyed by its own id
+    assert result.stdout.count("rule train:") == 2  # the fast row trains nothing of its own
+
+
+def test_config_schema_lists_every_registered_sampler():
+    from irsde.samplers import SAMPLERS
+    from irsde.schema import load_schema
+
+    schema = load_schema(REPO / "workflow" / "schemas" / "config.schema.yaml")
+    assert schema["properties"]["sampler"]["enum"] == list(SAMPLERS)
+    assert schema["properties"]["extra_samplers"]["items"]["properties"]["sampler"]["enum"] == list(SAMPLERS)
+
+
 def test_misspelled_target_lists_the_choices(tmp_path):
     result = snakemake("-n", "talbes", workdir=tmp_path)
     assert result.returncode != 0
@@ -72,14 +92,23 @@ def test_misspelled_target_lists_the_choices(tmp_path):
          "choose one of: Rain100H, "),
         (lambda c: c["benchmarks"]["synthetic-rain"].update(published="rain100h"),
          "config key 'benchmarks.synthetic-rain.published': a synthetic stand-in is never compared"),
-        (lambda c: c.update(sampler="euler"), "config key 'sampler': 'euler' is not valid; choose one of: sde, ode, posterior"),
+        (lambda c: c.update(sampler="euler"),
+         "config key 'sampler': 'euler' is not valid; choose one of: sde, ode, posterior, fast-ode, fast-sde"),
+        (lambda c: c.update(sampler_steps=101),
+         "config key 'sampler_steps': 101 network evaluations, but benchmark synthetic-rain has T=100"),
+        (lambda c: c.update(extra_samplers=[{"sampler": "fast-sde", "steps": 0}]),
+         "config key 'extra_samplers[0].steps': expected an integer >= 1, got 0"),
         (lambda c: c["training"]["optim"].update(lr="fast"), "config key 'training.optim.lr': expected a finite number > 0, got 'fast'"),
         (lambda c: c["training"]["train"].update(iteratons=10),
          "unknown config key 'training.train.iteratons'; did you mean 'iterations'?"),
         (lambda c: c["benchmarks"]["synthetic-rain"].update(network={"depth": 9}),
          "config key 'benchmarks.synthetic-rain.network.depth': expected an integer in [1, 6], got 9"),
+        (lambda c: c["training"]["optim"].update(lr=float("inf")),
+         "config key 'training.optim.lr': expected a finite number > 0, got inf"),
+        (lambda c: c.update(mirror="ftp://mirror.example.org"), "config key 'mirror': expected base URL of a copy"),
     ],
-    ids=["method", "protocol", "dataset", "synthetic-published", "sampler", "bad-value", "unknown-key", "override-bound"],
+    ids=["method", "protocol", "dataset", "synthetic-published", "sampler", "sampler-steps", "extra-sampler-steps",
+         "bad-value", "unknown-key", "benchmark-network-depth", "infinite-lr", "mirror-url"],
 )
 def test_bad_config_fails_at_parse_time_naming_the_key(tmp_path, edit, expected):
     config = write_config(tmp_path, "config.yaml", edit)

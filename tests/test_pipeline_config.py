@@ -142,3 +142,23 @@ def test_prepare_options_give_a_local_source_or_a_synthetic_recipe():
     embedded = validated(shipped("config"))
     assert pipeline_config.prepare_options(embedded, "synthetic-rain") == [
         "--seed", "0", "--train-count", "48", "--test-count", "6", "--size", "96"]
+
+
+def test_sampler_variants_are_rows_of_every_sampling_method_restored_from_its_run():
+    config = validated(shipped("config"))
+    config["extra_samplers"] = [{"sampler": "fast-sde", "steps": 10}, {"sampler": "ode", "steps": 20}]
+    config["sampler_steps"] = 50
+    config["published_weights"] = {"synthetic-rain": "w.pth"}
+    variants = pipeline_config.sampler_variants(config)
+    assert variants == {"irsde-fast-sde-10": ("irsde", "fast-sde", 10), "irsde-ode-20": ("irsde", "ode", 20)}
+    rows = pipeline_config.table_rows(config, "synthetic-rain")
+    assert rows == ["irsde", "cnn_baseline", "irsde-fast-sde-10", "irsde-ode-20", "published"]
+    assert pipeline_config.restored_with(config, "irsde-ode-20") == ("irsde", ["--sampler", "ode", "--steps", "20"])
+    assert pipeline_config.restored_with(config, "cnn_baseline") == ("cnn_baseline", [])
+    assert pipeline_config.row_sampling(config, "synthetic-rain") == {
+        "irsde": ("sde", 50), "irsde-fast-sde-10": ("fast-sde", 10), "irsde-ode-20": ("ode", 20), "published": ("sde", 50)}
+    facts = pipeline_config.table_row_facts(config)
+    assert facts["irsde-ode-20"].label == "IR-SDE (ode, 20 NFE)" and facts["irsde-ode-20"].stochastic
+    config["methods"] = ["cnn_baseline"]  # no sampling method, no variant
+    assert pipeline_config.sampler_variants(config) == {}
+    assert pipeline_config.validate_pipeline_config(config, SCHEMA, PUBLISHED)["sampler_steps"] == 50

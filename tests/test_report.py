@@ -38,8 +38,8 @@ def test_summary_means_per_seed_then_std_over_seeds():
 
 def test_table_has_published_rows_ours_and_delta_to_paper():
     frame = pd.concat([per_image("irsde", [31.0, 32.0]), per_image("irsde", [0.9, 0.92], metric="ssim")])
-    table = report.build_table("rain100h", report.summarize_methods(frame), PUBLISHED, FACTS, "irsde-derain", "sde",
-                               synthetic=False)
+    table = report.build_table("rain100h", report.summarize_methods(frame), PUBLISHED, FACTS, "irsde-derain",
+                               {"irsde": ("sde", 100)}, synthetic=False)
     ours = table.rows[table.rows["method"] == "IR-SDE (ours)"].iloc[0]
     assert ours["id"] == "irsde"
     assert ours["psnr"] == pytest.approx(31.5)
@@ -56,7 +56,8 @@ def test_missing_metric_is_na_with_footnote_in_every_format():
     note = "LPIPS weights missing: put alexnet-owt-7be5be79.pth into /x/hub/checkpoints"
     frame = pd.concat([per_image("cnn", [28.0]), per_image("cnn", [np.nan], metric="lpips", note=note),
                        per_image("irsde", [np.nan], metric="lpips", note=note)])
-    table = report.build_table("synthetic-rain", report.summarize_methods(frame), None, FACTS, "irsde-derain", "sde", True)
+    table = report.build_table("synthetic-rain", report.summarize_methods(frame), None, FACTS, "irsde-derain",
+                               {"irsde": ("sde", 100)}, True)
     assert table.footnotes == [f"LPIPS↓ unavailable: {note}"]  # once, however many rows it marks
     markdown = report.render_markdown(table)
     assert "n/a*" in markdown and note in markdown
@@ -70,13 +71,31 @@ def test_labels_are_applied_when_drawing_only():
     frame = pd.concat([per_image("irsde", [31.0]), per_image("mine", [20.0])])
     summary = report.summarize_methods(frame)
     renamed = {**FACTS, "irsde": RowFacts("irsde", "Mean-reverting SDE", paper_row="IR-SDE", stochastic=True)}
-    before = report.build_table("rain100h", summary, PUBLISHED, FACTS, "irsde-derain", "sde", False)
-    after = report.build_table("rain100h", summary, PUBLISHED, renamed, "irsde-derain", "sde", False)
+    before = report.build_table("rain100h", summary, PUBLISHED, FACTS, "irsde-derain", {"irsde": ("sde", 100)}, False)
+    after = report.build_table("rain100h", summary, PUBLISHED, renamed, "irsde-derain", {"irsde": ("sde", 100)}, False)
     assert "Mean-reverting SDE" in after.rows["method"].tolist() and "IR-SDE (ours)" not in after.rows["method"].tolist()
     columns = [c for c in before.rows.columns if c != "method"]
     pd.testing.assert_frame_equal(before.rows[columns], after.rows[columns])
     mine = after.rows[after.rows["id"] == "mine"].iloc[0]  # an id without facts is shown as itself
     assert mine["method"] == "mine" and "delta_psnr" not in after.rows.columns or math.isnan(mine["delta_psnr"])
+    assert "Mean-reverting SDE with the 'sde' sampler, 100 NFE" in after.caption
+
+
+def test_sampled_rows_carry_their_sampler_and_nfe_in_caption_and_csv(tmp_path):
+    fast = RowFacts("irsde-fast-sde-10", "IR-SDE (fast-sde, 10 NFE)", paper_row="IR-SDE", stochastic=True)
+    facts = {**FACTS, fast.id: fast}
+    frame = pd.concat([per_image("irsde", [20.0]), per_image(fast.id, [21.0]), per_image("cnn", [22.0])])
+    samplers = {"irsde": ("sde", 100), fast.id: ("fast-sde", 10), "published": ("sde", 100)}
+    table = report.build_table("synthetic-rain", report.summarize_methods(frame), None, facts, "irsde-derain", samplers, True)
+    assert "IR-SDE (ours) with the 'sde' sampler, 100 NFE; IR-SDE (fast-sde, 10 NFE) with the 'fast-sde' sampler, 10 NFE" in table.caption
+    assert "published weights" not in table.caption  # no such row in this table
+    paths = [tmp_path / f"t.{ext}" for ext in ("csv", "md", "tex")]
+    report.write_table(table, *paths)
+    written = pd.read_csv(paths[0]).set_index("method")
+    assert written.loc["IR-SDE (fast-sde, 10 NFE)", ["sampler", "nfe"]].tolist() == ["fast-sde", 10]
+    assert written.loc["IR-SDE (ours)", ["sampler", "nfe"]].tolist() == ["sde", 100]
+    assert written.loc["CNN", ["sampler", "nfe"]].isna().all()
+    assert "| IR-SDE (fast-sde, 10 NFE) | this run | 21.00 |" in paths[1].read_text()
 
 
 def test_latex_escapes_special_characters():
@@ -157,5 +176,5 @@ def test_caption_names_every_deviation_from_the_paper():
     ]
     assert paper_deviations(validate_config({"name": "r", "data": {"train": "t"}})) == []
     summary = pd.DataFrame([{"method": "irsde", "metric": "psnr", "mean": 20.0, "std": 0.0, "seeds": 1}])
-    table = report.build_table("b", summary, None, FACTS, "irsde-derain", "sde", True, deviations)
+    table = report.build_table("b", summary, None, FACTS, "irsde-derain", {"irsde": ("sde", 100)}, True, deviations)
     assert "differs from the paper's setting in: sde.eps 0.1 (paper 0.005); loss.timestep_weights x0" in table.caption

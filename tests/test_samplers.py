@@ -128,7 +128,7 @@ def test_unknown_sampler_names_valid_ones(sde, pair):
     _, mu = pair
     with pytest.raises(ValueError, match="'ddim'.*ode, posterior, sde"):
         restore(lambda xt, m, t: xt, sde, mu, "ddim")
-    with pytest.raises(ValueError, match="unknown sampler 'euler'; choose one of: ode, posterior, sde"):
+    with pytest.raises(ValueError, match="unknown sampler 'euler'; choose one of: fast-ode, fast-sde, ode, posterior, sde"):
         SAMPLERS["euler"]
 
 

@@ -203,6 +203,22 @@ def test_validation_is_repeatable_with_its_fixed_seed(config):
     assert net.training  # mode restored
 
 
+def test_validation_sampler_runs_with_its_configured_steps(config):
+    config["train"].update(val_sampler="fast-sde", val_steps=4)
+    method = IRSDEMethod.from_config(validate_config(config))
+    calls = []
+
+    def net(xt, mu, t):
+        calls.append(int(t[0]))
+        return torch.zeros_like(xt)
+
+    method.restore(net, torch.rand(1, 3, 8, 8), torch.Generator().manual_seed(0))
+    assert len(calls) == 4 and calls[0] == 10
+    config["train"]["val_steps"] = 11
+    with pytest.raises(ValueError, match="'train.val_steps': 11 network evaluations, but sde.T is 10"):
+        IRSDEMethod.from_config(validate_config(config))
+
+
 def test_batches_depend_only_on_seed_and_iteration(tmp_path):
     train_dir = make_paired_split(tmp_path / "train", 6, 24, seed=1)
     dataset = PairedTrainDataset(train_dir, 16, seed=3)

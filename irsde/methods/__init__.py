@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from irsde.methods.base import Method, RowFacts, Shard, check_method_class
 from irsde.methods.ir_sde import PUBLISHED_WEIGHTS, IRSDEMethod
@@ -71,10 +71,14 @@ def build_method(config: Mapping) -> Method:
     return method_class(config["method"]).from_config(config)
 
 
-def row_facts() -> Registry[RowFacts]:
-    """Every kind of table row by id: the degraded input, each method, the published weights."""
+def row_facts(variants: Iterable[tuple[str, str, int]] = ()) -> Registry[RowFacts]:
+    """Every kind of table row by id: the degraded input, each method, the published weights, and
+    for each ``(method id, sampler, steps)`` of ``variants`` that method restored with another
+    sampler (:meth:`Method.sampler_variant`)."""
     methods = {name: method.facts() for name, method in METHODS.items()}
-    return Registry("table row", {INPUT.id: INPUT, **methods, PUBLISHED_WEIGHTS.id: PUBLISHED_WEIGHTS})
+    extra = [METHODS[method].sampler_variant(sampler, steps) for method, sampler, steps in variants]
+    return Registry("table row", {INPUT.id: INPUT, **methods, PUBLISHED_WEIGHTS.id: PUBLISHED_WEIGHTS,
+                                  **{facts.id: facts for facts in extra}})
 
 
 __all__ = [

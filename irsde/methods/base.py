@@ -9,6 +9,9 @@ A method is a subclass of :class:`Method`. It declares, as class attributes,
 * ``paper_row``: the method of the paper's tables its rows are compared with (None: none);
 * ``stochastic``: whether restoring draws random numbers (then each sampling seed is a result
   of its own; otherwise one seed is restored);
+* ``samples`` (default False): whether it restores by running a sampler of
+  :mod:`irsde.samplers`, which ``with_sampler`` can change (one trained model then gives more
+  table rows, :meth:`Method.sampler_variant`);
 
 and implements
 
@@ -76,10 +79,18 @@ class Method(abc.ABC):
     label: ClassVar[str]
     paper_row: ClassVar[str | None] = None
     stochastic: ClassVar[bool]
+    samples: ClassVar[bool] = False
 
     @classmethod
     def facts(cls) -> RowFacts:
         return RowFacts(cls.id, cls.label, cls.paper_row, cls.stochastic)
+
+    @classmethod
+    def sampler_variant(cls, sampler: str, steps: int) -> RowFacts:
+        """The facts of the rows of this (sampling) method restored with another sampler and
+        number of network evaluations, e.g. ``irsde-fast-sde-10``, "IR-SDE (fast-sde, 10 NFE)"."""
+        name = cls.paper_row or cls.label
+        return RowFacts(f"{cls.id}-{sampler}-{steps}", f"{name} ({sampler}, {steps} NFE)", cls.paper_row, cls.stochastic)
 
     @classmethod
     @abc.abstractmethod
@@ -107,9 +118,10 @@ class Method(abc.ABC):
         network's prediction errs by timestep (:mod:`irsde.diagnostics`); none by default."""
         return []
 
-    def with_sampler(self, sampler: str) -> "Method":
-        """The same method restoring with another sampler; only for methods that sample."""
-        raise ValueError(f"method {self.id!r} restores without a sampler; a sampler cannot be chosen for it")
+    def with_sampler(self, sampler: str | None = None, steps: int | None = None) -> "Method":
+        """The same method restoring with another sampler and/or ``steps`` network evaluations
+        per image (None: unchanged); only for methods that sample (:attr:`samples`)."""
+        raise ValueError(f"method {self.id!r} restores without a sampler; a sampler or steps cannot be chosen for it")
 
 
 def check_method_class(candidate: object, origin: str) -> type[Method]:

@@ -18,6 +18,7 @@ from irsde.losses import LOSSES, TrainingBatch, draw_training_batch, timestep_we
 from irsde.methods.base import Method, RowFacts, Shard
 from irsde.nets import ConditionalUNet
 from irsde.samplers import SAMPLERS, restore
+from irsde.sampling_steps import validate_step_count
 from irsde.sde import MeanRevertingSDE
 
 PUBLISHED_WEIGHTS = RowFacts("published", "IR-SDE (published weights)", paper_row="IR-SDE", stochastic=True)
@@ -47,12 +48,14 @@ def draw_shard_batch(
 
 class IRSDEMethod(Method):
     """IR-SDE with a ``network`` config (``nf``, ``depth``: :class:`ConditionalUNet` keys), an SDE,
-    a loss (name, ``l1``/``l2`` kind and timestep weighting) and the sampler it restores with."""
+    a loss (name, ``l1``/``l2`` kind and timestep weighting) and the sampler it restores with,
+    with ``steps`` network evaluations per image (None: ``sde.T``)."""
 
     id = "irsde"
     label = "IR-SDE (ours)"
     paper_row = "IR-SDE"
     stochastic = True
+    samples = True
 
     def __init__(
         self,
@@ -62,25 +65,29 @@ class IRSDEMethod(Method):
         kind: str = "l1",
         sampler: str = "sde",
         weighting: str = "uniform",
+        steps: int | None = None,
     ):
         self.network = dict(network)
         self.sde = sde
         self.loss_name, self.kind = loss, kind
         self.loss_fn = LOSSES[loss]
         self.sampler = SAMPLERS[sampler].name
+        self.steps = None if steps is None else validate_step_count(steps, sde.T)
         self.weighting = weighting
         gamma = timestep_weights(sde, weighting, loss)
         self.weights = None if weighting == "uniform" else torch.as_tensor(gamma, dtype=torch.float32)
 
     @classmethod
     def from_config(cls, config: Mapping) -> "IRSDEMethod":
+        sde = MeanRevertingSDE(**config["sde"])
         return cls(
             network=config["network"],
-            sde=MeanRevertingSDE(**config["sde"]),
+            sde=sde,
             loss=config["loss"]["name"],
             kind=config["loss"]["kind"],
             sampler=config["train"]["val_sampler"],
             weighting=config["loss"]["timestep_weights"],
+            steps=_checked_steps(config["train"]["val_steps"], sde),
         )
 
     def to(self, device: torch.device) -> "IRSDEMethod":
@@ -98,14 +105,24 @@ class IRSDEMethod(Method):
         return self.loss_fn(self.sde, eps_hat, batch, self.kind, self.weights)
 
     def restore(self, net: nn.Module, lq: Tensor, generator: torch.Generator) -> Tensor:
-        return restore(net, self.sde, lq, sampler=self.sampler, generator=generator)
+        return restore(net, self.sde, lq, sampler=self.sampler, generator=generator, steps=self.steps)
 
     def settings(self) -> dict:
-        return {"sampler": self.sampler, "sde": self.sde.settings()}
+        nfe = self.sde.T if self.steps is None else self.steps
+        return {"sampler": self.sampler, "steps": self.steps, "nfe": nfe, "sde": self.sde.settings()}
 
     def timestep_errors(self, net: nn.Module, gt: Tensor, lq: Tensor, seed: int) -> list[dict]:
         """Noise-prediction error by timestep (:mod:`irsde.diagnostics`), written at validation."""
         return noise_prediction_errors(net, self.sde, gt, lq, probe_steps(self.sde.T), seed=seed)
 
-    def with_sampler(self, sampler: str) -> "IRSDEMethod":
-        return type(self)(self.network, self.sde, self.loss_name, self.kind, sampler, self.weighting)
+    def with_sampler(self, sampler: str | None = None, steps: int | None = None) -> "IRSDEMethod":
+        sampler = self.sampler if sampler is None else sampler
+        steps = self.steps if steps is None else steps
+        return type(self)(self.network, self.sde, self.loss_name, self.kind, sampler, self.weighting, steps)
+
+
+def _checked_steps(steps: int | None, sde: MeanRevertingSDE) -> int | None:
+    """``train.val_steps`` checked against ``sde.T`` (a ValueError naming the key otherwise)."""
+    if steps is not None and steps > sde.T:
+        raise ValueError(f"config key 'train.val_steps': {steps} network evaluations, but sde.T is {sde.T}")
+    return steps

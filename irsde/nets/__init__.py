@@ -6,7 +6,7 @@
   architecture from them, strict loading with readable mismatch reports.
 """
 
-from irsde.nets.unet import ConditionalUNet, build_net, pad_to_multiple
+from irsde.nets.unet import ArchitectureTooLarge, ConditionalUNet, build_net, check_architecture, pad_to_multiple
 from irsde.nets.weight_files import (
     CheckpointMismatchError,
     build_net_from_checkpoint,
@@ -17,10 +17,12 @@ from irsde.nets.weight_files import (
 )
 
 __all__ = [
+    "ArchitectureTooLarge",
     "CheckpointMismatchError",
     "ConditionalUNet",
     "build_net",
     "build_net_from_checkpoint",
+    "check_architecture",
     "describe_mismatch",
     "infer_architecture",
     "load_weights",

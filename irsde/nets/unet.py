@@ -39,6 +39,12 @@ ATTENTION_HEAD_DIM = 32
 LAYER_NORM_EPS = 1e-5
 TIME_EMBEDDING_MAX_PERIOD = 10000.0
 
+# Size bounds, checked before any allocation (:func:`check_architecture`): the paper's model is
+# nf 64, depth 4 (widest layer 1024 channels, 137 M parameters); the parameter count grows with
+# the square of the widest layer, so the bound of 2048 channels is ~550 M parameters (2.2 GB of
+# float32 weights, about 4 times that to train with Adam and EMA).
+MAX_DEPTH = 6
+MAX_WIDTH = 2048
 BUILD_KEYS_REQUIRED = ("nf", "depth")
 BUILD_KEYS_OPTIONAL = ("in_nc", "out_nc", "time_conditioned", "attn_head_dim")
 
@@ -253,8 +259,7 @@ class ConditionalUNet(nn.Module):
         super().__init__()
         _check_positive_int("in_nc", in_nc)
         _check_positive_int("out_nc", out_nc)
-        _check_positive_int("nf", nf)
-        _check_positive_int("depth", depth)
+        check_architecture(nf, depth)
         _check_positive_int("attn_head_dim", attn_head_dim)
         self.in_nc, self.out_nc, self.nf, self.depth = in_nc, out_nc, nf, depth
         self.attn_head_dim = attn_head_dim
@@ -367,6 +372,32 @@ class ConditionalUNet(nn.Module):
 def _check_positive_int(name: str, value) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+class ArchitectureTooLarge(ValueError):
+    """nf/depth beyond the bounds; ``parameter`` names the one to lower."""
+
+    def __init__(self, parameter: str, message: str):
+        super().__init__(message)
+        self.parameter = parameter
+
+
+def check_architecture(nf, depth) -> None:
+    """Refuse (before anything is allocated) a width/depth that is not a positive integer,
+    ``depth > MAX_DEPTH``, or a widest layer ``nf * 2**depth`` above ``MAX_WIDTH`` channels.
+    Pure arithmetic: usable wherever nf/depth enter (configs, command lines, weight files)."""
+    _check_positive_int("nf", nf)
+    _check_positive_int("depth", depth)
+    if depth > MAX_DEPTH:
+        raise ArchitectureTooLarge(
+            "depth", f"depth must be at most {MAX_DEPTH}, got {depth} (the paper uses 4; each level "
+            f"doubles the widest layer and quadruples its parameters)"
+        )
+    if nf * 2**depth > MAX_WIDTH:
+        raise ArchitectureTooLarge(
+            "nf", f"nf={nf} with depth={depth} makes a {nf * 2**depth}-channel widest layer (nf * 2**depth), "
+            f"more than {MAX_WIDTH} (the paper: nf 64, depth 4 -> 1024); lower nf or depth"
+        )
 
 
 def build_net(cfg: Mapping) -> ConditionalUNet:

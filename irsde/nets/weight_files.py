@@ -16,7 +16,9 @@ from pathlib import Path
 
 import torch
 
+from irsde.finite import check_finite_weights
 from irsde.nets.unet import ATTENTION_HEADS, ConditionalUNet
+from irsde.torchfile import load_torch_file
 
 logger = logging.getLogger(__name__)
 
@@ -37,18 +39,23 @@ MAX_LISTED_KEYS = 10
 MID_ATTENTION_QKV = "mid_attn.fn.fn.to_qkv.weight"
 
 
-def infer_architecture(state_dict: Mapping[str, torch.Tensor]) -> dict:
+def infer_architecture(state_dict: Mapping[str, torch.Tensor], source: str | Path | None = None) -> dict:
     """Read ``nf, depth, in_nc, out_nc, time_conditioned, attn_head_dim`` off a ConditionalUNet
     state_dict.
 
     nf and in_nc come from the stem ``init_conv.weight`` (nf, 2*in_nc, 7, 7), out_nc from
     ``final_conv.weight``, depth from the number of ``downs.<i>`` levels, the attention's head
     width from ``mid_attn``'s query/key/value projection (3 * 4 heads * head_dim rows). Raises
-    KeyError naming a key the inference needs when it is absent.
+    KeyError naming a key the inference needs when it is absent (and ``source``, the file, when
+    given).
     """
     for key in ("init_conv.weight", "final_conv.weight", MID_ATTENTION_QKV):
         if key not in state_dict:
-            raise KeyError(f"not a ConditionalUNet state_dict: no {key!r}")
+            where = f"{source} is " if source is not None else ""
+            raise KeyError(
+                f"{where}not a ConditionalUNet state_dict: no {key!r} (the weights of another model?); "
+                f"use weights trained by irsde or the authors' IR-SDE checkpoints"
+            )
     stem = state_dict["init_conv.weight"].shape
     levels = {name.split(".")[1] for name in state_dict if name.startswith("downs.")}
     return dict(
@@ -71,13 +78,29 @@ def read_state_dict(path: str | Path, key: str | None = None) -> dict[str, torch
     Accepts a plain state_dict, or a dict wrapping one under one of
     ``CHECKPOINT_WRAPPER_KEYS`` (EMA weights preferred; ``key`` picks one explicitly), and strips
     a ``module.`` (DataParallel) or ``_orig_mod.`` (torch.compile) prefix shared by all keys.
-    Uses ``torch.load(weights_only=True)``: no code in the file is executed.
+    An irsde training state (``training_state.pt``) gives its EMA weights (``key="net"``: the raw
+    ones). Uses :func:`irsde.torchfile.load_torch_file`: no code in the file is executed, and a
+    damaged file is a one-line error naming it. Weights holding NaN/inf are refused
+    (:class:`irsde.finite.NonFiniteError`).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}. {PUBLISHED_WEIGHTS_HINT}")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    return _strip_key_prefixes(_unwrap_state_dict(payload, path, key))
+    payload = training_state_weights(load_torch_file(path, "checkpoint"))
+    state_dict = _strip_key_prefixes(_unwrap_state_dict(payload, path, key))
+    check_finite_weights(state_dict, str(path))
+    return state_dict
+
+
+def training_state_weights(payload):
+    """An irsde training state (a dict with ``format_version``, ``net`` and the EMA's
+    AveragedModel state ``ema``) as ``{"ema": plain EMA weights, "net": raw weights}``; any
+    other payload is returned unchanged."""
+    if not (isinstance(payload, Mapping) and "format_version" in payload and isinstance(payload.get("net"), Mapping)
+            and isinstance(payload.get("ema"), Mapping)):
+        return payload
+    averaged = {name[len("module."):]: value for name, value in payload["ema"].items() if name.startswith("module.")}
+    return {"ema": averaged, "net": payload["net"]}
 
 
 def _is_state_dict(obj) -> bool:
@@ -140,7 +163,7 @@ def load_weights(net: torch.nn.Module, path: str | Path, key: str | None = None)
 def build_net_from_checkpoint(path: str | Path, key: str | None = None) -> ConditionalUNet:
     """Build the network a checkpoint was trained with (via :func:`infer_architecture`) and load it."""
     state_dict = read_state_dict(path, key)
-    net = ConditionalUNet(**infer_architecture(state_dict))
+    net = ConditionalUNet(**infer_architecture(state_dict, path))
     net.load_state_dict(state_dict, strict=True)
     return net
 

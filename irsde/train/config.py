@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from irsde import schema
+from irsde.nets import ArchitectureTooLarge, check_architecture
 
 SCHEMA_FILE = Path(__file__).with_name("config.schema.yaml")
 
@@ -49,9 +50,19 @@ def validate_config(config: Mapping) -> dict:
     bad value.
     """
     resolved = schema.validate(config, SCHEMA_FILE)
+    check_network_size(resolved["network"])
     if resolved["output_dir"] is None:
         resolved["output_dir"] = str(Path("runs") / resolved["name"])
     return resolved
+
+
+def check_network_size(network: Mapping, key: str = "network") -> None:
+    """nf and depth together within :func:`irsde.nets.check_architecture`'s bounds (the widest
+    layer ``nf * 2**depth``), before any allocation; the error names the key to lower."""
+    try:
+        check_architecture(network["nf"], network["depth"])
+    except ArchitectureTooLarge as error:
+        raise ValueError(f"config key '{key}.{error.parameter}': {error}") from None
 
 
 # ----------------------------------------------------------------------------------- overrides

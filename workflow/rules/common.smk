@@ -6,7 +6,7 @@ from pathlib import Path
 
 from irsde import pipeline_config
 from irsde.data import ALL_DATASETS, SYNTHETIC, source_owners
-from irsde.methods import INPUT, PUBLISHED_WEIGHTS, row_facts
+from irsde.methods import INPUT, PUBLISHED_WEIGHTS
 
 # Committed inputs live in the repository, wherever the workflow runs (`snakemake -d DIR`).
 REPOSITORY = Path(workflow.basedir)
@@ -32,6 +32,10 @@ ARCHIVE_PATTERN = alternatives_regex(source_owners(folders=False))
 FOLDER_PATTERN = alternatives_regex(source_owners(folders=True))
 DATASET_PATTERN = alternatives_regex(ALL_DATASETS)
 TRAINED_PATTERN = alternatives_regex(config["methods"])
+# Rows restored from a sampling method's run with another sampler: row id -> (method, sampler, steps).
+VARIANTS = pipeline_config.sampler_variants(config)
+RESTORED_FROM_RUNS_PATTERN = alternatives_regex([*config["methods"], *VARIANTS])
+ROWS = pipeline_config.table_row_facts(config)
 
 
 def train_config(benchmark, method):
@@ -72,8 +76,9 @@ def prepare_inputs(dataset):
     return [f"{PATHS['resources']}/{source.name}" for source in ALL_DATASETS[dataset].sources]
 
 
-def run_dir(benchmark, method):
-    return f"{PATHS['runs']}/{NAME}/{benchmark}/{method}"
+def run_dir(benchmark, row):
+    """The training run of a method, which also restores its sampler variants."""
+    return f"{PATHS['runs']}/{NAME}/{benchmark}/{pipeline_config.restored_with(config, row)[0]}"
 
 
 def curve_run_dir(variant, seed):
@@ -81,12 +86,11 @@ def curve_run_dir(variant, seed):
 
 
 def methods_for(benchmark):
-    published = [PUBLISHED] if benchmark in config.get("published_weights", {}) else []
-    return [*config["methods"], *published]
+    return pipeline_config.table_rows(config, benchmark)
 
 
-def seeds_for(method):
-    return config["seeds"] if row_facts()[method].stochastic else config["seeds"][:1]
+def seeds_for(row):
+    return config["seeds"] if ROWS[row].stochastic else config["seeds"][:1]
 
 
 def restored_dir(benchmark, method, seed):
@@ -149,7 +153,7 @@ def unknown_target(wildcards):
 
 wildcard_constraints:
     benchmark="[a-z0-9][a-z0-9_-]*",
-    method=alternatives_regex([*config["methods"], PUBLISHED]),
+    method=alternatives_regex([*config["methods"], *VARIANTS, PUBLISHED]),
     seed=r"\d+",
     dataset="[A-Za-z0-9][A-Za-z0-9_.-]*",
     variant="[a-z]+-[a-z_]+",

@@ -13,6 +13,7 @@ rule fetch_archive:
         dataset=lambda w: SOURCE_OWNERS[w.source],
         resources=lambda w, output: Path(output[0]).parent,
         offline=config.get("offline", False),
+        mirror=config.get("mirror"),
     log:
         f"{PATHS['logs']}/{NAME}/data/fetch-{{source}}.log",
     script:
@@ -29,6 +30,7 @@ rule fetch_folder:
         dataset=lambda w: SOURCE_OWNERS[w.source],
         resources=lambda w, output: Path(output[0]).parent,
         offline=config.get("offline", False),
+        mirror=config.get("mirror"),
     log:
         f"{PATHS['logs']}/{NAME}/data/fetch-{{source}}.log",
     script:

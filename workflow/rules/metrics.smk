@@ -1,4 +1,5 @@
-# Metrics of each restored folder under the benchmark's named protocol: a tidy per-image CSV.
+# Metrics of each restored folder under the benchmark's named protocol: a tidy per-image CSV,
+# keyed by the row id (a method, one of its sampler variants, the published weights, the input).
 
 EVALUATE_OPTIONS = " ".join(
     [
@@ -23,7 +24,7 @@ rule evaluate:
         f"{PATHS['logs']}/{NAME}/metrics/{{benchmark}}/{{method}}-seed{{seed}}.log",
     shell:
         "{params.irsde} evaluate --restored {input.restored} --gt {params.gt} --protocol {params.protocol}"
-        " --dataset {wildcards.benchmark} --out {output} {params.options} > {log} 2>&1"
+        " --method {wildcards.method} --dataset {wildcards.benchmark} --out {output} {params.options} > {log} 2>&1"
 
 
 rule evaluate_input:

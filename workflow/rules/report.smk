@@ -17,7 +17,8 @@ rule table:
     params:
         published=lambda w: bench(w.benchmark).get("published"),
         protocol=lambda w: bench(w.benchmark)["protocol"],
-        sampler=config["sampler"],
+        samplers=lambda w: pipeline_config.row_sampling(config, w.benchmark),
+        variants=list(VARIANTS.values()),
         synthetic=lambda w: bench(w.benchmark)["dataset"] in SYNTHETIC,
         deviations=lambda w: pipeline_config.paper_deviations(config, w.benchmark),
     log:
@@ -101,6 +102,7 @@ rule qualitative_figure:
     params:
         test_dir=lambda w: split_dir(w.benchmark, "test"),
         methods=lambda w: methods_for(w.benchmark),
+        variants=list(VARIANTS.values()),
         images=config.get("figures", {}).get("images", 3),
         crop=config.get("figures", {}).get("crop", 96),
     log:

@@ -1,7 +1,8 @@
 # Restoration of each benchmark's test split, one folder per sampling seed: <dir>/png/ (only the
 # restored PNGs, read by FID), <dir>/float/ (unclamped outputs for LPIPS), <dir>/restore.json.
-# A trained method restores from its run folder (its own network, SDE and sampler); the authors'
-# published checkpoints restore with the configured SDE.
+# A trained method restores from its run folder (its own network, SDE and sampler); a sampler
+# variant from its method's run with its own sampler and steps; the authors' published
+# checkpoints with the configured SDE and sampler.
 
 
 rule restore:
@@ -11,11 +12,12 @@ rule restore:
     output:
         directory(f"{PATHS['results']}/restored/{NAME}/{{benchmark}}/{{method}}/seed{{seed}}"),
     wildcard_constraints:
-        method=TRAINED_PATTERN,
+        method=RESTORED_FROM_RUNS_PATTERN,
     params:
         irsde=IRSDE,
         run=lambda w: run_dir(w.benchmark, w.method),
         test_dir=lambda w: split_dir(w.benchmark, "test"),
+        sampling=lambda w: shlex.join(pipeline_config.restored_with(config, w.method)[1]),
     resources:
         gpu=1,
     log:
@@ -24,7 +26,7 @@ rule restore:
         f"{PATHS['logs']}/{NAME}/restore/{{benchmark}}/{{method}}-seed{{seed}}.benchmark.tsv"
     shell:
         "{params.irsde} restore --run {params.run} --dataset {params.test_dir} --seed {wildcards.seed}"
-        " --out {output} > {log} 2>&1"
+        " {params.sampling} --out {output} > {log} 2>&1"
 
 
 rule restore_published:
@@ -37,6 +39,7 @@ rule restore_published:
         irsde=IRSDE,
         test_dir=lambda w: split_dir(w.benchmark, "test"),
         sampler=config["sampler"],
+        steps=f"--steps {config['sampler_steps']}" if config["sampler_steps"] else "",
         sde=lambda w: pipeline_config.benchmark_section(config, w.benchmark, "sde"),
     resources:
         gpu=1,
@@ -46,5 +49,5 @@ rule restore_published:
         f"{PATHS['logs']}/{NAME}/restore/{{benchmark}}/{PUBLISHED}-seed{{seed}}.benchmark.tsv"
     shell:
         "{params.irsde} restore --weights {input.weights} --dataset {params.test_dir} --seed {wildcards.seed}"
-        " --out {output} --sampler {params.sampler} --schedule {params.sde[schedule]} --T {params.sde[T]}"
-        " --max-sigma {params.sde[max_sigma]} --eps {params.sde[eps]} > {log} 2>&1"
+        " --out {output} --sampler {params.sampler} {params.steps} --schedule {params.sde[schedule]}"
+        " --T {params.sde[T]} --max-sigma {params.sde[max_sigma]} --eps {params.sde[eps]} > {log} 2>&1"

@@ -11,7 +11,8 @@ from irsde.restoration import RestoredSet
 log_to_file(snakemake.log[0])
 params = snakemake.params
 test_dir = Path(params.test_dir)
-labels = [row_facts()[method].label for method in params.methods]
+facts = row_facts(params.variants)
+labels = [facts[method].label for method in params.methods]
 rows = []
 for gt_path in list_images(test_dir / "GT")[: params.images]:
     images = {"GT": read_uint8(gt_path), "LQ": read_uint8(test_dir / "LQ" / gt_path.name)}

@@ -18,9 +18,9 @@ table = report.build_table(
     snakemake.wildcards.benchmark,
     report.summarize_methods(per_image),
     published,
-    row_facts(),
+    row_facts(params.variants),
     params.protocol,
-    params.sampler,
+    params.samplers,
     params.synthetic,
     params.deviations,
 )

@@ -1,0 +1,51 @@
+"""The benchmark scripts of the fast samplers run end to end at a tiny scale on the CPU."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from train_support import tiny_config
+
+from irsde.train import train
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load_script(name):
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gpu_check_runs_its_code_paths_on_the_cpu(tmp_path, capsys):
+    figures_path = tmp_path / "gpu.json"
+    assert load_script("gpu_check").main(["--device", "cpu", "--tiny", "--json", str(figures_path)]) == 0
+    output = capsys.readouterr().out
+    figures = json.loads(figures_path.read_text())
+    assert list(figures["training"]) == ["fp32", "bf16 autocast", "channels_last", "bf16 + channels_last"]
+    assert all(v["iterations_per_s"] > 0 and v["peak_gib"] is None for v in figures["training"].values())
+    assert {k: v["nfe"] for k, v in figures["restoration"].items()} == {"sde (100 NFE)": 100, "fast-sde (10 NFE)": 10}
+    assert "restoration of one 67x45 image" in output and "fast-sde is" in output and "n/a" in output
+
+
+@pytest.mark.slow
+def test_sampler_nfe_sweep_on_a_trained_run(tmp_path, capsys):
+    config = tiny_config(tmp_path)
+    train(config, progress=False)
+    out = tmp_path / "sweep"
+    arguments = ["--run", config["output_dir"], "--nfe", "2", "10", "--seeds", "0", "1", "--limit", "2",
+                 "--samplers", "sde", "posterior", "fast-sde", "fast-ode-1", "--spacings", "logsnr", "time",
+                 "--out", str(out)]
+    assert load_script("sampler_nfe").main(arguments) == 0
+    output = capsys.readouterr().out
+    rows = pd.read_csv(out.with_suffix(".csv"))
+    # at NFE 2 every spacing, at NFE 10 = T one run; both seeds each
+    assert len(rows) == 4 * (2 + 1) * 2
+    assert set(rows["spacing"]) == {"logsnr", "time"} and rows["psnr"].notna().all()
+    assert out.with_suffix(".png").stat().st_size > 1000
+    assert "best 10-NFE reference" in output and "best fast sampler at 10 NFE" in output
