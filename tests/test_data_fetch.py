@@ -7,9 +7,11 @@ import time
 import pytest
 
 from irsde import cli
-from irsde.data import fetch
+from irsde.data import download, fetch
 from irsde.data.archives import DamagedArchiveError
-from irsde.data.fetch import DownloadError, DownloadPolicy, fetch_source, git_blob_id, git_tree_id, verify_git_folder
+from irsde.data.download import DownloadError, DownloadPolicy
+from irsde.data.fetch import fetch_source
+from irsde.data.git_trees import git_blob_id, git_tree_id, verify_git_folder
 from irsde.data.lock import ChecksumMismatch, LockFile, user_lock_path, verify_or_record
 from irsde.data.records import ArchiveSource, GitTreeSource
 from irsde.data.registry import get_dataset
@@ -112,7 +114,7 @@ def test_a_resume_answered_with_the_wrong_range_never_corrupts_the_file(server, 
 
 def test_transient_errors_are_retried_with_exponential_backoff(server, tmp_path, monkeypatch):
     delays = []
-    monkeypatch.setattr(fetch.time, "sleep", delays.append)
+    monkeypatch.setattr(download.time, "sleep", delays.append)
     source = archive(server, fail_first=2)
     policy = DownloadPolicy(timeout=5, attempts=3, backoff=0.5, progress=False)
     assert fetch_source(source, tmp_path, policy=policy).read_bytes() == BODY
@@ -282,7 +284,7 @@ def test_a_wrong_first_use_pin_is_explained_and_dropped_with_repin(server, tmp_p
     resources = tmp_path / "resources"
     blocked = {name: closed_port_url(f"/{name}") for name in ("Rain100H.zip", "RainTrainH.zip")}
     monkeypatch.setattr(fetch, "get_dataset", lambda name: registry_copy(name, urls=blocked))
-    monkeypatch.setattr(fetch.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(download.time, "sleep", lambda seconds: None)
     # An older version pinned whatever came first: here a sign-in page.
     LockFile(user_lock_path(resources)).record("Rain100H.zip", {
         "sha256": hashlib.sha256(SIGN_IN_PAGE).hexdigest(), "md5": hashlib.md5(SIGN_IN_PAGE).hexdigest(),

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from irsde.data import prepare
-from irsde.data.fetch import DownloadPolicy
+from irsde.data.download import DownloadPolicy
 from irsde.data.layout import MARKER, read_marker, verify_prepared
 from irsde.data.lock import ChecksumMismatch, LockFile, user_lock_path
 from irsde.data.prepare import prepare_dataset

@@ -8,7 +8,8 @@ counts, file hashes). Modules, one concept each:
 - ``records`` / ``registry``: the declarative :class:`Dataset` record type; ``DATASETS``, ``get_dataset``
   (``ALL_DATASETS`` adds the synthetic stand-ins)
 - ``lock``: checksum lock files (pinned in the package, trust-on-first-use in ``resources/``)
-- ``fetch``: downloads with resume/retries/verification, offline use of ``resources/``
+- ``fetch``: a dataset's sources into ``resources/``, verified; offline use of what is there
+- ``download`` / ``git_trees``: one file over HTTP (resume, retries, mirrors); git-tree folders
 - ``archives``: zip/tar checks (whole, safe, within limits) and extraction
 - ``prepare``: sources -> normalised, validated pairs (atomic, idempotent)
 - ``layout``: the prepared layout, its marker, atomic builds, ``verify_prepared``
@@ -19,7 +20,8 @@ counts, file hashes). Modules, one concept each:
 
 from irsde.data.audit import Overlap, audit_overlap, find_overlaps, write_overlap_csv
 from irsde.data.degradations import DEGRADATIONS
-from irsde.data.fetch import DownloadError, DownloadPolicy, default_resources, fetch_dataset, fetch_source, source_location
+from irsde.data.download import DownloadError, DownloadPolicy
+from irsde.data.fetch import default_resources, fetch_dataset, fetch_source, source_location
 from irsde.data.layout import MARKER, dataset_dir, marker_path, read_marker, verify_prepared
 from irsde.data.loaders import PairedTestDataset, PairedTrainDataset, paired_files
 from irsde.data.lock import PINNED_LOCK, ChecksumMismatch, user_lock_path

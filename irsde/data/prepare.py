@@ -25,7 +25,9 @@ from tqdm import tqdm
 import irsde
 from irsde.data.archives import extract_archive
 from irsde.data.degradations import apply_mask, gaussian_noise, resize_uint8
-from irsde.data.fetch import DownloadPolicy, default_resources, fetch_source, verify_git_folder
+from irsde.data.download import DownloadPolicy
+from irsde.data.fetch import default_resources, fetch_source
+from irsde.data.git_trees import verify_git_folder
 from irsde.data.layout import building, dataset_dir, read_marker, write_marker
 from irsde.data.lock import ChecksumMismatch, check_against, expected_digests, file_digests
 from irsde.data.records import Dataset, GitTreeSource, Source, Split, Synthesis, output_name
