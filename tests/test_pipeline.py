@@ -227,7 +227,9 @@ def flipped_score_step(sde, xt, mu, eps_hat, t, noise):
     return sde.reverse_sde_mean(xt, mu, score, t) - sde.reverse_sde_noise_std(t) * noise
 
 
-samplers.SAMPLERS.register("sde", samplers.Sampler("sde", flipped_score_step, True, "broken on purpose"), replace=True)
+samplers.SAMPLERS.register(
+    "sde", samplers.Sampler("sde", samplers.memoryless(flipped_score_step), True, "broken on purpose"), replace=True
+)
 """
 
 
