@@ -2,13 +2,14 @@
 sampling and evaluation.
 
 Importing the package has exactly one side effect, documented in ``irsde._torchvision_compat``:
-when torchvision's compiled extension cannot load next to the installed torch, the operator
-schemas torchvision needs at import time are declared so that ``import lpips`` and
-``import pytorch_fid`` work. Where the extension loads, it is loaded as torchvision would.
+an import hook that, when torchvision is first imported, makes it importable next to a CPU-only
+torch (declaring the operator schemas torchvision needs when its compiled extension cannot
+load), so that ``import lpips`` and ``import pytorch_fid`` work. Importing the package imports
+neither torch nor torchvision, which keeps ``irsde --help`` fast.
 """
 
 from irsde import _torchvision_compat
 
-_torchvision_compat.apply()
+_torchvision_compat.install()
 
 __version__ = "0.1.0"

@@ -10,14 +10,19 @@ torchvision would do). If that works, nothing else happens. If it fails, declare
 the operators that torchvision registers fake kernels for, so its import completes. The
 operators then have no real kernel: calling e.g. ``torchvision.ops.nms`` raises, which is fine
 for this project (LPIPS and FID only need the model zoo, never the detection operators).
+
+``import irsde`` only calls :func:`install`, which imports nothing heavy: it puts a finder in
+front of ``sys.meta_path`` that runs :func:`apply` (and so imports torch) the first time
+anything imports torchvision, then steps aside. ``import irsde`` and ``irsde --help`` therefore
+never import torch, and ``import irsde, lpips`` still works.
 """
 
 from __future__ import annotations
 
+import importlib.abc
 import importlib.util
 import os
-
-import torch
+import sys
 
 # Schemas copied as facts from torchvision's C++ operator declarations (csrc/ops/*.cpp).
 _SCHEMAS = (
@@ -40,6 +45,8 @@ def _extension_path() -> str | None:
 
 
 def _operator_defined(name: str) -> bool:
+    import torch
+
     try:
         getattr(torch.ops.torchvision, name)
         return True
@@ -51,6 +58,8 @@ def apply() -> bool:
     """Idempotently apply the fix. Returns True when schemas had to be declared."""
     if _state["applied"] is not None:
         return _state["applied"]
+    import torch
+
     path = _extension_path()
     if path is None or _operator_defined("nms"):
         _state["applied"] = False
@@ -65,3 +74,28 @@ def apply() -> bool:
         _state["library"] = library  # keep the registration alive for the process lifetime
         _state["applied"] = True
     return _state["applied"]
+
+
+class _BeforeTorchvision(importlib.abc.MetaPathFinder):
+    """Runs :func:`apply` just before the first import of torchvision, then stays inert (it is
+    not removed from ``sys.meta_path``: that list is being iterated while it runs)."""
+
+    armed = True
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "torchvision" and self.armed:
+            self.armed = False
+            apply()
+        return None  # the regular finders import the module
+
+
+_FINDER = _BeforeTorchvision()
+
+
+def install() -> None:
+    """Arrange for :func:`apply` to run before torchvision is first imported (at once if it is
+    imported already). Imports neither torch nor torchvision."""
+    if "torchvision" in sys.modules:
+        apply()
+    elif _FINDER not in sys.meta_path:
+        sys.meta_path.insert(0, _FINDER)

@@ -7,6 +7,13 @@ Restoration writes one folder per run::
     <out>/restore.json       how it was made: seed, sampler, batch size, tiling, sources, ...
                              (written last: its presence marks a complete folder)
 
+One process at a time writes a folder (``irsde.fileio.exclusive_folder``); a network output
+holding NaN/inf stops the run before that image is written, and the images this run had written
+are removed, so a folder is either complete or holds nothing of the failed run. Evaluation
+refuses a folder with ``png/`` but no ``restore.json`` (a killed or failed restore) and float
+outputs holding NaN/inf. A folder restored with ``limit`` records it, and is then scored on the
+images it holds only.
+
 Any method restores through the same code: a :class:`Restorer` is a callable
 ``(lq_batch, generator) -> restored_batch`` on Bx3xHxW float tensors in [0,1]. IR-SDE's is
 :class:`SDERestorer` (network + SDE + sampler); the CNN baseline's is its one-step network.
@@ -33,7 +40,8 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from irsde.fileio import atomic_write_bytes, atomic_write_text
+from irsde.fileio import atomic_write_bytes, atomic_write_text, exclusive_folder, remove_stale_parts
+from irsde.finite import NonFiniteError, check_finite_images
 from irsde.images import list_images, read_image, read_uint8, to_tensor, write_png
 from irsde.metrics import (
     METRIC_NAMES,
@@ -185,35 +193,60 @@ def restore_folder(
     if not lq_paths:
         raise ValueError("no images to restore")
     restored = RestoredSet(Path(out_dir))
-    _check_output_folder(restored, lq_paths)
-    restored.manifest_path.unlink(missing_ok=True)  # written last: it marks a complete folder
-    restored.png_dir.mkdir(parents=True, exist_ok=True)
-    restored.float_dir.mkdir(parents=True, exist_ok=True)
-    generator = torch.Generator(device="cpu").manual_seed(seed)
-    started = time.time()
-    batches = list(same_size_batches(lq_paths, 1 if tile else batch_size))
-    with tqdm(total=len(lq_paths), desc="restore", unit="img", disable=not progress) as bar:
-        for batch in batches:
-            lq = torch.stack([to_tensor(read_image(path)) for path in batch]).to(device)
-            if tile:
-                output = restore_tiled(restorer, lq, generator, tile, tile_overlap, batch_size)
-            else:
-                output = restorer(lq, generator)
-            _write_outputs(restored, batch, output)
-            bar.update(len(batch))
-    record = {
-        "images": [path.stem for path in lq_paths],
-        "lq_dir": str(lq_paths[0].parent.resolve()),
-        "seed": seed,
-        "batch_size": batch_size,
-        "tile": tile,
-        "tile_overlap": tile_overlap if tile else None,
-        "device": str(device),
-        "seconds": round(time.time() - started, 3),
-        **(metadata or {}),
-    }
-    _write_json(restored.manifest_path, record)
+    if restored.root.exists() and not restored.root.is_dir():
+        raise ValueError(
+            f"output folder {restored.root} is a file; give a folder (it receives png/, float/, {MANIFEST})"
+        )
+    with exclusive_folder(restored.root, f"irsde restore, seed {seed}"):
+        remove_stale_parts(restored.root, restored.png_dir, restored.float_dir)
+        _check_output_folder(restored, lq_paths)
+        restored.manifest_path.unlink(missing_ok=True)  # written last: it marks a complete folder
+        restored.png_dir.mkdir(parents=True, exist_ok=True)
+        restored.float_dir.mkdir(parents=True, exist_ok=True)
+        started = time.time()
+        _restore_images(restorer, lq_paths, restored, seed, batch_size, tile, tile_overlap, device, progress)
+        record = {
+            "images": [path.stem for path in lq_paths],
+            "lq_dir": str(lq_paths[0].parent.resolve()),
+            "seed": seed,
+            "batch_size": batch_size,
+            "tile": tile,
+            "tile_overlap": tile_overlap if tile else None,
+            "device": str(device),
+            "seconds": round(time.time() - started, 3),
+            **(metadata or {}),
+        }
+        _write_json(restored.manifest_path, record)
     return restored
+
+
+def _restore_images(restorer: Restorer, lq_paths: list[Path], restored: RestoredSet, seed: int, batch_size: int,
+                    tile: int | None, tile_overlap: int, device, progress: bool) -> None:
+    """The restoration loop of :func:`restore_folder`; on any error the files it wrote are removed."""
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    batches = list(same_size_batches(lq_paths, 1 if tile else batch_size))
+    written: list[Path] = []
+    try:
+        with tqdm(total=len(lq_paths), desc="restore", unit="img", disable=not progress) as bar:
+            for batch in batches:
+                lq = torch.stack([to_tensor(read_image(path)) for path in batch]).to(device)
+                if tile:
+                    output = restore_tiled(restorer, lq, generator, tile, tile_overlap, batch_size)
+                else:
+                    output = restorer(lq, generator)
+                try:
+                    check_finite_images(output.detach(), [str(path) for path in batch], "the network's output")
+                except NonFiniteError as error:
+                    raise NonFiniteError(
+                        f"{error}; nothing of this run is kept in {restored.root}: check the weights "
+                        f"(a diverged training?) and the sampler settings"
+                    ) from None
+                written += _write_outputs(restored, batch, output)
+                bar.update(len(batch))
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
 
 
 def restore_dataset(
@@ -243,7 +276,7 @@ def restore_dataset(
     device = next(net.parameters()).device
     restorer = SDERestorer(net, sde, sampler, steps)
     record = {"split_dir": str(Path(split_dir).resolve()), "sampler": sampler, "nfe": restorer.nfe,
-              "sde": sde_settings(sde)}
+              "sde": sde_settings(sde), "limit": limit}
     record.update(metadata or {})
     return restore_folder(restorer, lq_paths, out_dir, seed, batch_size, tile, tile_overlap, device, record, progress)
 
@@ -266,16 +299,18 @@ def _check_output_folder(restored: RestoredSet, lq_paths: list[Path]) -> None:
         )
 
 
-def _write_outputs(restored: RestoredSet, batch: list[Path], output: torch.Tensor) -> None:
+def _write_outputs(restored: RestoredSet, batch: list[Path], output: torch.Tensor) -> list[Path]:
     output = output.detach().to("cpu", torch.float32)
+    written = []
     for path, image in zip(batch, output):
         array = image.permute(1, 2, 0).numpy()
-        _save_npy(restored.float_dir / f"{path.stem}.npy", array)
-        write_png(restored.png_dir / f"{path.stem}.png", image)
+        written.append(_save_npy(restored.float_dir / f"{path.stem}.npy", array))
+        written.append(write_png(restored.png_dir / f"{path.stem}.png", image))
+    return written
 
 
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    atomic_write_bytes(path, lambda stream: np.save(stream, np.ascontiguousarray(array, dtype=np.float32)))
+def _save_npy(path: Path, array: np.ndarray) -> Path:
+    return atomic_write_bytes(path, lambda stream: np.save(stream, np.ascontiguousarray(array, dtype=np.float32)))
 
 
 def _write_json(path: Path, record: dict) -> None:
@@ -306,20 +341,31 @@ class _Scores:
 
 
 def resolve_restored_dir(restored_dir: str | os.PathLike) -> tuple[Path, Path | None]:
-    """(PNG folder, float folder or None) of a :func:`restore_folder` output or of a plain PNG folder."""
+    """(PNG folder, float folder or None) of a :func:`restore_folder` output or of a plain PNG
+    folder; ValueError for a restore output without its ``restore.json`` (it never finished)."""
     restored_dir = Path(restored_dir)
     layout = RestoredSet(restored_dir)
     if layout.png_dir.is_dir():
+        if not layout.manifest_path.is_file():
+            raise ValueError(
+                f"{restored_dir} has {PNG_SUBDIR}/ but no {MANIFEST}: that restore did not finish (killed or "
+                f"failed), so its images are not a complete set; run `irsde restore` into it again"
+            )
         return layout.png_dir, layout.float_dir if layout.float_dir.is_dir() else None
     if not restored_dir.is_dir():
         raise FileNotFoundError(f"restored folder not found: {restored_dir}")
     return restored_dir, None
 
 
-def match_pairs(restored_dir: Path, gt_dir: Path) -> list[tuple[Path, Path]]:
-    """(restored, GT) pairs matched by file stem; ValueError naming images missing on either side."""
+def match_pairs(restored_dir: Path, gt_dir: Path, subset: Iterable[str] | None = None) -> list[tuple[Path, Path]]:
+    """(restored, GT) pairs matched by file stem; ValueError naming images missing on either side.
+    ``subset``: the stems a limited restoration covered; the other GT images are left out."""
     restored = {path.stem: path for path in list_images(restored_dir)}
     gts = {path.stem: path for path in list_images(gt_dir)}
+    if subset is not None:
+        subset = set(subset)
+        gts = {stem: path for stem, path in gts.items() if stem in subset}
+        logger.info("scoring the %d images a limited restoration covered (not every image of %s)", len(gts), gt_dir)
     missing = sorted(gts.keys() - restored.keys())
     extra = sorted(restored.keys() - gts.keys())
     if missing or extra or not gts:
@@ -358,7 +404,11 @@ def evaluate(
     protocol = get_protocol(protocol)
     metrics = _check_metric_names(metrics)
     png_dir, float_dir = resolve_restored_dir(restored_dir)
-    pairs = match_pairs(png_dir, Path(gt_dir))
+    manifest = RestoredSet(Path(restored_dir)).manifest()
+    subset = manifest.get("images") if manifest.get("limit") else None
+    pairs = match_pairs(png_dir, Path(gt_dir), subset)
+    if float_dir is not None:
+        _check_float_outputs(float_dir, pairs)
     scores = _Scores(dataset, method, seed, protocol.name)
     if {"psnr", "ssim"} & set(metrics):
         _score_fidelity(scores, pairs, protocol, metrics, progress)
@@ -424,9 +474,21 @@ def _with_weights(scores: _Scores, metric: str, pairs, allow_missing: bool, comp
             scores.add(image, metric, float("nan"), error.short_note())
 
 
+def _check_float_outputs(float_dir: Path, pairs) -> None:
+    """Every float output of the pairs must be finite (PNGs of NaN are black, and scored)."""
+    for restored, _ in pairs:
+        path = float_dir / f"{restored.stem}.npy"
+        if path.is_file():
+            check_finite_images(_load_restored_float(path)[None], [str(path)],
+                                f"restored float output {path} (restore it again with good weights)")
+
+
 def _load_restored_float(path: Path) -> np.ndarray:
     if path.suffix == ".npy":
-        array = np.load(path)
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as error:
+            raise ValueError(f"cannot read the float output {path} ({error}): restore again") from error
         if array.ndim != 3 or array.shape[2] != 3:
             raise ValueError(f"{path}: expected an HxWx3 float array, got shape {array.shape}")
         return array.astype(np.float32)

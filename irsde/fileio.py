@@ -2,21 +2,31 @@
 
 Every writer here writes to a temporary file next to the target, flushes and fsyncs it, then
 renames it over the target; on any error the temporary file is removed and the target is left
-as it was. Checkpoints, logs, lock files, restored images and metric tables all go through it.
+as it was, and the error names the target (e.g. a full disk). Checkpoints, logs, lock files,
+restored images and metric tables all go through it. :func:`exclusive_folder` keeps two
+processes from writing one output folder at once.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import logging
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
+
+logger = logging.getLogger(__name__)
 
 
 def atomic_write_bytes(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
     """Call ``write(file_object)`` on a temporary file next to ``path``, fsync, rename to ``path``."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, f"cannot write {path}: it is a folder; give a file name")
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
@@ -25,6 +35,13 @@ def atomic_write_bytes(path: str | os.PathLike, write: Callable[[BinaryIO], obje
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)
+    except OSError as error:
+        Path(temporary).unlink(missing_ok=True)
+        if error.filename is not None:
+            raise
+        reason = error.strerror or str(error)
+        advice = "; free some space or write elsewhere" if error.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+        raise OSError(error.errno, f"cannot write {path}: {reason}{advice}") from error
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
@@ -34,3 +51,58 @@ def atomic_write_bytes(path: str | os.PathLike, write: Callable[[BinaryIO], obje
 def atomic_write_text(path: str | os.PathLike, content: str) -> Path:
     """Write ``content`` as UTF-8 text to ``path`` atomically."""
     return atomic_write_bytes(path, lambda stream: stream.write(content.encode("utf-8")))
+
+
+# ----------------------------------------------------------------------------------- exclusive use
+
+LOCK_NAME = ".irsde.lock"
+PART_PATTERN = ".*.part"  # temporary files of atomic_write_bytes
+
+
+class FolderInUse(RuntimeError):
+    """Another process holds a folder's lock."""
+
+
+@contextmanager
+def exclusive_folder(folder: str | os.PathLike, purpose: str) -> Iterator[Path]:
+    """Hold an exclusive lock on ``folder`` (created if needed) while the block runs.
+
+    The lock is ``fcntl.flock`` on ``<folder>/.irsde.lock``: the operating system releases it
+    when the process ends, however it ends, so a killed run never leaves a stale lock. A second
+    process raises :class:`FolderInUse` naming the folder and the holder's pid and ``purpose``.
+    On a file system without locks (some network mounts) a warning is logged and the block runs.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = open(folder / LOCK_NAME, "a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise FolderInUse(f"{folder} is in use by {holder}: wait for it to finish, or use another folder") from None
+        except OSError as error:
+            logger.warning("cannot lock %s (%s): make sure no other process writes into it", folder, error)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} ({purpose})")
+        handle.flush()
+        yield folder
+    finally:
+        handle.close()  # releases the lock
+
+
+def remove_stale_parts(*folders: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that killed atomic writes left directly in ``folders``
+    (``.<name>.<random>.part``); call it only while holding the folder (:func:`exclusive_folder`).
+    Returns what was removed."""
+    removed = []
+    for folder in folders:
+        for path in sorted(Path(folder).glob(PART_PATTERN)):
+            if path.is_file():
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    if removed:
+        logger.info("removed %d temporary file(s) of an interrupted write: %s", len(removed), removed[0])
+    return removed

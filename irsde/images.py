@@ -1,9 +1,17 @@
-"""Image files and their array/tensor forms.
+"""Image files and their array/tensor forms: the one image loader of irsde.
 
-Conventions used across irsde: images on disk are 8-bit RGB PNG (or any format Pillow reads);
-in memory a single image is a float32 numpy array HxWx3 in [0,1] or a float tensor 3xHxW; a batch
-is a tensor Bx3xHxW. Conversion to uint8 clamps to [0,1] and rounds to nearest (the paper's
-test-script convention).
+Conventions used across irsde: images on disk are 8-bit RGB PNG (or any 8-bit format Pillow
+reads); in memory a single image is a float32 numpy array HxWx3 in [0,1] or a float tensor
+3xHxW; a batch is a tensor Bx3xHxW. Conversion to uint8 clamps to [0,1] and rounds to nearest
+(the paper's test-script convention).
+
+Preparation, training, restoration and evaluation all read images through :func:`read_rgb8`
+(or :func:`read_uint8` / :func:`read_image`), so they refuse the same files, each time with
+:class:`ImageFileError` naming the file: unreadable or truncated files, images deeper than 8 bits
+per channel (16-bit PNG/TIFF, 32-bit integer or float images, which would otherwise be clipped
+or truncated silently) and images larger than Pillow's decompression-bomb limit. Greyscale,
+palette, alpha and CMYK images are converted to RGB. :func:`list_images` refuses a folder
+holding two images with one name (``0001.jpg`` and ``0001.png``), since images are matched by name.
 """
 
 from __future__ import annotations
@@ -18,6 +26,14 @@ from PIL import Image
 from irsde.fileio import atomic_write_bytes
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm")
+# Pillow modes holding more than 8 bits per channel.
+_DEEP_MODES = {"I": "32-bit integer", "F": "32-bit float", "I;16": "16-bit", "I;16B": "16-bit",
+               "I;16L": "16-bit", "I;16N": "16-bit"}
+MAX_LISTED = 5
+
+
+class ImageFileError(ValueError):
+    """An image file cannot be used; the message names it and says what to do."""
 
 
 def is_image_file(path: str | os.PathLike) -> bool:
@@ -25,20 +41,75 @@ def is_image_file(path: str | os.PathLike) -> bool:
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:
-    """Image files directly inside ``folder``, sorted by name."""
+    """Image files directly inside ``folder``, sorted by name; ValueError when two of them
+    share a name (stem), e.g. ``0001.jpg`` and ``0001.png``."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"image folder not found: {folder}")
-    return sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p))
+    images = sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p))
+    by_stem: dict[str, list[str]] = {}
+    for path in images:
+        by_stem.setdefault(path.stem, []).append(path.name)
+    clashes = [", ".join(names) for names in by_stem.values() if len(names) > 1]
+    if clashes:
+        raise ImageFileError(
+            f"image folder {folder} holds several images with one name ({'; '.join(clashes[:MAX_LISTED])}): "
+            f"images are matched by name, so keep exactly one of each"
+        )
+    return images
+
+
+def _depth_problem(image: Image.Image) -> str | None:
+    """Why ``image`` (opened, not yet decoded) is not 8 bits per channel, or None."""
+    if image.mode in _DEEP_MODES:
+        return f"a {_DEEP_MODES[image.mode]} image (mode {image.mode})"
+    for tile in getattr(image, "tile", None) or ():
+        rawmode = tile.args if isinstance(tile.args, str) else (tile.args or ("",))[0]
+        if isinstance(rawmode, str) and ";16" in rawmode:
+            return f"a 16-bit image (stored as {rawmode})"
+    return None
+
+
+def _open(path: str | os.PathLike) -> Image.Image:
+    try:
+        image = Image.open(path)
+    except Image.DecompressionBombError as error:
+        raise ImageFileError(f"cannot read image {path}: {error}") from error
+    except (OSError, ValueError, SyntaxError) as error:
+        raise ImageFileError(f"cannot read image {path}: {error}") from error
+    problem = _depth_problem(image)
+    if problem is not None:
+        image.close()
+        raise ImageFileError(
+            f"{path} is {problem}; irsde reads 8-bit images only (more would be clipped or truncated "
+            f"silently): convert it to 8-bit RGB, e.g. a PNG scaled to 0-255"
+        )
+    return image
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(height, width) of an image file, read from its header only (with the same refusals as
+    :func:`read_rgb8`, bar damage in the pixel data)."""
+    with _open(path) as image:
+        width, height = image.size
+    return height, width
+
+
+def read_rgb8(path: str | os.PathLike) -> tuple[np.ndarray, str | None]:
+    """Read an image as HxWx3 uint8 RGB; also return its original mode if it was converted."""
+    with _open(path) as image:
+        try:
+            image.load()
+            converted = None if image.mode == "RGB" else image.mode
+            rgb = image.convert("RGB") if converted else image
+            return np.asarray(rgb, dtype=np.uint8).copy(), converted
+        except (OSError, ValueError, SyntaxError) as error:
+            raise ImageFileError(f"cannot read image {path}: {error}") from error
 
 
 def read_uint8(path: str | os.PathLike) -> np.ndarray:
     """Read an image as HxWx3 uint8 RGB (greyscale / alpha converted to RGB)."""
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
-    except (OSError, ValueError) as error:
-        raise ValueError(f"cannot read image {path}: {error}") from error
+    return read_rgb8(path)[0]
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:

@@ -36,6 +36,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from irsde.finite import check_finite_weights
+from irsde.torchfile import load_torch_file
+
 logger = logging.getLogger(__name__)
 
 ATTENTION_HEADS = 4
@@ -57,6 +60,12 @@ CHECKPOINT_WRAPPER_KEYS = ("params_ema", "ema", "state_dict", "params", "model",
 CHECKPOINT_KEY_PREFIXES = ("module.", "_orig_mod.")
 MAX_LISTED_KEYS = 10
 
+# Size bounds, checked before any allocation (:func:`check_architecture`): the paper's model is
+# nf 64, depth 4 (widest layer 1024 channels, 137 M parameters); the parameter count grows with
+# the square of the widest layer, so the bound of 2048 channels is ~550 M parameters (2.2 GB of
+# float32 weights, about 4 times that to train with Adam and EMA).
+MAX_DEPTH = 6
+MAX_WIDTH = 2048
 BUILD_KEYS_REQUIRED = ("nf", "depth")
 MID_ATTENTION_QKV = "mid_attn.fn.fn.to_qkv.weight"
 BUILD_KEYS_OPTIONAL = ("in_nc", "out_nc", "time_conditioned", "attn_head_dim")
@@ -272,8 +281,7 @@ class ConditionalUNet(nn.Module):
         super().__init__()
         _check_positive_int("in_nc", in_nc)
         _check_positive_int("out_nc", out_nc)
-        _check_positive_int("nf", nf)
-        _check_positive_int("depth", depth)
+        check_architecture(nf, depth)
         _check_positive_int("attn_head_dim", attn_head_dim)
         self.in_nc, self.out_nc, self.nf, self.depth = in_nc, out_nc, nf, depth
         self.attn_head_dim = attn_head_dim
@@ -388,6 +396,32 @@ def _check_positive_int(name: str, value) -> None:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
+class ArchitectureTooLarge(ValueError):
+    """nf/depth beyond the bounds; ``parameter`` names the one to lower."""
+
+    def __init__(self, parameter: str, message: str):
+        super().__init__(message)
+        self.parameter = parameter
+
+
+def check_architecture(nf, depth) -> None:
+    """Refuse (before anything is allocated) a width/depth that is not a positive integer,
+    ``depth > MAX_DEPTH``, or a widest layer ``nf * 2**depth`` above ``MAX_WIDTH`` channels.
+    Pure arithmetic: usable wherever nf/depth enter (configs, command lines, weight files)."""
+    _check_positive_int("nf", nf)
+    _check_positive_int("depth", depth)
+    if depth > MAX_DEPTH:
+        raise ArchitectureTooLarge(
+            "depth", f"depth must be at most {MAX_DEPTH}, got {depth} (the paper uses 4; each level "
+            f"doubles the widest layer and quadruples its parameters)"
+        )
+    if nf * 2**depth > MAX_WIDTH:
+        raise ArchitectureTooLarge(
+            "nf", f"nf={nf} with depth={depth} makes a {nf * 2**depth}-channel widest layer (nf * 2**depth), "
+            f"more than {MAX_WIDTH} (the paper: nf 64, depth 4 -> 1024); lower nf or depth"
+        )
+
+
 def build_net(cfg: Mapping) -> ConditionalUNet:
     """Build a ConditionalUNet from a config mapping.
 
@@ -408,18 +442,23 @@ def build_net(cfg: Mapping) -> ConditionalUNet:
 # ----------------------------------------------------------------------------------- weights
 
 
-def infer_architecture(state_dict: Mapping[str, torch.Tensor]) -> dict:
+def infer_architecture(state_dict: Mapping[str, torch.Tensor], source: str | Path | None = None) -> dict:
     """Read ``nf, depth, in_nc, out_nc, time_conditioned, attn_head_dim`` off a ConditionalUNet
     state_dict.
 
     nf and in_nc come from the stem ``init_conv.weight`` (nf, 2*in_nc, 7, 7), out_nc from
     ``final_conv.weight``, depth from the number of ``downs.<i>`` levels, the attention's head
     width from ``mid_attn``'s query/key/value projection (3 * 4 heads * head_dim rows). Raises
-    KeyError naming a key the inference needs when it is absent.
+    KeyError naming a key the inference needs when it is absent (and ``source``, the file, when
+    given).
     """
     for key in ("init_conv.weight", "final_conv.weight", MID_ATTENTION_QKV):
         if key not in state_dict:
-            raise KeyError(f"not a ConditionalUNet state_dict: no {key!r}")
+            where = f"{source} is " if source is not None else ""
+            raise KeyError(
+                f"{where}not a ConditionalUNet state_dict: no {key!r} (the weights of another model?); "
+                f"use weights trained by irsde or the authors' IR-SDE checkpoints"
+            )
     stem = state_dict["init_conv.weight"].shape
     levels = {name.split(".")[1] for name in state_dict if name.startswith("downs.")}
     return dict(
@@ -442,13 +481,29 @@ def read_state_dict(path: str | Path, key: str | None = None) -> dict[str, torch
     Accepts a plain state_dict, or a dict wrapping one under one of
     ``CHECKPOINT_WRAPPER_KEYS`` (EMA weights preferred; ``key`` picks one explicitly), and strips
     a ``module.`` (DataParallel) or ``_orig_mod.`` (torch.compile) prefix shared by all keys.
-    Uses ``torch.load(weights_only=True)``: no code in the file is executed.
+    An irsde training state (``training_state.pt``) gives its EMA weights (``key="net"``: the raw
+    ones). Uses :func:`irsde.torchfile.load_torch_file`: no code in the file is executed, and a
+    damaged file is a one-line error naming it. Weights holding NaN/inf are refused
+    (:class:`irsde.finite.NonFiniteError`).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}. {PUBLISHED_WEIGHTS_HINT}")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    return _strip_key_prefixes(_unwrap_state_dict(payload, path, key))
+    payload = training_state_weights(load_torch_file(path, "checkpoint"))
+    state_dict = _strip_key_prefixes(_unwrap_state_dict(payload, path, key))
+    check_finite_weights(state_dict, str(path))
+    return state_dict
+
+
+def training_state_weights(payload):
+    """An irsde training state (a dict with ``format_version``, ``net`` and the EMA's
+    AveragedModel state ``ema``) as ``{"ema": plain EMA weights, "net": raw weights}``; any
+    other payload is returned unchanged."""
+    if not (isinstance(payload, Mapping) and "format_version" in payload and isinstance(payload.get("net"), Mapping)
+            and isinstance(payload.get("ema"), Mapping)):
+        return payload
+    averaged = {name[len("module."):]: value for name, value in payload["ema"].items() if name.startswith("module.")}
+    return {"ema": averaged, "net": payload["net"]}
 
 
 def _is_state_dict(obj) -> bool:
@@ -511,7 +566,7 @@ def load_weights(net: ConditionalUNet, path: str | Path, key: str | None = None)
 def build_net_from_checkpoint(path: str | Path, key: str | None = None) -> ConditionalUNet:
     """Build the network a checkpoint was trained with (via :func:`infer_architecture`) and load it."""
     state_dict = read_state_dict(path, key)
-    net = ConditionalUNet(**infer_architecture(state_dict))
+    net = ConditionalUNet(**infer_architecture(state_dict, path))
     net.load_state_dict(state_dict, strict=True)
     return net
 

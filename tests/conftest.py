@@ -7,12 +7,13 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_REFERENCE = REPO.parent / "shared" / "reference"
+REFERENCE = REPO / "tests" / "data" / "reference"
 
 
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
-    """The read-only reference data about the paper (../shared/reference next to the repo)."""
-    if not SHARED_REFERENCE.is_dir():
-        pytest.fail(f"reference data not found at {SHARED_REFERENCE}: clone next to shared/")
-    return SHARED_REFERENCE
+    """The read-only reference data about the paper, committed in tests/data/reference (its
+    README names the source)."""
+    if not REFERENCE.is_dir():
+        pytest.fail(f"reference data not found at {REFERENCE}: the checkout is incomplete")
+    return REFERENCE

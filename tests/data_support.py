@@ -9,6 +9,7 @@ import json
 import subprocess
 import tarfile
 import threading
+import time
 import zipfile
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -115,7 +116,9 @@ class Route:
     """What the server sends for one path. ``truncate_at``: announce the full length but close
     after this many body bytes; ``fail_first``: answer that many requests with ``fail_status``;
     ``ranges``: honour Range requests; ``wrong_range``: answer them with a range starting at 0;
-    ``send_length``: send a Content-Length header."""
+    ``send_length``: send a Content-Length header; ``stall_after``: after this many body bytes
+    wait ``stall_seconds`` before the rest; ``drip_delay``: send the body one byte at a time,
+    this many seconds apart; ``content_type``: the Content-Type header, if any."""
 
     body: bytes
     truncate_at: int | None = None
@@ -124,6 +127,10 @@ class Route:
     ranges: bool = True
     wrong_range: bool = False
     send_length: bool = True
+    stall_after: int | None = None
+    stall_seconds: float = 0.0
+    drip_delay: float = 0.0
+    content_type: str | None = None
     requests: list = field(default_factory=list)
 
 
@@ -159,10 +166,30 @@ class LoopbackServer:
                     self.send_header("Content-Range", f"bytes {start}-{len(route.body) - 1}/{len(route.body)}")
                 if route.send_length:
                     self.send_header("Content-Length", str(len(body)))
+                if route.content_type:
+                    self.send_header("Content-Type", route.content_type)
                 self.end_headers()
-                self.wfile.write(body if route.truncate_at is None else body[: route.truncate_at])
-                self.wfile.flush()
+                body = body if route.truncate_at is None else body[: route.truncate_at]
+                try:
+                    self._send(route, body)
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up, as tested
+                    pass
                 self.close_connection = True
+
+            def _send(self, route, body):
+                if route.drip_delay:
+                    for index in range(len(body)):
+                        self.wfile.write(body[index:index + 1])
+                        self.wfile.flush()
+                        time.sleep(route.drip_delay)
+                    return
+                if route.stall_after is not None:
+                    self.wfile.write(body[: route.stall_after])
+                    self.wfile.flush()
+                    time.sleep(route.stall_seconds)
+                    body = body[route.stall_after:]
+                self.wfile.write(body)
+                self.wfile.flush()
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
@@ -186,6 +213,12 @@ class LoopbackServer:
         for name, data in files.items():
             self.add(f"/raw/{repo}/{commit}/{folder}/{name}", data)
         return tree_id
+
+    def serve_folder(self, prefix: str, folder: Path) -> None:
+        """Serve every file below ``folder`` at ``<prefix>/<relative path>`` (a mirror)."""
+        for path in folder.rglob("*"):
+            if path.is_file():
+                self.add(f"{prefix}/{path.relative_to(folder).as_posix()}", path.read_bytes())
 
     def close(self):
         self.httpd.shutdown()

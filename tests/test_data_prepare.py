@@ -275,9 +275,9 @@ def test_unreadable_mismatched_and_16_bit_pairs_are_all_reported_by_name(tmp_pat
     message = str(caught.value)
     where = tmp_path / "user" / "Rain100H"
     assert "3 problem(s)" in message
-    assert f"{where / 'norain-002.png'}: unreadable image" in message
+    assert f"cannot read image {where / 'norain-002.png'}" in message
     assert f"GT {where / 'norain-003.png'} is 12x10, LQ {where / 'rain-003.png'} is 14x10" in message
-    assert f"{where / 'norain-004.png'}: I;16 image is not 8-bit" in message
+    assert f"{where / 'norain-004.png'} is a 16-bit image (mode I;16)" in message
     assert "rain-005" not in message
     assert not (tmp_path / "data" / "Rain100H").exists() and no_leftovers(tmp_path / "data")
 

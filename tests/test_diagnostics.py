@@ -2,26 +2,9 @@ import math
 
 import pytest
 import torch
+from test_samplers import OracleNet, pair, sde  # noqa: F401 (fixtures)
 
 from irsde.diagnostics import TIMESTEP_METRICS, noise_prediction_errors, probe_steps
-from irsde.sde import MeanRevertingSDE
-
-SHAPE = (2, 3, 16, 16)
-
-
-@pytest.fixture
-def sde():
-    return MeanRevertingSDE(T=100, max_sigma=10)
-
-
-@pytest.fixture
-def pair():
-    generator = torch.Generator().manual_seed(0)
-    return torch.rand(SHAPE, generator=generator), torch.rand(SHAPE, generator=generator)
-
-
-def oracle(sde, x0):
-    return lambda xt, mu, t: (xt - sde.marginal_mean(x0, mu, t)) / sde.marginal_std(t)
 
 
 def test_probe_steps_span_one_to_T():
@@ -32,7 +15,7 @@ def test_probe_steps_span_one_to_T():
 
 def test_exact_noise_prediction_has_no_error(sde, pair):
     x0, mu = pair
-    rows = noise_prediction_errors(oracle(sde, x0), sde, x0, mu, [1, 50, 100])
+    rows = noise_prediction_errors(OracleNet(sde, x0), sde, x0, mu, [1, 50, 100])
     assert [(row["t"], row["metric"]) for row in rows] == [(t, m) for t in (1, 50, 100) for m in TIMESTEP_METRICS]
     assert max(row["value"] for row in rows) < 1e-3
 

@@ -66,7 +66,8 @@ def test_published_checkpoint_layout_is_inferred_and_labelled(data_root, tmp_pat
                  "--out", str(out), "--limit", "2", "--method", "IR-SDE (published weights)", *SMALL_SDE])
     assert code == 0
     manifest = json.loads((out / "restore.json").read_text())
-    assert manifest["network"] == {"nf": 32, "depth": 4, "in_nc": 3, "out_nc": 3, "time_conditioned": True}
+    assert manifest["network"] == {"nf": 32, "depth": 4, "in_nc": 3, "out_nc": 3, "time_conditioned": True,
+                                   "attn_head_dim": 32}
     assert manifest["sampler"] == "sde" and manifest["method"] == "IR-SDE (published weights)"
     assert len(list((out / "png").iterdir())) == 2
 

@@ -1,3 +1,6 @@
+import resource
+import subprocess
+
 import pytest
 import yaml
 
@@ -12,6 +15,7 @@ from irsde.train.config import (
     schema_keys,
     validate_config,
 )
+from train_support import irsde_command, subprocess_env, tiny_config, write_config
 
 MINIMAL = {"name": "run", "data": {"train": "data/train"}}
 
@@ -69,11 +73,49 @@ def test_defaults_are_not_shared_between_configs():
         ({"name": "run", "data": {"train": "x"}, "train": {"ema_decay": 1.5}}, "train.ema_decay"),
         ({"name": "run", "data": {"train": "x"}, "train": 5}, "train"),
         ({"name": "run", "data": {"train": "x"}, "device": "tpu"}, "device"),
+        ({"name": "run", "data": {"train": "x"}, "optim": {"lr": float("inf")}}, "optim.lr"),
+        ({"name": "run", "data": {"train": "x"}, "optim": {"gamma": ".inf"}}, "optim.gamma"),
+        ({"name": "run", "data": {"train": "x"}, "optim": {"weight_decay": float("nan")}}, "optim.weight_decay"),
+        ({"name": "run", "data": {"train": "x"}, "sde": {"max_sigma": float("inf")}}, "sde.max_sigma"),
+        ({"name": "run", "data": {"train": "x"}, "network": {"depth": 9}}, "network.depth"),
+        ({"name": "run", "data": {"train": "x"}, "network": {"nf": 512, "depth": 4}}, "network.nf"),
     ],
 )
 def test_bad_key_or_value_names_the_dotted_key(config, key):
     with pytest.raises(ValueError, match=f"'{key}'".replace("[", r"\[").replace("]", r"\]")):
         validate_config(config)
+
+
+def test_yaml_infinities_are_refused_naming_the_key(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("name: run\ndata: {train: x}\noptim: {lr: .inf, gamma: .inf}\n")
+    with pytest.raises(ValueError, match="config key 'optim.lr': expected a finite number"):
+        load_config(path)
+    with pytest.raises(ValueError, match="config key 'optim.gamma': expected a finite number"):
+        load_config(path, ["optim.lr=1e-4"])
+
+
+def limit_memory(gigabytes: float):
+    def apply():
+        limit = int(gigabytes * 2**30)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return apply
+
+
+@pytest.mark.parametrize("override, key", [("network.depth=9", "network.depth"), ("network.nf=1024", "network.nf")])
+def test_an_oversized_network_is_refused_naming_the_key_before_allocating(tmp_path, override, key):
+    # depth 9 at nf 16 would allocate ~23 GB; under a 3 GB address-space limit an attempt to
+    # allocate fails (instead of the OOM killer ending the process without a word).
+    config = write_config(tmp_path / "run.yaml", tiny_config(tmp_path, network={"nf": 16, "depth": 2}))
+    result = subprocess.run(irsde_command("train", "--config", str(config), "--set", override),
+                            capture_output=True, text=True, env=subprocess_env(), timeout=300,
+                            preexec_fn=limit_memory(3))
+    assert result.returncode == 2, result.stderr[-2000:]
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("irsde train: error: ") and f"config key '{key}'" in error
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "run" / "training_state.pt").exists()
 
 
 def test_unknown_key_suggests_the_close_one():

@@ -39,10 +39,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return int(args._module.run(args) or 0)
-    except (ValueError, FileNotFoundError, KeyError, RuntimeError) as error:
+    except (ValueError, OSError, KeyError, RuntimeError) as error:
         # Library errors carry a message that names the file/key at fault; no traceback needed.
-        print(f"irsde {args.command}: error: {error}", file=sys.stderr)
+        print(f"irsde {args.command}: error: {error_text(error)}", file=sys.stderr)
         return 2
+
+
+def error_text(error: BaseException) -> str:
+    """The message of an error (a KeyError's without the quotes ``str`` adds)."""
+    if isinstance(error, KeyError) and len(error.args) == 1 and isinstance(error.args[0], str):
+        return error.args[0]
+    return str(error)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,17 @@
 """``irsde data``: list, fetch, prepare, verify and audit benchmark datasets; build the synthetic ones.
 
   irsde data list [--root DIR]
-  irsde data fetch NAME [--resources DIR] [--offline]
+  irsde data fetch NAME [--resources DIR] [--offline] [--repin] [--mirror URL ...]
   irsde data prepare NAME --root DIR [--resources DIR] [--path [SOURCE=]PATH ...] [--offline] [--force]
+                     [--mirror URL ...]
   irsde data verify NAME [--root DIR] [--resources DIR]
   irsde data synthetic NAME|all --root DIR [--seed S] [--size N] [--train-count N] [--test-count N]
   irsde data audit NAME --root DIR --out CSV [--threshold T]
 
 Archives live in ``--resources`` (default ``$IRSDE_RESOURCES`` or ``./resources``); digests not
-pinned in the package are recorded on first use in ``<resources>/checksums.lock.json``.
+pinned in the package are recorded on first use in ``<resources>/checksums.lock.json``, and
+``fetch --repin`` drops them when the first file was the wrong one. ``--mirror`` (default
+``$IRSDE_MIRROR``) is a copy of a resources/ folder served over HTTP, tried before the sources.
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fetch.add_argument("name")
     _add_resources(fetch)
     fetch.add_argument("--offline", action="store_true", help="never use the network; only verify what is there")
+    fetch.add_argument("--repin", action="store_true",
+                       help="first forget the digests recorded on first use for this dataset's archives "
+                            "(when a wrong file was pinned), then fetch and record them again")
+    _add_mirror(fetch)
 
     prepare = actions.add_parser("prepare", help="normalise a dataset to ROOT/NAME/SPLIT/{GT,LQ}")
     prepare.add_argument("name")
@@ -41,6 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     prepare.add_argument("--force", action="store_true", help="rebuild even if already prepared")
     prepare.add_argument("--allow-count-mismatch", action="store_true",
                          help="accept a split whose pair count differs from the registry (warns)")
+    _add_mirror(prepare)
 
     verify = actions.add_parser("verify", help="check archives against the locks and a prepared dataset against its marker")
     verify.add_argument("name")
@@ -65,6 +73,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _add_resources(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resources", help="archive folder (default $IRSDE_RESOURCES or ./resources)")
+
+
+def _add_mirror(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mirror", action="append", metavar="URL",
+                        help="base URL of a copy of a resources/ folder, tried before each source's own URLs "
+                             "(repeatable; default $IRSDE_MIRROR)")
 
 
 def parse_paths(values: list[str], source_names: list[str]) -> dict[str, str]:
@@ -100,8 +114,12 @@ def _list(args) -> int:
 
 def _fetch(args) -> int:
     from irsde.data import fetch_dataset
+    from irsde.data.fetch import forget_first_use_pins
 
-    for name, path in fetch_dataset(args.name, args.resources, offline=args.offline).items():
+    if args.repin:
+        dropped = forget_first_use_pins(args.name, args.resources)
+        print(f"forgot the first-use digests of {', '.join(dropped)}" if dropped else "no first-use digest to forget")
+    for name, path in fetch_dataset(args.name, args.resources, offline=args.offline, mirrors=args.mirror).items():
         print(f"{name}: {path}")
     return 0
 
@@ -114,7 +132,7 @@ def _prepare(args) -> int:
     dataset = get_dataset(args.name)
     paths = parse_paths(args.path, [source.name for source in dataset.sources])
     folder = prepare_dataset(dataset, args.root, args.resources, paths, offline=args.offline, force=args.force,
-                             strict_counts=not args.allow_count_mismatch)
+                             strict_counts=not args.allow_count_mismatch, mirrors=args.mirror)
     print(folder)
     return 0
 

@@ -20,6 +20,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from irsde.cli.arguments import positive_int
+
 log = logging.getLogger(__name__)
 
 DEFAULT_METRICS = "psnr,ssim,lpips,fid"
@@ -39,14 +41,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-missing-weights", action="store_true",
                         help="record LPIPS/FID as unavailable (NaN + note) when their weights are missing")
     parser.add_argument("--no-download", action="store_true", help="never try to download LPIPS/FID weights")
-    parser.add_argument("--device", help="cpu or cuda for LPIPS/FID (default: cuda when available)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"),
+                        help="auto (default: cuda when available), cpu or cuda for LPIPS/FID")
     parser.add_argument("--fid-cache", help="folder caching ground-truth FID statistics (default ~/.cache/irsde/fid-stats)")
-    parser.add_argument("--batch-size", type=int, default=8, help="LPIPS batch size (default 8)")
+    parser.add_argument("--batch-size", type=positive_int, default=8, help="LPIPS batch size (default 8)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from irsde.devices import resolve_device
     from irsde.evaluation import RestoredSet, evaluate, summarize
 
+    device = resolve_device(args.device)
+    out = Path(args.out)
+    summary_path = Path(args.summary) if args.summary else out.with_name(f"{out.stem}.summary.csv")
+    for option, path in (("--out", out), ("--summary", summary_path)):
+        if path.is_dir():
+            raise ValueError(f"{option} {path} is a folder; give the CSV file to write, e.g. {path / 'metrics.csv'}")
     recorded = RestoredSet(Path(args.restored)).manifest()
     labels = {name: getattr(args, name) if getattr(args, name) is not None else recorded.get(name)
               for name in ("method", "dataset", "seed")}
@@ -59,11 +69,9 @@ def run(args: argparse.Namespace) -> int:
         args.restored, args.gt, args.protocol, labels["method"], labels["dataset"], int(labels["seed"]),
         metrics=[name.strip() for name in args.metrics.split(",") if name.strip()],
         allow_missing_weights=args.allow_missing_weights, download_weights=not args.no_download,
-        device=args.device, fid_cache_dir=args.fid_cache, batch_size=args.batch_size,
+        device=device, fid_cache_dir=args.fid_cache, batch_size=args.batch_size,
     )
     summary = summarize(per_image)
-    out = Path(args.out)
-    summary_path = Path(args.summary) if args.summary else out.with_name(f"{out.stem}.summary.csv")
     write_csv(per_image, out)
     write_csv(summary, summary_path)
     print(summary.to_string(index=False))

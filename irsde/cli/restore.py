@@ -28,15 +28,19 @@ import argparse
 import logging
 from pathlib import Path
 
+from irsde.cli.arguments import positive_int
+
 log = logging.getLogger(__name__)
 
+DEVICE_CHOICES = ("auto", "cpu", "cuda")  # irsde.devices.DEVICE_CHOICES (not imported: torch)
 ONE_STEP = "one-step"
 # The CNN baseline's restoration, imported by path (the library does not depend on baselines/).
 ONE_STEP_FUNCTION = ("baselines.cnn", "regress")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--weights", required=True, help="network weight file (.pth state_dict or training checkpoint)")
+    parser.add_argument("--weights", required=True,
+                        help="network weight file: a .pth state_dict, or a run's training_state.pt (EMA weights)")
     parser.add_argument("--key", help="entry of the checkpoint dict holding the weights (default: detected, EMA first)")
     parser.add_argument("--dataset", required=True, help="prepared split folder (with GT/ and LQ/) or dataset name")
     parser.add_argument("--root", default="data", help="root of prepared datasets, for a dataset name (default: data)")
@@ -47,30 +51,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int,
                         help="network evaluations per image, 1..T (default: T, every step); e.g. 10 with fast-sde")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampling noise (default 0)")
-    parser.add_argument("--batch-size", type=int, default=1, help="images (or tiles) per network call (default 1)")
-    parser.add_argument("--tile", type=int, help="restore in tiles of this size (for images too large for memory)")
+    parser.add_argument("--batch-size", type=positive_int, default=1,
+                        help="images (or tiles) per network call (default 1)")
+    parser.add_argument("--tile", type=positive_int,
+                        help="restore in tiles of this size (for images too large for memory)")
     parser.add_argument("--tile-overlap", type=int, default=32, help="pixels shared by neighbouring tiles (default 32)")
-    parser.add_argument("--nf", type=int, help="network width (default: read from the weights)")
-    parser.add_argument("--depth", type=int, help="network depth (default: read from the weights)")
-    parser.add_argument("--T", type=int, default=100, help="SDE steps (default 100)")
+    parser.add_argument("--nf", type=positive_int, help="network width (default: read from the weights)")
+    parser.add_argument("--depth", type=positive_int, help="network depth (default: read from the weights)")
+    parser.add_argument("--T", type=positive_int, default=100, help="SDE steps (default 100)")
     parser.add_argument("--max-sigma", type=float, default=10.0, help="stationary std, 0-255 scale if >= 1 (default 10)")
     parser.add_argument("--schedule", default="cosine", help="theta schedule: cosine, linear, constant (default cosine)")
     parser.add_argument("--eps", type=float, default=0.005, help="exp(-thetabar_T dt) (default 0.005)")
     parser.add_argument("--method", help="method label recorded for `irsde evaluate`, e.g. 'IR-SDE (published weights)'")
-    parser.add_argument("--device", help="cpu or cuda (default: cuda when available)")
-    parser.add_argument("--limit", type=int, help="restore only the first N images by name")
+    parser.add_argument("--device", choices=DEVICE_CHOICES, help="auto (default: cuda when available), cpu or cuda")
+    parser.add_argument("--limit", type=positive_int, help="restore only the first N images by name")
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
     from irsde.data.loaders import paired_files
+    from irsde.devices import resolve_device
     from irsde.evaluation import restore_folder, sde_settings
-    from irsde.metrics.perceptual import default_device
     from irsde.sde import MeanRevertingSDE
 
     split_dir, dataset = resolve_split_dir(args.dataset, args.root, args.split)
-    device = torch.device(args.device) if args.device else default_device()
+    device = resolve_device(args.device)
     net, architecture = load_network(args.weights, args.key, args.nf, args.depth)
     net = net.eval().to(device)
     sde = MeanRevertingSDE(args.schedule, args.T, args.max_sigma, args.eps)
@@ -86,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
         "sampler": args.sampler,
         "nfe": restorer.nfe,
         "sde": None if args.sampler == ONE_STEP else sde_settings(sde),
+        "limit": args.limit,
     }
     log.info("restoring %d images of %s with %s (%s sampler, %d NFE, seed %d) on %s",
              len(lq_paths), split_dir, args.weights, args.sampler, restorer.nfe, args.seed, device)
@@ -111,11 +118,17 @@ def resolve_split_dir(dataset: str, root: str, split: str) -> tuple[Path, str]:
 
 def load_network(weights: str, key: str | None, nf: int | None, depth: int | None):
     """Build the U-Net the weight file was trained with (nf/depth overridable) and load it strictly."""
-    from irsde.nets import ConditionalUNet, infer_architecture, load_weights, read_state_dict
+    from irsde.nets import ArchitectureTooLarge, ConditionalUNet, infer_architecture, load_weights, read_state_dict
 
-    architecture = infer_architecture(read_state_dict(weights, key))
-    architecture.update({name: value for name, value in (("nf", nf), ("depth", depth)) if value is not None})
-    return load_weights(ConditionalUNet(**architecture), weights, key), architecture
+    architecture = infer_architecture(read_state_dict(weights, key), weights)
+    overrides = {name: value for name, value in (("nf", nf), ("depth", depth)) if value is not None}
+    architecture.update(overrides)
+    try:
+        net = ConditionalUNet(**architecture)
+    except ArchitectureTooLarge as error:
+        given = f"--{error.parameter}" if error.parameter in overrides else f"the network of {weights}"
+        raise ValueError(f"{given}: {error}") from None
+    return load_weights(net, weights, key), architecture
 
 
 def build_restorer(net, sde, sampler: str, time_conditioned: bool, steps: int | None = None):

@@ -8,7 +8,7 @@ counts, file hashes). Modules, one concept each:
 - ``registry``: declarative :class:`Dataset` records, ``DATASETS``, ``get_dataset``
 - ``lock``: checksum lock files (pinned in the package, trust-on-first-use in ``resources/``)
 - ``fetch``: downloads with resume/retries/verification, offline use of ``resources/``
-- ``archives``: safe zip/tar extraction
+- ``archives``: zip/tar checks (whole, safe, within limits) and extraction
 - ``prepare``: sources -> normalised, validated pairs (atomic, idempotent)
 - ``layout``: the prepared layout, its marker, atomic builds, ``verify_prepared``
 - ``degradations`` / ``synthetic``: the offline embedded benchmark ``synthetic-*``

@@ -31,7 +31,7 @@ from PIL import Image
 from scipy import ndimage
 from tqdm import tqdm
 
-from irsde.images import list_images
+from irsde.images import list_images, read_uint8
 
 _WORK_FACTOR = 4  # working greyscale images are this many times the fingerprint size
 
@@ -51,11 +51,7 @@ class Overlap:
 
 
 def _grey(path: Path, side: int) -> np.ndarray:
-    try:
-        with Image.open(path) as image:
-            grey = image.convert("L").resize((side, side), Image.Resampling.BOX)
-    except OSError as error:
-        raise ValueError(f"cannot read image {path}: {error}") from error
+    grey = Image.fromarray(read_uint8(path)).convert("L").resize((side, side), Image.Resampling.BOX)
     return np.asarray(grey, dtype=np.float32)
 
 

@@ -17,11 +17,10 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from torch.utils.data import Dataset
 
 from irsde.data.seeding import derive_rng
-from irsde.images import list_images, read_uint8, to_tensor
+from irsde.images import image_size, list_images, read_uint8, to_tensor
 
 
 def paired_files(split_dir: str | os.PathLike) -> list[tuple[Path, Path]]:
@@ -36,14 +35,6 @@ def paired_files(split_dir: str | os.PathLike) -> list[tuple[Path, Path]]:
     if not gts:
         raise ValueError(f"{split_dir}: no images in GT/ and LQ/")
     return [(gts[name], lqs[name]) for name in sorted(gts)]
-
-
-def _image_size(path: Path) -> tuple[int, int]:
-    try:
-        with Image.open(path) as image:
-            return image.size
-    except OSError as error:
-        raise ValueError(f"cannot read image {path}: {error}") from error
 
 
 def augment(images: list[np.ndarray], rng: np.random.Generator, crop_size: int) -> list[np.ndarray]:
@@ -87,7 +78,7 @@ class PairedTrainDataset(Dataset):
     def _check_sizes(self) -> None:
         problems = []
         for gt, lq in self.pairs:
-            (gt_w, gt_h), (lq_w, lq_h) = _image_size(gt), _image_size(lq)
+            (gt_h, gt_w), (lq_h, lq_w) = image_size(gt), image_size(lq)
             if (gt_w, gt_h) != (lq_w, lq_h):
                 problems.append(f"{gt} is {gt_w}x{gt_h} but {lq} is {lq_w}x{lq_h}")
             elif min(gt_w, gt_h) < self.crop_size:

@@ -6,8 +6,11 @@ Two lock files, same format, looked up in this order:
    named source (e.g. TFDS for DIV2K) or pinned by a maintainer;
 2. the **user lock** ``<resources>/checksums.lock.json``: trust on first use. When an archive
    whose digest is not pinned is downloaded (or dropped into ``resources/``) for the first time,
-   its sha256, md5 and size are recorded here; every later use must match. To pin a digest for
-   everybody, copy its entry into the pinned lock.
+   its sha256, md5 and size are recorded here; every later use must match. Nothing is recorded
+   before the file passed the caller's ``validate`` check (for archives: a whole, safe zip/tar,
+   see ``irsde.data.archives``), so an HTML page or a cut download is never pinned. A wrong
+   first-use entry is dropped with ``irsde data fetch DATASET --repin`` (:meth:`LockFile.forget`).
+   To pin a digest for everybody, copy its entry into the pinned lock.
 
 Format::
 
@@ -23,6 +26,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,11 +36,15 @@ from irsde.fileio import atomic_write_text
 PINNED_LOCK = Path(__file__).with_name("checksums.lock.json")
 USER_LOCK_NAME = "checksums.lock.json"
 DIGEST_NAMES = ("sha256", "md5")
+_DIGEST_PATTERNS = {"sha256": re.compile(r"^[0-9a-fA-F]{64}$"), "md5": re.compile(r"^[0-9a-fA-F]{32}$")}
 _CHUNK = 1 << 20
 
 
 class ChecksumMismatch(ValueError):
-    """A file's digest differs from the one its lock requires."""
+    """A file's digest differs from the one its lock requires. ``first_use`` is True when that
+    digest was only recorded on first use (the user lock), so dropping the pin may be the fix."""
+
+    first_use = False
 
 
 @dataclass
@@ -80,13 +89,39 @@ class LockFile:
             raise ValueError(f"lock file {path} is not a valid checksum lock: {error}") from error
         if not isinstance(entries, dict):
             raise ValueError(f"lock file {path}: 'files' must be an object")
+        for key, entry in entries.items():
+            _check_entry(path, key, entry)
         return cls(path, dict(entries))
 
     def record(self, key: str, entry: dict) -> None:
         """Add or replace ``key`` and write the file atomically."""
         self.entries[key] = dict(entry)
+        self._write()
+
+    def forget(self, key: str) -> bool:
+        """Remove ``key`` (written atomically); False when it was not there."""
+        if self.entries.pop(key, None) is None:
+            return False
+        self._write()
+        return True
+
+    def _write(self) -> None:
         text = json.dumps({"version": 1, "files": self.entries}, indent=2, sort_keys=True) + "\n"
         atomic_write_text(self.path, text)
+
+
+def _check_entry(path: Path, key: str, entry) -> None:
+    """One lock entry must hold well-formed digests; the error names the file, the entry and
+    the field, and what to do."""
+    advice = f"fix or delete the entry {key!r} in {path} (a first-use entry is re-recorded by the next fetch)"
+    if not isinstance(entry, dict):
+        raise ValueError(f"lock file {path}: entry {key!r} must be an object, got {entry!r}; {advice}")
+    for name, pattern in _DIGEST_PATTERNS.items():
+        if name in entry and not (isinstance(entry[name], str) and pattern.match(entry[name])):
+            raise ValueError(f"lock file {path}: entry {key!r} has a malformed {name} {entry[name]!r}; {advice}")
+    size = entry.get("size", 0)
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise ValueError(f"lock file {path}: entry {key!r} has a malformed size {size!r}; {advice}")
 
 
 def user_lock_path(resources: str | os.PathLike) -> Path:
@@ -122,13 +157,28 @@ def check_against(key: str, path: Path, actual: FileDigests, expected: dict) -> 
 
 
 def verify_or_record(key: str, path: Path, resources: str | os.PathLike, origin: str,
-                     pinned: str | os.PathLike = PINNED_LOCK) -> FileDigests:
+                     pinned: str | os.PathLike = PINNED_LOCK,
+                     validate: Callable[[Path], object] | None = None) -> FileDigests:
     """Check ``path`` against the locks; record its digests in the user lock if none is pinned
-    yet, or if only some digests are (e.g. only an md5 was published). Returns its digests."""
+    yet, or if only some digests are (e.g. only an md5 was published). Before recording,
+    ``validate(path)`` must pass (it raises to refuse the file). Returns its digests."""
     actual = file_digests(path)
     expected = expected_digests(key, resources, pinned)
-    check_against(key, path, actual, expected)
+    try:
+        check_against(key, path, actual, expected)
+    except ChecksumMismatch as error:
+        if key in LockFile.load(pinned).entries:
+            raise
+        user_entry = LockFile.load(user_lock_path(resources)).entries[key]
+        mismatch = ChecksumMismatch(
+            f"{error}. The expected digests were recorded on first use (from {user_entry.get('source', '?')}) "
+            f"in {user_lock_path(resources)}"
+        )
+        mismatch.first_use = True
+        raise mismatch from None
     if any(name not in expected for name in DIGEST_NAMES):
+        if validate is not None:
+            validate(path)
         lock = LockFile.load(user_lock_path(resources))
         lock.record(key, {**actual.as_dict(), "source": origin})
     return actual

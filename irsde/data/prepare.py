@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Mapping
 
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
 import irsde
@@ -31,11 +30,9 @@ from irsde.data.layout import building, dataset_dir, read_marker, write_marker
 from irsde.data.lock import ChecksumMismatch, check_against, expected_digests, file_digests
 from irsde.data.registry import Dataset, GitTreeSource, Source, Split, Synthesis, get_dataset, output_name
 from irsde.data.seeding import derive_rng
-from irsde.images import list_images, to_uint8, write_png
+from irsde.images import ImageFileError, list_images, read_rgb8, to_uint8, write_png
 
 log = logging.getLogger(__name__)
-
-_NOT_8_BIT = ("I", "F", "I;16", "I;16B", "I;16L", "I;16N")
 
 
 class PairProblem(ValueError):
@@ -85,8 +82,9 @@ def _user_source(source: Source, path: Path, resources: Path) -> ResolvedSource:
     return ResolvedSource(source.name, path, True, {**provenance, **digests.as_dict(), "verification": note})
 
 
-def _resources_source(source: Source, resources: Path, offline: bool, policy: DownloadPolicy) -> ResolvedSource:
-    path = fetch_source(source, resources, offline, policy)
+def _resources_source(source: Source, resources: Path, offline: bool, policy: DownloadPolicy,
+                      mirrors: list[str] | None) -> ResolvedSource:
+    path = fetch_source(source, resources, offline, policy, mirrors)
     if isinstance(source, GitTreeSource):
         provenance = {"repo": source.repo, "commit": source.commit, "folder": source.folder,
                       "tree_id": source.tree_id, "verification": "git tree id matches"}
@@ -97,9 +95,11 @@ def _resources_source(source: Source, resources: Path, offline: bool, policy: Do
 
 def resolve_sources(dataset: Dataset, resources: str | os.PathLike | None = None,
                     paths: Mapping[str, str | os.PathLike] | None = None, offline: bool = False,
-                    policy: DownloadPolicy = DownloadPolicy()) -> dict[str, ResolvedSource]:
+                    policy: DownloadPolicy = DownloadPolicy(),
+                    mirrors: list[str] | None = None) -> dict[str, ResolvedSource]:
     """Locate every source of ``dataset``: ``paths[source name]`` (a folder or an archive given
-    by the user) first, then ``resources/``, then a download (unless ``offline``)."""
+    by the user) first, then ``resources/``, then a download (unless ``offline``; from
+    ``mirrors`` first, see ``irsde.data.fetch``)."""
     resources = default_resources(resources)
     paths = dict(paths or {})
     unknown = set(paths) - {source.name for source in dataset.sources}
@@ -110,7 +110,7 @@ def resolve_sources(dataset: Dataset, resources: str | os.PathLike | None = None
         if source.name in paths:
             resolved[source.name] = _user_source(source, Path(paths[source.name]), resources)
         else:
-            resolved[source.name] = _resources_source(source, resources, offline, policy)
+            resolved[source.name] = _resources_source(source, resources, offline, policy, mirrors)
     return resolved
 
 
@@ -204,18 +204,12 @@ def plan_pairs(split: Split, trees: Mapping[str, Path], label: str) -> list[Plan
 
 
 def load_rgb8(path: Path) -> tuple[np.ndarray, str | None]:
-    """Read an image as HxWx3 uint8 RGB; also return its original mode if it was converted."""
+    """Read an image with irsde's one loader (:func:`irsde.images.read_rgb8`); a refusal becomes
+    a :class:`PairProblem` so that every problem of a split is reported together."""
     try:
-        with Image.open(path) as image:
-            image.load()
-            if image.mode in _NOT_8_BIT:
-                raise PairProblem(f"{path}: {image.mode} image is not 8-bit; convert it to 8-bit RGB")
-            converted = None if image.mode == "RGB" else image.mode
-            return np.asarray(image.convert("RGB") if converted else image, dtype=np.uint8).copy(), converted
-    except (OSError, ValueError, SyntaxError) as error:
-        if isinstance(error, PairProblem):
-            raise
-        raise PairProblem(f"{path}: unreadable image ({error})") from error
+        return read_rgb8(path)
+    except ImageFileError as error:
+        raise PairProblem(str(error)) from error
 
 
 def _crop_gt_centre(gt: np.ndarray, lq: np.ndarray, pair: PlannedPair) -> tuple[np.ndarray, np.ndarray]:
@@ -335,7 +329,7 @@ def build_split(dataset: Dataset, split: Split, trees: Mapping[str, Path], out_d
 def prepare_dataset(name: str | Dataset, root: str | os.PathLike, resources: str | os.PathLike | None = None,
                     paths: Mapping[str, str | os.PathLike] | None = None, offline: bool = False,
                     force: bool = False, strict_counts: bool = True, progress: bool = True,
-                    policy: DownloadPolicy = DownloadPolicy()) -> Path:
+                    policy: DownloadPolicy = DownloadPolicy(), mirrors: list[str] | None = None) -> Path:
     """Prepare dataset ``name`` into ``<root>/<name>/<split>/{GT,LQ}/`` and return that folder.
 
     ``paths`` maps source names to a user folder or archive used instead of ``resources/``;
@@ -348,7 +342,7 @@ def prepare_dataset(name: str | Dataset, root: str | os.PathLike, resources: str
     if marker is not None and marker.get("recipe") == dataset.recipe_digest() and not force:
         log.info("%s is already prepared in %s (force=True rebuilds it)", dataset.name, dataset_dir(root, dataset.name))
         return dataset_dir(root, dataset.name)
-    sources = resolve_sources(dataset, resources, paths, offline, policy)
+    sources = resolve_sources(dataset, resources, paths, offline, policy, mirrors)
     with building(root, dataset.name, replace_incomplete=force) as work:
         trees = _source_trees(sources, work / ".sources", progress)
         splits = {split.name: build_split(dataset, split, trees, work / split.name, strict_counts, progress)

@@ -6,17 +6,7 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from PIL import Image
-
-
-def image_size(path: str | os.PathLike) -> tuple[int, int]:
-    """(height, width) of an image file, read from its header only."""
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-    except (OSError, ValueError) as error:
-        raise ValueError(f"cannot read image {path}: {error}") from error
-    return height, width
+from irsde.images import image_size
 
 
 def same_size_batches(paths: Sequence[str | os.PathLike], batch_size: int) -> Iterator[list[Path]]:

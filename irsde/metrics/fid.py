@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from irsde.fileio import atomic_write_bytes
-from irsde.images import is_image_file, list_images
+from irsde.images import image_size, is_image_file, list_images
 from irsde.metrics.batching import same_size_batches
 from irsde.metrics.perceptual import default_device
 from irsde.metrics.weights import FID_INCEPTION_WEIGHTS, ensure_weight_file
@@ -42,6 +42,8 @@ def clean_image_folder(folder: str | os.PathLike) -> list[Path]:
         )
     if len(images) < 2:
         raise ValueError(f"FID needs at least 2 images, {folder} has {len(images)}")
+    for path in images:
+        image_size(path)  # the refusals of irsde's image loader (e.g. 16-bit), header only
     return images
 
 

@@ -32,6 +32,8 @@ from pathlib import Path
 import torch
 
 from irsde.fileio import atomic_write_bytes
+from irsde.finite import non_finite_tensors
+from irsde.torchfile import TorchFileError, load_torch_file
 
 STATE_FORMAT_VERSION = 1
 
@@ -86,16 +88,6 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> Path:
     return atomic_write_bytes(path, lambda stream: torch.save(obj, stream))
 
 
-
-def non_finite_tensors(state_dict: Mapping[str, torch.Tensor]) -> list[str]:
-    """Names of floating-point tensors holding NaN or inf."""
-    return [
-        name
-        for name, tensor in state_dict.items()
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
-    ]
-
-
 def cpu_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """A detached CPU copy of a state_dict (what goes into a checkpoint file)."""
     return {name: tensor.detach().to("cpu", copy=True) for name, tensor in state_dict.items()}
@@ -136,9 +128,9 @@ def load_training_state(layout: RunLayout) -> dict | None:
     if not layout.state.is_file():
         return None
     try:
-        state = torch.load(layout.state, map_location="cpu", weights_only=True)
-    except Exception as error:  # a corrupt file: say which, never start over silently
-        raise RuntimeError(f"cannot read the training state {layout.state}: {error}") from error
+        state = load_torch_file(layout.state, "training state")
+    except TorchFileError as error:  # a corrupt file: say which, never start over silently
+        raise RuntimeError(f"{error}; or move it away to start the run over") from None
     version = state.get("format_version") if isinstance(state, Mapping) else None
     if version != STATE_FORMAT_VERSION:
         raise RuntimeError(

@@ -19,8 +19,8 @@ Keys (default in brackets; "paper" marks the IR-SDE paper's / authors' deraining
 ``data.num_workers``     [0] DataLoader worker processes per rank
 ``data.val_images``      [4] validate on the first N images (sorted by name) of ``data.val``
 ``data.val_crop_size``   [null] centre-crop validation images to this size (null: full images)
-``network.nf``           [64, paper] base width of the U-Net
-``network.depth``        [4, paper] number of U-Net levels
+``network.nf``           [64, paper] base width of the U-Net (nf * 2**depth <= 2048)
+``network.depth``        [4, paper] number of U-Net levels (at most 6)
 ``network.attn_head_dim`` [32, paper] features per attention head (4 heads); smaller is faster on a CPU
 ``sde.schedule``         [cosine, paper] theta schedule: cosine, linear or constant  (irsde only)
 ``sde.T``                [100, paper] number of steps                                 (irsde only)
@@ -55,6 +55,7 @@ from __future__ import annotations
 import copy
 import difflib
 import importlib
+import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -124,14 +125,14 @@ def real(low: float | None = None, high: float | None = None, low_open: bool = F
 
     def check(value, key):
         value = _number_from_text(value, float)
-        ok = not isinstance(value, bool) and isinstance(value, (int, float)) and value == value
+        ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
         if ok and low is not None:
             ok = value > low if low_open else value >= low
         if ok and high is not None:
             ok = value < high if high_open else value <= high
         if not ok:
             bounds = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-            raise _fail(key, f"a number in {bounds}", value)
+            raise _fail(key, f"a finite number in {bounds}", value)
         return float(value)
 
     return check
@@ -292,6 +293,7 @@ def validate_config(config: Mapping) -> dict:
     if not isinstance(config, Mapping):
         raise ValueError(f"a config must be a mapping of keys to values, got {type(config).__name__}")
     resolved = _validate_section(config, SCHEMA, prefix="")
+    _check_network_size(resolved["network"])
     if resolved["output_dir"] is None:
         resolved["output_dir"] = str(Path("runs") / resolved["name"])
     return resolved
@@ -318,6 +320,16 @@ def _validate_section(section: Mapping, schema: Mapping, prefix: str) -> dict:
         else:
             resolved[name] = copy.deepcopy(entry.default)
     return resolved
+
+
+def _check_network_size(network: Mapping) -> None:
+    """nf/depth within the bounds of irsde.nets.check_architecture, before any allocation."""
+    from irsde.nets import ArchitectureTooLarge, check_architecture
+
+    try:
+        check_architecture(network["nf"], network["depth"])
+    except ArchitectureTooLarge as error:
+        raise ValueError(f"config key 'network.{error.parameter}': {error}") from None
 
 
 def _unknown_key_message(key: str, name: str, schema: Mapping) -> str:

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-logger = logging.getLogger(__name__)
+from irsde.devices import DEVICE_CHOICES, resolve_device  # noqa: F401  (re-exported for the train package)
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -64,19 +64,6 @@ def rank_shard(batch_size: int, rank: int, world_size: int) -> Shard:
         )
     per_rank = batch_size // world_size
     return Shard(rank * per_rank, (rank + 1) * per_rank, batch_size)
-
-
-def resolve_device(choice: str, local_rank: int = 0) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
-    if choice not in DEVICE_CHOICES:
-        raise ValueError(f"device {choice!r} is not one of {', '.join(DEVICE_CHOICES)}")
-    if choice == "auto":
-        choice = "cuda" if torch.cuda.is_available() else "cpu"
-    if choice == "cuda":
-        if not torch.cuda.is_available():
-            raise RuntimeError("device 'cuda' was requested but torch sees no CUDA device")
-        return torch.device("cuda", local_rank % torch.cuda.device_count())
-    return torch.device("cpu")
 
 
 def launched_by_torchrun() -> bool:

@@ -24,7 +24,8 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +38,7 @@ from irsde.data.seeding import derive_rng
 from irsde.diagnostics import TIMESTEP_COLUMNS
 from irsde.train import distributed
 from irsde.train.batches import BatchPlan, iterate_batches
-from irsde.fileio import atomic_write_text
+from irsde.fileio import atomic_write_text, exclusive_folder, remove_stale_parts
 from irsde.train.checkpoint import RunLayout, load_training_state, save_checkpoint
 from irsde.train.config import RESUMABLE_CHANGES, config_differences, dump_config, validate_config
 from irsde.train.distributed import DistributedContext, rank_shard
@@ -95,10 +96,25 @@ def train(config: Mapping, resume: str = "auto", progress: bool | None = None) -
     context = distributed.setup(config["device"])
     try:
         rank_shard(config["data"]["batch_size"], context.rank, context.world_size)  # fail early if uneven
-        run = TrainingRun(config, method, context, progress)
-        return run.execute(dataset, plan, validator, resume)
+        with owned_output_folder(config, context):
+            run = TrainingRun(config, method, context, progress)
+            return run.execute(dataset, plan, validator, resume)
     finally:
         distributed.teardown(context)
+
+
+@contextmanager
+def owned_output_folder(config: Mapping, context: DistributedContext) -> Iterator[None]:
+    """Rank 0 owns ``output_dir`` while training: a second run into it fails at once
+    (``irsde.fileio.exclusive_folder``), and the temporary files of checkpoints a killed run was
+    writing (``.*.part``) are removed."""
+    if not context.is_main:
+        yield
+        return
+    with exclusive_folder(config["output_dir"], f"irsde train {config['name']}"):
+        layout = RunLayout(config["output_dir"])
+        remove_stale_parts(layout.root, layout.weights_dir)
+        yield
 
 
 def check_input_folders(config: Mapping) -> None:

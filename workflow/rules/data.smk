@@ -28,6 +28,7 @@ rule fetch_archive:
         dataset=lambda w: SOURCE_OWNERS[w.source],
         resources=PATHS["resources"],
         offline=config.get("offline", False),
+        mirror=config.get("mirror"),
     log:
         f"{PATHS['logs']}/{NAME}/data/fetch-{{source}}.log",
     script:
@@ -44,6 +45,7 @@ rule fetch_folder:
         dataset=lambda w: SOURCE_OWNERS[w.source],
         resources=PATHS["resources"],
         offline=config.get("offline", False),
+        mirror=config.get("mirror"),
     log:
         f"{PATHS['logs']}/{NAME}/data/fetch-{{source}}.log",
     script:

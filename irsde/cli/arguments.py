@@ -1,0 +1,16 @@
+"""Argument types shared by the sub-commands (argparse reports a bad value with the option's name)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1 (``--limit -1`` or ``--tile 0`` are refused, not silently reinterpreted)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
