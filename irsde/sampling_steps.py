@@ -19,8 +19,9 @@ step whose ``q`` is nearest, then made distinct (see :func:`select_steps`). Spac
 ``fast-ode`` is closest to its own T-step solution on the trained embedded model (PSNR to it at
 5/10/20 NFE: 35.9/47.2/61.8 dB; ``thetabar`` 34.9/39.3/43.6; ``logsnr`` 24.3/42.1/56.8), and for
 Gaussian data, whose exact answer is known, ``fast-sde`` and ``fast-ode`` keep the data's spread
-better with it than with ``thetabar``. ``thetabar`` ends early (its last network call is at step 39 of 100 for K = 10) and returns
-smoother images: a higher PSNR on a weak model, but not the distribution the sampler targets.
+better with it than with ``thetabar``. ``thetabar`` ends early (its last network call is at
+step 39 of 100 for K = 10) and returns smoother images: a higher PSNR on a weak model, but not
+the distribution the sampler targets.
 """
 
 from __future__ import annotations
