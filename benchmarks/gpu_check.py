@@ -84,9 +84,10 @@ def build_method(scale: Scale, device: torch.device) -> IRSDEMethod:
 
 def training_step(method: IRSDEMethod, scale: Scale, device: torch.device, bf16: bool, channels_last: bool):
     """A closure doing one IR-SDE training step, and the network it trains."""
-    torch.manual_seed(0)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    net = method.build_net().to(device).to(memory_format=memory_format)
+    with torch.random.fork_rng(devices=[]):  # the same initial weights for every variant
+        torch.manual_seed(0)
+        net = method.build_net().to(device).to(memory_format=memory_format)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-4, betas=(0.9, 0.99))
     ema = build_ema(net, 0.995)
     generator = torch.Generator(device=device).manual_seed(0)
@@ -127,8 +128,9 @@ def measure_training(method: IRSDEMethod, scale: Scale, device: torch.device) ->
 
 
 def measure_restoration(method: IRSDEMethod, scale: Scale, device: torch.device) -> dict[str, dict]:
-    torch.manual_seed(0)
-    net = ConditionalUNet(nf=scale.nf, depth=scale.depth).to(device).eval()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        net = ConditionalUNet(nf=scale.nf, depth=scale.depth).to(device).eval()
     lq = torch.rand((1, 3, *scale.image), generator=torch.Generator().manual_seed(1)).to(device)
     with torch.no_grad():  # warm-up: kernels and allocator for this image size
         net(lq, lq, torch.full((1,), method.sde.T, device=device))

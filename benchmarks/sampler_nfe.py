@@ -175,20 +175,28 @@ def print_goal(summary: pd.DataFrame, T: int) -> None:
 
 
 def plot(summary: pd.DataFrame, T: int, path: Path) -> None:
+    """Quality against NFE: one colour per sampler, one line style per spacing; each line ends
+    at the sampler's T-step value; dashed grey lines: the references at T steps."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     metrics = [m for m in ("psnr", "ssim", "lpips") if m in summary.columns]
-    figure, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 3.6), squeeze=False)
+    samplers = list(dict.fromkeys(summary["sampler"]))
+    spacings = list(dict.fromkeys(summary.loc[summary["nfe"] < T, "spacing"])) or [DEFAULT_SPACING]
+    colours = {name: plt.get_cmap("tab10")(i % 10) for i, name in enumerate(samplers)}
+    styles = dict(zip(spacings, ["-", "--", ":", "-."] * 4))
+    figure, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics) + 1.8, 3.6), squeeze=False)
     for axis, metric in zip(axes[0], metrics):
-        for (name, spacing), group in summary.groupby(["sampler", "spacing"], sort=False):
-            if group["nfe"].nunique() < 2 and group["nfe"].iloc[0] == T:
-                continue
-            label = name if summary["spacing"].nunique() == 1 else f"{name} ({spacing})"
-            group = pd.concat([group, summary[(summary["sampler"] == name) & (summary["nfe"] == T)]]).drop_duplicates("nfe")
-            axis.plot(group["nfe"], group[metric], marker="o", label=label)
+        for name in samplers:
+            full = summary[(summary["sampler"] == name) & (summary["nfe"] == T)]
+            for spacing in spacings:
+                line = summary[(summary["sampler"] == name) & (summary["spacing"] == spacing) & (summary["nfe"] < T)]
+                line = pd.concat([line, full]).sort_values("nfe")
+                label = name if len(spacings) == 1 else f"{name} ({spacing})"
+                axis.plot(line["nfe"], line[metric], marker="o", markersize=3, color=colours[name],
+                          linestyle=styles[spacing], label=label)
         for name in REFERENCE_SAMPLERS:
             reference = summary[(summary["sampler"] == name) & (summary["nfe"] == T)]
             if not reference.empty:
@@ -196,8 +204,8 @@ def plot(summary: pd.DataFrame, T: int, path: Path) -> None:
         axis.set_xscale("log")
         axis.set_xlabel("network evaluations (NFE)")
         axis.set_ylabel(metric.upper())
-    axes[0][0].legend(fontsize=7)
-    figure.suptitle(f"quality vs NFE (dashed: {'/'.join(REFERENCE_SAMPLERS)} at {T} NFE)", fontsize=9)
+    axes[0][-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    figure.suptitle(f"quality vs NFE (dashed grey: {'/'.join(REFERENCE_SAMPLERS)} at {T} NFE)", fontsize=9)
     figure.tight_layout()
     figure.savefig(path, dpi=150)
     plt.close(figure)

@@ -126,7 +126,9 @@ Coefficients are evaluated in float64 with ``expm1`` (small ``h``) and the limit
 - For Gaussian data the ODE's exact flow is known in closed form; ``fast-ode`` visiting all 100
   steps is within about 1e-4 of it, its error falls 4x when the number of steps doubles (second
   order), the first-order version's 2x, and the paper-style Euler ``ode`` is about 200x further
-  off at 100 steps (the same test).
+  off at 100 steps (the same test). Samples of both fast samplers have the data's spread (std
+  1.00 of it at 100 steps; at 10 steps 1.12 for ``fast-sde``, 1.03 for ``fast-ode``, while first
+  order shrinks it to 0.76 / 0.85: smoother images).
 - Which steps to visit with ``K < T`` evaluations, and first vs second order, are measured on a
   trained model by ``benchmarks/sampler_nfe.py``; the numbers are in the README.
 

@@ -11,8 +11,8 @@ By default it visits every ``t = T..1`` (``T`` network evaluations, the paper's 
   ``eps_hat``. ``posterior_std(1) = 0`` because ``c = exp(-thetabar_0 dt) = 1``, so its last
   step returns ``x*_0 = x0_hat`` without noise.
 - ``fast-ode``, ``fast-sde``: second-order exponential integrators of the probability-flow ODE
-  and of the reverse SDE (:mod:`irsde.fast_samplers`, which derives them),
-  made for few steps: ``steps=10`` restores about as well as 100 steps of the others.
+  and of the reverse SDE (:mod:`irsde.fast_samplers`, which derives them), made for few steps
+  (``steps=10``; measured against 100 steps of the others in the README).
 
 With ``steps=K < T`` a sampler visits ``K`` steps ``T = t_K > ... > t_1`` chosen by
 :func:`irsde.sampling_steps.select_steps`, and steps on the same SDE seen only at those steps

@@ -173,6 +173,31 @@ def test_ode_integrators_converge_at_their_order(gaussian, sampler, order):
     assert 0.85 * 2**order < coarse / fine < 1.2 * 2**order
 
 
+def spread_of_samples(sde, sampler, steps, shape=(4, 3, 32, 32), spread=0.1):
+    """Restore Gaussian data with its exact network; mean and std of (x0 - mean) / spread over all
+    pixels, which are 0 and 1 for a sampler that draws from the data distribution."""
+    sde64 = sde.to(dtype=torch.float64)
+    generator = torch.Generator().manual_seed(3)
+    mean = torch.rand(shape, generator=generator, dtype=torch.float64)
+    mu = mean + 0.2 * torch.randn(shape, generator=generator, dtype=torch.float64)
+    data = GaussianData(sde64, mean, mu, spread)
+    restored = restore(data, sde64, mu, sampler, torch.Generator().manual_seed(7), steps=steps)
+    standardized = (restored - mean) / spread
+    return standardized.mean().item(), standardized.std().item()
+
+
+@pytest.mark.parametrize("sampler", FAST)
+def test_fast_samplers_draw_from_the_data_distribution(sde, sampler):
+    # 12288 pixels: the std of a correct sampler is 1 within about 1%.
+    centre, std = spread_of_samples(sde, sampler, sde.T)
+    assert abs(centre) < 0.03 and abs(std - 1) < 0.03
+    # With few steps the second-order samplers keep the spread far better than first order,
+    # which shrinks samples toward the mean (smoother images; measured 0.76 vs 1.12 at 10 steps).
+    _, second = spread_of_samples(sde, sampler, 10)
+    _, first = spread_of_samples(sde, first_order(SAMPLERS[sampler].stochastic), 10)
+    assert first < 0.9 and abs(second - 1) < abs(first - 1)
+
+
 # --- relations between samplers ---------------------------------------------------------------
 
 
