@@ -2,7 +2,7 @@
 
 The training config's defaults (:func:`irsde.train.config.defaults`) are the paper's deraining
 setting (DESIGN §2): cosine schedule, T = 100, max_sigma 10, eps 0.005, maximum-likelihood L1
-loss with uniform timestep weights, nf 64 / depth 4 with 4 x 32 attention, Adam 1e-4, batch 16
+loss with uniform timestep weights, nf 64 / depth 4 with 4 x 32 attention predicting the noise, Adam 1e-4, batch 16
 of 128x128 crops, EMA 0.995, 700k iterations. :func:`paper_deviations` lists, in words, every key
 in :data:`PAPER_KEYS` whose value differs, so that a table built from a cheaper or modified
 recipe says so in its caption.
@@ -23,6 +23,7 @@ PAPER_KEYS = (
     "network.nf",
     "network.depth",
     "network.attn_head_dim",
+    "network.prediction",
     "data.crop_size",
     "data.batch_size",
     "optim.lr",

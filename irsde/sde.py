@@ -319,6 +319,12 @@ class MeanRevertingSDE:
         residual = xt - mu - self._at("sigma_bars", index) * eps_hat
         return residual * self._at("inv_decay_bar", index) + mu
 
+    def noise_from_x0(self, xt: Tensor, mu: Tensor, x0_hat: Tensor, t: Timestep) -> Tensor:
+        """``eps_hat = (x_t - m_t(x0_hat)) / sigmabar_t``, the noise a clean-image prediction
+        implies (``t >= 1``); the inverse of :meth:`x0_from_noise`."""
+        index = self._index(t, 1)
+        return (xt - self.marginal_mean(x0_hat, mu, index)) / self._at("sigma_bars", index)
+
     # --- reverse process ----------------------------------------------------------------------
 
     def reverse_sde_mean(self, xt: Tensor, mu: Tensor, score: Tensor, t: Timestep) -> Tensor:

@@ -59,7 +59,7 @@ def test_restore_a_run_then_evaluate_writes_tidy_csv_keyed_by_method_id(runs, da
     manifest = json.loads((out / "restore.json").read_text())
     assert manifest["method"] == "irsde" and manifest["seed"] == 5 and manifest["run"] == str(runs["irsde"].resolve())
     assert manifest["sde"] == {"schedule": "cosine", "T": 4, "max_sigma": 10.0, "eps": 0.005}  # the run's SDE
-    assert manifest["sampler"] == "sde" and manifest["network"] == {"nf": 8, "depth": 2, "attn_head_dim": 32}
+    assert manifest["sampler"] == "sde" and manifest["network"] == {"nf": 8, "depth": 2, "attn_head_dim": 32, "prediction": "noise"}
     assert manifest["weights"].endswith("weights/ema_latest.pth")
     assert sorted(p.name for p in (out / "png").iterdir()) == [f"img-{i}.png" for i in range(5)]
 

@@ -5,11 +5,12 @@ import importlib.metadata
 import json
 
 import pytest
+import torch
 from train_support import tiny_config
 
 from baselines.cnn import CNNBaseline
 from irsde.methods import METHODS, Method, _installed_methods, check_method_class, method_class, row_facts
-from irsde.methods.ir_sde import IRSDEMethod
+from irsde.methods.ir_sde import DataPrediction, IRSDEMethod
 from irsde.cli import main
 from irsde.registry import UnknownName
 from irsde.train import train
@@ -161,3 +162,48 @@ def test_a_user_method_with_an_unconditional_network_trains_and_restores_on_the_
     assert main(["restore", "--run", str(result.output_dir), "--dataset", config["data"]["val"], "--out", str(out)]) == 0
     manifest = json.loads((out / "restore.json").read_text())
     assert manifest["method"] == "denoiser" and len(manifest["images"]) == 3 and "sampler" not in manifest
+
+
+class CleanImageOracle(torch.nn.Module):
+    """A data-predicting network that knows the clean image: its output is x0 - mu."""
+
+    def __init__(self, x0):
+        super().__init__()
+        self.x0 = x0
+
+    def forward(self, xt, mu, t):
+        return self.x0 - mu
+
+
+def data_predicting_method(**network):
+    config = {"network": {"nf": 8, "depth": 2, "prediction": "data", **network},
+              "sde": {"schedule": "cosine", "T": 20, "max_sigma": 10, "eps": 0.005},
+              "loss": {"name": "maximum_likelihood", "kind": "l1", "timestep_weights": "uniform"},
+              "train": {"val_sampler": "posterior", "val_steps": None}}
+    return IRSDEMethod.from_config(config)
+
+
+def test_a_data_predicting_network_is_read_as_the_noise_it_implies():
+    method = data_predicting_method()
+    generator = torch.Generator().manual_seed(0)
+    x0, mu = torch.rand(2, 3, 8, 8, generator=generator), torch.rand(2, 3, 8, 8, generator=generator)
+    noise, t = torch.randn(2, 3, 8, 8, generator=generator), torch.tensor([1, 20])
+    xt = method.sde.sample_xt(x0, mu, t, noise)
+    torch.testing.assert_close(method.noise_predictor(CleanImageOracle(x0))(xt, mu, t), noise, atol=1e-3, rtol=0)
+    # the oracle's loss is zero and its restoration is the clean image, through the same paths
+    assert method.restore(CleanImageOracle(x0), mu, generator).sub(x0).abs().max() < 1e-4
+    net = method.build_net()
+    assert isinstance(method.noise_predictor(net), DataPrediction) and not isinstance(net, DataPrediction)
+    assert "prediction" not in method.architecture and method.settings()["prediction"] == "data"
+    assert method.with_sampler("ode").prediction == "data"
+    noise_method = data_predicting_method(prediction="noise")
+    assert noise_method.noise_predictor(net) is net
+    # the baseline shares the network section; the key does not change how it is built
+    baseline = CNNBaseline({"nf": 8, "depth": 2, "prediction": "data"}).build_net()
+    assert sum(p.numel() for p in baseline.parameters()) == sum(
+        p.numel() for p in CNNBaseline({"nf": 8, "depth": 2}).build_net().parameters())
+
+
+def test_an_unknown_prediction_names_the_key():
+    with pytest.raises(ValueError, match=r"'network.prediction': 'velocity' is not one of \['noise', 'data'\]"):
+        data_predicting_method(prediction="velocity")

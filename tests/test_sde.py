@@ -123,7 +123,10 @@ def test_sample_xt_is_mean_plus_scaled_noise_and_x0_from_noise_inverts_it():
     xt = sde.sample_xt(x0, mu, t, noise)
     torch.testing.assert_close(xt, sde.marginal_mean(x0, mu, t) + sde.marginal_std(t) * noise)
     torch.testing.assert_close(sde.x0_from_noise(xt, mu, noise, t), x0, atol=2e-5, rtol=0)
+    torch.testing.assert_close(sde.noise_from_x0(xt, mu, x0, t), noise, atol=1e-4, rtol=0)
     assert sde.sample_xt(x0, mu, 0, noise).equal(x0)
+    with pytest.raises(ValueError, match="t must be in 1..100"):
+        sde.noise_from_x0(xt, mu, x0, 0)  # sigmabar_0 = 0: no noise to imply
 
 
 def test_score_from_noise_is_gaussian_marginal_score():
@@ -206,6 +209,7 @@ def test_per_sample_t_equals_scalar_t_for_each_sample():
     batched = {
         "marginal_mean": sde.marginal_mean(x0, mu, t),
         "x0_from_noise": sde.x0_from_noise(xt, mu, eps, t),
+        "noise_from_x0": sde.noise_from_x0(xt, mu, x0, t),
         "score": sde.score_from_noise(eps, t),
         "sde": sde.reverse_sde_mean(xt, mu, eps, t),
         "ode": sde.reverse_ode_step(xt, mu, eps, t),
@@ -217,6 +221,7 @@ def test_per_sample_t_equals_scalar_t_for_each_sample():
         single = {
             "marginal_mean": sde.marginal_mean(x0[one], mu[one], step),
             "x0_from_noise": sde.x0_from_noise(xt[one], mu[one], eps[one], step),
+            "noise_from_x0": sde.noise_from_x0(xt[one], mu[one], x0[one], step),
             "score": sde.score_from_noise(eps[one], step),
             "sde": sde.reverse_sde_mean(xt[one], mu[one], eps[one], step),
             "ode": sde.reverse_ode_step(xt[one], mu[one], eps[one], step),

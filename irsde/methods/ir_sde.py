@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from irsde.diagnostics import noise_prediction_errors, probe_steps
 from irsde.losses import LOSSES, TrainingBatch, draw_training_batch, timestep_weights
 from irsde.methods.base import Method, RowFacts, Shard
-from irsde.nets import ConditionalUNet
+from irsde.nets import ConditionalUNet, unet_options
 from irsde.samplers import SAMPLERS, restore
 from irsde.sampling_steps import validate_step_count
 from irsde.sde import MeanRevertingSDE
@@ -46,10 +46,36 @@ def draw_shard_batch(
     return TrainingBatch(t=full.t[rows], noise=full.noise[rows], xt=full.xt[rows], x0=gt, mu=lq)
 
 
+PREDICTIONS = ("noise", "data")
+"""What the network's output means: ``noise`` (the paper's: eps_hat of x_t) or ``data`` (the clean
+image, as a residual on mu: x0_hat = mu + output, read as the noise it implies)."""
+
+
+class DataPrediction(nn.Module):
+    """A network that predicts the clean image, seen through the noise it implies:
+    ``eps_hat = (x_t - m_t(mu + net(x_t, mu, t))) / sigmabar_t``.
+
+    The SDE, the losses and the samplers are unchanged (they all consume eps_hat); only what the
+    network has to output changes. Predicting the noise, the network must be exact to
+    ``exp(-thetabar_t dt) / sigmabar_t`` (down to eps / lambda at t = T) for its clean-image
+    estimate to be right; predicting the clean image, an error is an error on the image.
+    Not a stored module: the wrapped network's state_dict is the checkpoint.
+    """
+
+    def __init__(self, net: nn.Module, sde: MeanRevertingSDE):
+        super().__init__()
+        self.net = net
+        self.sde = sde
+
+    def forward(self, xt: Tensor, mu: Tensor, t: Tensor) -> Tensor:
+        return self.sde.noise_from_x0(xt, mu, mu + self.net(xt, mu, t), t)
+
+
 class IRSDEMethod(Method):
-    """IR-SDE with a ``network`` config (``nf``, ``depth``: :class:`ConditionalUNet` keys), an SDE,
-    a loss (name, ``l1``/``l2`` kind and timestep weighting) and the sampler it restores with,
-    with ``steps`` network evaluations per image (None: ``sde.T``)."""
+    """IR-SDE with a ``network`` config (``nf``, ``depth``: :class:`ConditionalUNet` keys, and
+    ``prediction``: one of :data:`PREDICTIONS`), an SDE, a loss (name, ``l1``/``l2`` kind and
+    timestep weighting) and the sampler it restores with, with ``steps`` network evaluations per
+    image (None: ``sde.T``)."""
 
     id = "irsde"
     label = "IR-SDE (ours)"
@@ -68,6 +94,10 @@ class IRSDEMethod(Method):
         steps: int | None = None,
     ):
         self.network = dict(network)
+        self.architecture = unet_options(self.network)
+        self.prediction = self.network.get("prediction", "noise")
+        if self.prediction not in PREDICTIONS:
+            raise ValueError(f"config key 'network.prediction': {self.prediction!r} is not one of {list(PREDICTIONS)}")
         self.sde = sde
         self.loss_name, self.kind = loss, kind
         self.loss_fn = LOSSES[loss]
@@ -97,23 +127,28 @@ class IRSDEMethod(Method):
         return self
 
     def build_net(self) -> nn.Module:
-        return ConditionalUNet(**self.network, time_conditioned=True)
+        return ConditionalUNet(**self.architecture, time_conditioned=True)
+
+    def noise_predictor(self, net: nn.Module) -> nn.Module:
+        """``net`` as the noise predictor that the losses, samplers and diagnostics call."""
+        return DataPrediction(net, self.sde) if self.prediction == "data" else net
 
     def loss(self, net: nn.Module, gt: Tensor, lq: Tensor, generator: torch.Generator, shard: Shard) -> Tensor:
         batch = draw_shard_batch(self.sde, gt, lq, generator, shard)
-        eps_hat = net(batch.xt, batch.mu, batch.t)
+        eps_hat = self.noise_predictor(net)(batch.xt, batch.mu, batch.t)
         return self.loss_fn(self.sde, eps_hat, batch, self.kind, self.weights)
 
     def restore(self, net: nn.Module, lq: Tensor, generator: torch.Generator) -> Tensor:
-        return restore(net, self.sde, lq, sampler=self.sampler, generator=generator, steps=self.steps)
+        return restore(self.noise_predictor(net), self.sde, lq, sampler=self.sampler, generator=generator, steps=self.steps)
 
     def settings(self) -> dict:
         nfe = self.sde.T if self.steps is None else self.steps
-        return {"sampler": self.sampler, "steps": self.steps, "nfe": nfe, "sde": self.sde.settings()}
+        return {"sampler": self.sampler, "steps": self.steps, "nfe": nfe, "prediction": self.prediction,
+                "sde": self.sde.settings()}
 
     def timestep_errors(self, net: nn.Module, gt: Tensor, lq: Tensor, seed: int) -> list[dict]:
         """Noise-prediction error by timestep (:mod:`irsde.diagnostics`), written at validation."""
-        return noise_prediction_errors(net, self.sde, gt, lq, probe_steps(self.sde.T), seed=seed)
+        return noise_prediction_errors(self.noise_predictor(net), self.sde, gt, lq, probe_steps(self.sde.T), seed=seed)
 
     def with_sampler(self, sampler: str | None = None, steps: int | None = None) -> "IRSDEMethod":
         sampler = self.sampler if sampler is None else sampler

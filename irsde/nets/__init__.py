@@ -6,7 +6,14 @@
   architecture from them, strict loading with readable mismatch reports.
 """
 
-from irsde.nets.unet import ArchitectureTooLarge, ConditionalUNet, build_net, check_architecture, pad_to_multiple
+from irsde.nets.unet import (
+    ArchitectureTooLarge,
+    ConditionalUNet,
+    build_net,
+    check_architecture,
+    pad_to_multiple,
+    unet_options,
+)
 from irsde.nets.weight_files import (
     CheckpointMismatchError,
     build_net_from_checkpoint,
@@ -28,4 +35,5 @@ __all__ = [
     "load_weights",
     "pad_to_multiple",
     "read_state_dict",
+    "unet_options",
 ]

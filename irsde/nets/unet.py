@@ -400,6 +400,16 @@ def check_architecture(nf, depth) -> None:
         )
 
 
+OUTPUT_MEANING_KEYS = ("prediction",)
+"""Keys of a config's ``network`` section that tell a method how to read the network's output
+(:data:`irsde.methods.ir_sde.PREDICTIONS`) rather than how to build it."""
+
+
+def unet_options(network: Mapping) -> dict:
+    """The :class:`ConditionalUNet` keyword arguments of a config's ``network`` section."""
+    return {key: value for key, value in network.items() if key not in OUTPUT_MEANING_KEYS}
+
+
 def build_net(cfg: Mapping) -> ConditionalUNet:
     """Build a ConditionalUNet from a config mapping.
 
