@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from irsde.schedules import get_thetas
-from irsde.sde import MeanRevertingSDE, lambda_from_max_sigma, sde_coefficients, standard_normal_like
+from irsde.sde import MeanRevertingSDE, lambda_from_max_sigma, sde_coefficients, standard_normal_like, start_step
 
 SHAPE = (2, 3, 16, 16)
 
@@ -267,3 +267,33 @@ def test_standard_normal_like_follows_the_generator():
     again = standard_normal_like(like, torch.Generator().manual_seed(9))
     assert first.dtype == torch.float64 and first.shape == SHAPE and first.equal(again)
     assert abs(first.mean().item()) < 0.1 and abs(first.std().item() - 1) < 0.1
+
+
+# --- the step of a noise level (Denoising-SDE/ODE) --------------------------------------------
+
+
+def test_start_step_of_the_papers_denoising_setting():
+    sde = MeanRevertingSDE(schedule="cosine", T=100, max_sigma=70, eps=0.04)
+    assert start_step(sde, 25) == 22
+    assert start_step(sde, 25 / 255) == 22  # the same noise level on the [0, 1] scale
+    assert [start_step(sde, sigma) for sigma in (15, 50)] == [15, 41]  # DESIGN §2b
+    wider = MeanRevertingSDE(schedule="cosine", T=100, max_sigma=75, eps=0.04)
+    assert [start_step(wider, sigma) for sigma in (15, 25, 50)] == [14, 21, 38]
+
+
+@pytest.mark.parametrize("sigma", [5, 25, 60])
+def test_start_step_has_the_nearest_integrated_rate_and_about_that_much_noise(sigma):
+    sde = MeanRevertingSDE(schedule="cosine", T=100, max_sigma=70, eps=0.04)
+    step = start_step(sde, sigma)
+    noise = sigma / 255
+    # the std at t* is closer to sigma than the std one step earlier or later
+    stds = sde.coefficients.sigma_bars
+    assert abs(stds[step] - noise) <= min(abs(stds[step - 1] - noise), abs(stds[step + 1] - noise)) + 1e-4
+
+
+def test_start_step_refuses_more_noise_than_the_sde_has():
+    sde = MeanRevertingSDE(schedule="cosine", T=100, max_sigma=70, eps=0.04)
+    with pytest.raises(ValueError, match="above the SDE's max_sigma"):
+        start_step(sde, 80)
+    with pytest.raises(ValueError, match="noise level sigma must be"):
+        start_step(sde, 0)
