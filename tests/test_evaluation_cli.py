@@ -153,7 +153,8 @@ def test_published_checkpoint_layout_is_inferred_and_recorded_as_published(data_
                  "--out", str(out), "--limit", "2", *SMALL_SDE])
     assert code == 0
     manifest = json.loads((out / "restore.json").read_text())
-    assert manifest["network"] == {"nf": 32, "depth": 4, "in_nc": 3, "out_nc": 3, "time_conditioned": True, "attn_head_dim": 32}
+    assert manifest["network"] == {"nf": 32, "depth": 4, "in_nc": 3, "out_nc": 3, "time_conditioned": True, "attn_head_dim": 32,
+                                   "conditional": True, "mid_attention": "linear"}
     assert manifest["sampler"] == "sde" and manifest["method"] == "published"
     assert manifest["sde"] == {"schedule": "cosine", "T": 2, "max_sigma": 10.0, "eps": 0.005}
     assert len(list((out / "png").iterdir())) == 2

@@ -60,7 +60,69 @@ def test_state_dict_layout_equals_published_manifest(reference_dir, manifest):
     assert sorted(layout) == sorted(expected)
     assert layout == expected  # same order too
     assert sum(p.numel() for p in net.parameters()) == reference["parameters"]
-    assert infer_architecture(net.state_dict()) == dict(reference["config"], time_conditioned=True, attn_head_dim=32)
+    assert infer_architecture(net.state_dict()) == dict(
+        reference["config"], time_conditioned=True, attn_head_dim=32, conditional=True, mid_attention="linear"
+    )
+
+
+DENOISING_OPTIONS = dict(conditional=False, mid_attention="full")
+"""What makes the Denoising-SDE/ODE network out of the conditional U-Net (DESIGN §2b)."""
+
+
+def test_denoising_layout_equals_the_authors_manifest(reference_dir):
+    reference = json.loads((reference_dir / "denoising_unet_nf64_depth4.json").read_text())
+    with torch.device("meta"):
+        net = ConditionalUNet(**reference["config"], **DENOISING_OPTIONS)
+    layout = [(name, list(tensor.shape)) for name, tensor in net.state_dict().items()]
+    assert layout == [(name, shape) for name, shape in reference["state_dict"]]  # names, shapes, order
+    assert sum(p.numel() for p in net.parameters()) == reference["parameters"]
+
+
+def test_a_file_with_the_denoising_layout_is_recognised_and_loads_strictly(reference_dir, tmp_path):
+    """A state_dict made from nothing but the manifest's names and shapes (as the authors'
+    training would save it) builds the unconditional, full-attention network and loads strict."""
+    reference = json.loads((reference_dir / "denoising_unet_nf64_depth4.json").read_text())
+    generator = torch.Generator().manual_seed(0)
+    state_dict = {name: torch.randn(shape, generator=generator, dtype=torch.float16) for name, shape in reference["state_dict"]}
+    path = save(tmp_path, state_dict)
+    assert infer_architecture(state_dict) == dict(
+        reference["config"], time_conditioned=True, attn_head_dim=32, **DENOISING_OPTIONS
+    )
+    net = build_net_from_checkpoint(path)
+    assert (net.conditional, net.mid_attention) == (False, "full")
+    loaded = net.state_dict()
+    assert list(loaded) == list(state_dict)
+    for name in ("init_conv.weight", "mid_attn.fn.fn.to_out.weight", "final_conv.bias"):
+        assert torch.equal(loaded[name], state_dict[name].float()), name
+    load_weights(net, path)  # the strict loader with its mismatch report accepts it too
+
+
+def test_unconditional_network_sees_xt_alone_and_refuses_mu():
+    torch.manual_seed(0)
+    net = ConditionalUNet(nf=8, depth=2, **DENOISING_OPTIONS).eval()
+    assert net.init_conv.weight.shape[1] == 3
+    xt, mu = random_pair((2, 3, 12, 10))
+    with torch.no_grad():
+        out = net(xt, None, 5)
+    assert out.shape == xt.shape and torch.isfinite(out).all()
+    with pytest.raises(ValueError, match="unconditional"):
+        net(xt, mu, 5)
+    with pytest.raises(ValueError, match="same shape"):
+        small_net()(xt, None, 5)
+
+
+def test_full_attention_is_softmax_attention_over_positions():
+    torch.manual_seed(0)
+    block = ConditionalUNet(nf=8, depth=2, mid_attention="full").mid_attn.fn.fn
+    x = torch.randn(2, 32, 3, 5)
+    heads, positions = 4, 15
+    q, k, v = (part.reshape(2, heads, 32, positions) for part in block.to_qkv(x).chunk(3, dim=1))
+    weights = torch.softmax(torch.einsum("bhdi,bhdj->bhij", q, k) / 32**0.5, dim=-1)
+    expected = torch.einsum("bhij,bhdj->bhdi", weights, v).reshape(2, heads * 32, 3, 5)
+    with torch.no_grad():
+        torch.testing.assert_close(block(x), block.to_out(expected), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="mid_attention"):
+        ConditionalUNet(nf=8, depth=2, mid_attention="sparse")
 
 
 def test_untimed_variant_has_exactly_the_timed_keys_minus_time_layers():
@@ -289,8 +351,11 @@ def test_res_block_with_zero_film_equals_block_without_time():
 
 def test_build_net_from_config():
     net = build_net({"nf": 8, "depth": 2, "time_conditioned": False})
-    assert net.config() == dict(in_nc=3, out_nc=3, nf=8, depth=2, time_conditioned=False, attn_head_dim=32)
+    assert net.config() == dict(in_nc=3, out_nc=3, nf=8, depth=2, time_conditioned=False, attn_head_dim=32,
+                                conditional=True, mid_attention="linear")
     assert build_net(net.config()).config() == net.config()
+    denoising = build_net({"nf": 8, "depth": 2, **DENOISING_OPTIONS})
+    assert build_net(denoising.config()).config() == denoising.config()
 
 
 def test_build_net_rejects_unknown_and_missing_keys():
@@ -389,7 +454,15 @@ def test_build_net_from_checkpoint_infers_architecture(tmp_path):
     source = small_net(seed=4, nf=12, depth=3, out_nc=1, time_conditioned=False)
     path = save(tmp_path, {"state_dict": source.state_dict()})
     rebuilt = build_net_from_checkpoint(path)
-    assert rebuilt.config() == dict(in_nc=3, out_nc=1, nf=12, depth=3, time_conditioned=False, attn_head_dim=32)
+    assert rebuilt.config() == dict(in_nc=3, out_nc=1, nf=12, depth=3, time_conditioned=False, attn_head_dim=32,
+                                    conditional=True, mid_attention="linear")
+    assert_same_weights(source, rebuilt)
+
+
+def test_build_net_from_checkpoint_rebuilds_an_unconditional_full_attention_network(tmp_path):
+    source = small_net(seed=6, nf=8, depth=2, **DENOISING_OPTIONS)
+    rebuilt = build_net_from_checkpoint(save(tmp_path, source.state_dict()))
+    assert rebuilt.config() == source.config()
     assert_same_weights(source, rebuilt)
 
 

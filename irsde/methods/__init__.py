@@ -1,7 +1,8 @@
 """Restoration methods: what is trained, how it restores, and the facts tables need about it.
 
 :class:`Method` (:mod:`irsde.methods.base`) is the interface. :data:`METHODS` holds the methods
-by id: IR-SDE is built in (:mod:`irsde.methods.ir_sde`); a method outside this package (the CNN
+by id: IR-SDE (:mod:`irsde.methods.ir_sde`) and Denoising-SDE/ODE
+(:mod:`irsde.methods.denoising_sde`) are built in; a method outside this package (the CNN
 baseline in ``baselines/``, or a user's) registers through the ``irsde.methods`` entry-point
 group of its installed package, e.g. in its ``pyproject.toml``::
 
@@ -19,7 +20,8 @@ import importlib
 import importlib.metadata
 from collections.abc import Iterable, Mapping
 
-from irsde.methods.base import Method, RowFacts, Shard, check_method_class
+from irsde.methods.base import Method, RowFacts, SamplerRow, Shard, check_method_class
+from irsde.methods.denoising_sde import DenoisingSDEMethod
 from irsde.methods.ir_sde import PUBLISHED_WEIGHTS, IRSDEMethod
 from irsde.registry import Registry
 
@@ -43,7 +45,7 @@ def _installed_methods() -> dict[str, type[Method]]:
 
 METHODS: Registry[type[Method]] = Registry(
     "method",
-    {IRSDEMethod.id: IRSDEMethod},
+    {IRSDEMethod.id: IRSDEMethod, DenoisingSDEMethod.id: DenoisingSDEMethod},
     discover=_installed_methods,
     hint=(
         f"Methods outside irsde register through the {ENTRY_POINT_GROUP!r} entry points of an installed "
@@ -72,16 +74,17 @@ def build_method(config: Mapping) -> Method:
 
 
 def row_facts(variants: Iterable[tuple[str, str, int]] = ()) -> Registry[RowFacts]:
-    """Every kind of table row by id: the degraded input, each method, the published weights, and
-    for each ``(method id, sampler, steps)`` of ``variants`` that method restored with another
-    sampler (:meth:`Method.sampler_variant`)."""
+    """Every kind of table row by id: the degraded input, each method and the rows it always adds
+    (:attr:`Method.sampler_rows`), the published weights, and for each ``(method id, sampler,
+    steps)`` of ``variants`` that method restored with another sampler (:meth:`Method.sampler_variant`)."""
     methods = {name: method.facts() for name, method in METHODS.items()}
+    methods.update({row.facts.id: row.facts for method in METHODS.values() for row in method.sampler_rows})
     extra = [METHODS[method].sampler_variant(sampler, steps) for method, sampler, steps in variants]
     return Registry("table row", {INPUT.id: INPUT, **methods, PUBLISHED_WEIGHTS.id: PUBLISHED_WEIGHTS,
                                   **{facts.id: facts for facts in extra}})
 
 
 __all__ = [
-    "ENTRY_POINT_GROUP", "INPUT", "METHODS", "Method", "PUBLISHED_WEIGHTS", "RowFacts", "Shard",
+    "ENTRY_POINT_GROUP", "INPUT", "METHODS", "Method", "PUBLISHED_WEIGHTS", "RowFacts", "SamplerRow", "Shard",
     "build_method", "check_method_class", "method_class", "row_facts",
 ]

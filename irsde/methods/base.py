@@ -12,6 +12,8 @@ A method is a subclass of :class:`Method`. It declares, as class attributes,
 * ``samples`` (default False): whether it restores by running a sampler of
   :mod:`irsde.samplers`, which ``with_sampler`` can change (one trained model then gives more
   table rows, :meth:`Method.sampler_variant`);
+* ``sampler_rows`` (default none): :class:`SamplerRow` s, the rows the method always adds,
+  restored from the same trained model with another of its own samplers (``with_sampler``);
 
 and implements
 
@@ -72,6 +74,14 @@ class RowFacts:
     stochastic: bool
 
 
+@dataclass(frozen=True)
+class SamplerRow:
+    """A table row a method always adds: its facts, and the method's sampler that restores it."""
+
+    facts: RowFacts
+    sampler: str
+
+
 class Method(abc.ABC):
     """Base class of restoration methods (see the module docstring)."""
 
@@ -80,6 +90,7 @@ class Method(abc.ABC):
     paper_row: ClassVar[str | None] = None
     stochastic: ClassVar[bool]
     samples: ClassVar[bool] = False
+    sampler_rows: ClassVar[tuple[SamplerRow, ...]] = ()
 
     @classmethod
     def facts(cls) -> RowFacts:

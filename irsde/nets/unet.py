@@ -23,6 +23,12 @@ Computation, in order:
 
 With ``time_conditioned=False`` the network has no time MLP and no FiLM layers and ignores
 ``t``: the CNN baseline uses this body as a plain one-step regressor.
+
+Two options give the authors' Denoising-SDE/ODE network (DESIGN §2b; layout in
+``shared/reference/denoising_unet_nf64_depth4.json``) from the same class: ``conditional=False``
+(the input is ``x_t`` alone, ``in_nc`` channels, and ``mu`` is not passed) and
+``mid_attention="full"`` (the middle block's attention is full softmax self-attention over the
+positions with a plain 1x1 output conv, :class:`SoftmaxAttention`, instead of linear attention).
 """
 
 from __future__ import annotations
@@ -46,7 +52,9 @@ TIME_EMBEDDING_MAX_PERIOD = 10000.0
 MAX_DEPTH = 6
 MAX_WIDTH = 2048
 BUILD_KEYS_REQUIRED = ("nf", "depth")
-BUILD_KEYS_OPTIONAL = ("in_nc", "out_nc", "time_conditioned", "attn_head_dim")
+BUILD_KEYS_OPTIONAL = ("in_nc", "out_nc", "time_conditioned", "attn_head_dim", "conditional", "mid_attention")
+MID_ATTENTIONS = ("linear", "full")
+"""The middle block's attention: ``linear`` (IR-SDE's) or ``full`` softmax (Denoising-SDE's)."""
 
 
 # ----------------------------------------------------------------------------------- padding
@@ -184,6 +192,27 @@ class LinearAttention(nn.Module):
         return self.to_out(out.reshape(batch, -1, height, width))
 
 
+class SoftmaxAttention(nn.Module):
+    """Full softmax dot-product self-attention over spatial positions (4 heads of 32 features):
+    ``softmax(q k^T / sqrt(head_dim)) v`` per head, then a 1x1 conv (with bias), no LayerNorm."""
+
+    def __init__(self, dim: int, heads: int = ATTENTION_HEADS, head_dim: int = ATTENTION_HEAD_DIM):
+        super().__init__()
+        self.heads = heads
+        hidden = heads * head_dim
+        self.to_qkv = nn.Conv2d(dim, 3 * hidden, 1, bias=False)
+        self.to_out = nn.Conv2d(hidden, dim, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, _, height, width = x.shape
+        q, k, v = (
+            part.reshape(batch, self.heads, -1, height * width).transpose(-1, -2)
+            for part in self.to_qkv(x).chunk(3, dim=1)
+        )
+        out = F.scaled_dot_product_attention(q, k, v)  # (B, heads, positions, head_dim)
+        return self.to_out(out.transpose(-1, -2).reshape(batch, -1, height, width))
+
+
 class PreNorm(nn.Module):
     """``fn(norm(x))`` with a channel LayerNorm."""
 
@@ -207,9 +236,11 @@ class Residual(nn.Module):
         return self.fn(x) + x
 
 
-def attention_block(dim: int, head_dim: int = ATTENTION_HEAD_DIM) -> Residual:
-    """The residual pre-norm linear attention (4 heads) used at every level and in the middle."""
-    return Residual(PreNorm(dim, LinearAttention(dim, ATTENTION_HEADS, head_dim)))
+def attention_block(dim: int, head_dim: int = ATTENTION_HEAD_DIM, kind: str = "linear") -> Residual:
+    """The residual pre-norm attention (4 heads): linear at every level, linear or ``full``
+    (:class:`SoftmaxAttention`) in the middle."""
+    attention = SoftmaxAttention if kind == "full" else LinearAttention
+    return Residual(PreNorm(dim, attention(dim, ATTENTION_HEADS, head_dim)))
 
 
 def conv3x3(dim_in: int, dim_out: int, bias: bool) -> nn.Conv2d:
@@ -242,9 +273,12 @@ class ConditionalUNet(nn.Module):
         nf: base width; level ``i`` works at ``nf * 2**i`` channels, the middle at ``nf * 2**depth``.
         depth: number of encoder/decoder levels (inputs are padded to a multiple of ``2**depth``).
         time_conditioned: False drops the time MLP and every FiLM layer; ``t`` is then ignored.
-        attn_head_dim: features per head of every linear attention (4 heads each). The paper's
+        attn_head_dim: features per head of every attention (4 heads each). The paper's
             network uses 32 whatever ``nf`` (the published checkpoints need it); small CPU models
             can use fewer (the attention's width is ``4 * attn_head_dim``).
+        conditional: False makes the input ``x_t`` alone (``in_nc`` channels; ``forward`` takes
+            ``mu=None``), the unconditional network of Denoising-SDE/ODE.
+        mid_attention: ``linear`` (IR-SDE's) or ``full`` (softmax; Denoising-SDE/ODE's).
     """
 
     def __init__(
@@ -255,18 +289,25 @@ class ConditionalUNet(nn.Module):
         depth: int = 4,
         time_conditioned: bool = True,
         attn_head_dim: int = ATTENTION_HEAD_DIM,
+        conditional: bool = True,
+        mid_attention: str = "linear",
     ):
         super().__init__()
         _check_positive_int("in_nc", in_nc)
         _check_positive_int("out_nc", out_nc)
         check_architecture(nf, depth)
         _check_positive_int("attn_head_dim", attn_head_dim)
+        if mid_attention not in MID_ATTENTIONS:
+            raise ValueError(f"mid_attention must be one of {', '.join(MID_ATTENTIONS)}, got {mid_attention!r}")
+        self.conditional = bool(conditional)
+        self.mid_attention = mid_attention
         self.in_nc, self.out_nc, self.nf, self.depth = in_nc, out_nc, nf, depth
         self.attn_head_dim = attn_head_dim
         self.time_conditioned = bool(time_conditioned)
 
         time_dim = 4 * nf if self.time_conditioned else None
-        self.init_conv = nn.Conv2d(2 * in_nc, nf, 7, padding=3, bias=False)
+        stem_channels = 2 * in_nc if self.conditional else in_nc
+        self.init_conv = nn.Conv2d(stem_channels, nf, 7, padding=3, bias=False)
         if self.time_conditioned:
             self.time_mlp = nn.Sequential(
                 SinusoidalTimeEmbedding(nf), nn.Linear(nf, time_dim), nn.GELU(), nn.Linear(time_dim, time_dim)
@@ -300,7 +341,7 @@ class ConditionalUNet(nn.Module):
 
         mid_dim = nf * 2**depth
         self.mid_block1 = ResBlock(mid_dim, mid_dim, time_dim)
-        self.mid_attn = attention_block(mid_dim, attn_head_dim)
+        self.mid_attn = attention_block(mid_dim, attn_head_dim, mid_attention)
         self.mid_block2 = ResBlock(mid_dim, mid_dim, time_dim)
 
         self.final_res_block = ResBlock(2 * nf, nf, time_dim)
@@ -315,21 +356,22 @@ class ConditionalUNet(nn.Module):
             depth=self.depth,
             time_conditioned=self.time_conditioned,
             attn_head_dim=self.attn_head_dim,
+            conditional=self.conditional,
+            mid_attention=self.mid_attention,
         )
 
-    def forward(self, xt: torch.Tensor, mu: torch.Tensor, t=None) -> torch.Tensor:
+    def forward(self, xt: torch.Tensor, mu: torch.Tensor | None, t=None) -> torch.Tensor:
         """Predict the noise in ``xt`` given the degraded image ``mu`` at integer time ``t``.
 
-        ``xt`` and ``mu`` are (B, in_nc, H, W) for any H, W >= 1. ``t`` is a python int, a 0-d
-        tensor or a tensor of shape (B,) (one time per sample); a single time is broadcast to the
-        batch. Ignored (may be None) when the network is not time-conditioned.
+        ``xt`` and ``mu`` are (B, in_nc, H, W) for any H, W >= 1; ``mu`` is None for an
+        unconditional network. ``t`` is a python int, a 0-d tensor or a tensor of shape (B,) (one
+        time per sample); a single time is broadcast to the batch. Ignored (may be None) when the
+        network is not time-conditioned.
         """
-        if xt.shape != mu.shape:
-            raise ValueError(f"xt and mu must have the same shape, got {tuple(xt.shape)} and {tuple(mu.shape)}")
         height, width = xt.shape[-2:]
         time_emb = self._embed_time(t, batch=xt.shape[0], device=xt.device, dtype=xt.dtype)
 
-        x = torch.cat([xt - mu, mu], dim=1)
+        x = self._stem_input(xt, mu)
         x = pad_to_multiple(x, 2**self.depth)
         x = self.init_conv(x)
         stem = x
@@ -354,6 +396,17 @@ class ConditionalUNet(nn.Module):
         x = self.final_res_block(torch.cat([x, stem], dim=1), time_emb)
         x = self.final_conv(x)
         return x[..., :height, :width]
+
+    def _stem_input(self, xt: torch.Tensor, mu: torch.Tensor | None) -> torch.Tensor:
+        """``concat(x_t - mu, mu)``, or ``x_t`` alone for an unconditional network."""
+        if not self.conditional:
+            if mu is not None:
+                raise ValueError("this network is unconditional (it sees x_t alone): call forward(xt, None, t)")
+            return xt
+        if mu is None or xt.shape != mu.shape:
+            found = None if mu is None else tuple(mu.shape)
+            raise ValueError(f"xt and mu must have the same shape, got {tuple(xt.shape)} and {found}")
+        return torch.cat([xt - mu, mu], dim=1)
 
     def _embed_time(self, t, batch: int, device, dtype) -> torch.Tensor | None:
         """Time embedding of shape (batch, 4nf), or None for a network without time input."""
@@ -414,7 +467,7 @@ def build_net(cfg: Mapping) -> ConditionalUNet:
     """Build a ConditionalUNet from a config mapping.
 
     Required keys: ``nf``, ``depth``; optional: ``in_nc``, ``out_nc``, ``time_conditioned``,
-    ``attn_head_dim``.
+    ``attn_head_dim``, ``conditional``, ``mid_attention``.
     Any other key raises ValueError naming it.
     """
     unknown = sorted(set(cfg) - set(BUILD_KEYS_REQUIRED) - set(BUILD_KEYS_OPTIONAL))

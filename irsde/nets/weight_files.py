@@ -37,15 +37,22 @@ CHECKPOINT_KEY_PREFIXES = ("module.", "_orig_mod.")
 MAX_LISTED_KEYS = 10
 # The middle attention's query/key/value projection: its rows give the attention's head width.
 MID_ATTENTION_QKV = "mid_attn.fn.fn.to_qkv.weight"
+# The output conv of a full softmax middle attention (linear attention has to_out.0 and a LayerNorm).
+FULL_MID_ATTENTION_OUT = "mid_attn.fn.fn.to_out.weight"
 
 
 def infer_architecture(state_dict: Mapping[str, torch.Tensor], source: str | Path | None = None) -> dict:
-    """Read ``nf, depth, in_nc, out_nc, time_conditioned, attn_head_dim`` off a ConditionalUNet
-    state_dict.
+    """Read ``nf, depth, in_nc, out_nc, time_conditioned, attn_head_dim, conditional,
+    mid_attention`` off a ConditionalUNet state_dict.
 
-    nf and in_nc come from the stem ``init_conv.weight`` (nf, 2*in_nc, 7, 7), out_nc from
-    ``final_conv.weight``, depth from the number of ``downs.<i>`` levels, the attention's head
-    width from ``mid_attn``'s query/key/value projection (3 * 4 heads * head_dim rows). Raises
+    nf comes from the stem ``init_conv.weight`` (nf, C, 7, 7), out_nc from ``final_conv.weight``,
+    depth from the number of ``downs.<i>`` levels, the attention's head width from ``mid_attn``'s
+    query/key/value projection (3 * 4 heads * head_dim rows), the middle attention's kind from
+    its output (``to_out.weight``: a plain 1x1 conv, full softmax attention; ``to_out.0.weight``
+    and a LayerNorm: linear). The stem sees ``C = 2 * in_nc`` channels when conditional and
+    ``C = in_nc`` when not; a file does not record which, so a stem of as many channels as the
+    output has is read as unconditional (``in_nc = out_nc``, as in every model of the authors':
+    the Denoising-SDE network), any other as conditional (``in_nc = C / 2``). Raises
     KeyError naming a key the inference needs when it is absent (and ``source``, the file, when
     given).
     """
@@ -58,13 +65,17 @@ def infer_architecture(state_dict: Mapping[str, torch.Tensor], source: str | Pat
             )
     stem = state_dict["init_conv.weight"].shape
     levels = {name.split(".")[1] for name in state_dict if name.startswith("downs.")}
+    out_nc = int(state_dict["final_conv.weight"].shape[0])
+    conditional = int(stem[1]) != out_nc
     return dict(
         nf=int(stem[0]),
         depth=len(levels),
-        in_nc=int(stem[1]) // 2,
-        out_nc=int(state_dict["final_conv.weight"].shape[0]),
+        in_nc=int(stem[1]) // 2 if conditional else int(stem[1]),
+        out_nc=out_nc,
         time_conditioned="time_mlp.1.weight" in state_dict,
         attn_head_dim=int(state_dict[MID_ATTENTION_QKV].shape[0]) // (3 * ATTENTION_HEADS),
+        conditional=conditional,
+        mid_attention="full" if FULL_MID_ATTENTION_OUT in state_dict else "linear",
     )
 
 
