@@ -93,7 +93,7 @@ def test_choices_come_from_the_registries_and_are_listed():
     with pytest.raises(ValueError, match=r"'sde.schedule': 'cosin' is not valid \(did you mean 'cosine'\?\); "
                                          "choose one of: cosine, linear, constant"):
         validate_config({"name": "run", "data": {"train": "x"}, "sde": {"schedule": "cosin"}})
-    with pytest.raises(ValueError, match="'method': 'unet' is not valid; choose one of: irsde, cnn_baseline, "
+    with pytest.raises(ValueError, match="'method': 'unet' is not valid; choose one of: irsde, denoising_sde, cnn_baseline, "
                                          "a class named package.module:Class"):
         validate_config({"name": "run", "data": {"train": "x"}, "method": "unet"})
 

@@ -77,8 +77,8 @@ def row_facts(variants: Iterable[tuple[str, str, int]] = ()) -> Registry[RowFact
     """Every kind of table row by id: the degraded input, each method and the rows it always adds
     (:attr:`Method.sampler_rows`), the published weights, and for each ``(method id, sampler,
     steps)`` of ``variants`` that method restored with another sampler (:meth:`Method.sampler_variant`)."""
-    methods = {name: method.facts() for name, method in METHODS.items()}
-    methods.update({row.facts.id: row.facts for method in METHODS.values() for row in method.sampler_rows})
+    methods = {facts.id: facts for method in METHODS.values()
+               for facts in (method.facts(), *(row.facts for row in method.sampler_rows))}
     extra = [METHODS[method].sampler_variant(sampler, steps) for method, sampler, steps in variants]
     return Registry("table row", {INPUT.id: INPUT, **methods, PUBLISHED_WEIGHTS.id: PUBLISHED_WEIGHTS,
                                   **{facts.id: facts for facts in extra}})
