@@ -27,7 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from irsde.finite import check_finite_images
-from irsde.images import list_images, read_image, read_uint8, to_tensor
+from irsde.images import FLOAT_IMAGE_SUFFIX, list_images, read_float_image, read_image, read_uint8, to_tensor
 from irsde.metrics import (
     METRIC_NAMES,
     FIDMetric,
@@ -212,14 +212,11 @@ def _check_float_outputs(float_dir: Path, pairs) -> None:
 
 
 def _load_restored_float(path: Path) -> np.ndarray:
-    if path.suffix == ".npy":
+    if path.suffix == FLOAT_IMAGE_SUFFIX:
         try:
-            array = np.load(path, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as error:
-            raise ValueError(f"cannot read the float output {path} ({error}): restore again") from error
-        if array.ndim != 3 or array.shape[2] != 3:
-            raise ValueError(f"{path}: expected an HxWx3 float array, got shape {array.shape}")
-        return array.astype(np.float32)
+            return read_float_image(path)
+        except ValueError as error:
+            raise ValueError(f"{error} (a restored float output: restore again)") from error
     return read_image(path)
 
 

@@ -12,6 +12,11 @@ per channel (16-bit PNG/TIFF, 32-bit integer or float images, which would otherw
 or truncated silently) and images larger than Pillow's decompression-bomb limit. Greyscale,
 palette, alpha and CMYK images are converted to RGB. :func:`list_images` refuses a folder
 holding two images with one name (``0001.jpg`` and ``0001.png``), since images are matched by name.
+
+Float images that 8 bits cannot hold (a noisy denoising input, GT + sigma N(0, I), goes below 0
+and above 1) are stored losslessly as float32 HxWx3 ``.npy`` arrays (:func:`write_float_image`,
+:func:`read_float_image`); a degraded image may have such a companion beside its PNG preview
+(``LQ/0001.npy`` next to ``LQ/0001.png``), and :func:`read_degraded` then returns the float one.
 """
 
 from __future__ import annotations
@@ -142,3 +147,43 @@ def write_png(path: str | os.PathLike, image: np.ndarray | torch.Tensor) -> Path
     """Write an image (uint8 HxWx3, or float in [0,1]) as PNG, atomically (temp file + rename)."""
     array = image if isinstance(image, np.ndarray) and image.dtype == np.uint8 else to_uint8(image)
     return atomic_write_bytes(path, lambda stream: Image.fromarray(array).save(stream, format="PNG"))
+
+
+FLOAT_IMAGE_SUFFIX = ".npy"
+
+
+def write_float_image(path: str | os.PathLike, image: np.ndarray) -> Path:
+    """Write a float HxWx3 image losslessly (float32 ``.npy``, no clamping), atomically."""
+    array = np.ascontiguousarray(image, dtype=np.float32)
+    if array.ndim != 3 or array.shape[2] != 3:
+        raise ValueError(f"{path}: expected an HxWx3 image, got shape {array.shape}")
+    return atomic_write_bytes(path, lambda stream: np.save(stream, array))
+
+
+def read_float_image(path: str | os.PathLike) -> np.ndarray:
+    """Read a float HxWx3 ``.npy`` image (no pickled objects) as float32, values as stored."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as error:
+        raise ImageFileError(f"cannot read the float image {path} ({error}); write it again") from error
+    if array.ndim != 3 or array.shape[2] != 3 or not np.issubdtype(array.dtype, np.floating):
+        raise ImageFileError(f"{path}: expected an HxWx3 float array, got {array.dtype} of shape {array.shape}")
+    return array.astype(np.float32)
+
+
+def float_companion(path: str | os.PathLike) -> Path:
+    """The lossless float version of an image file: the same name with ``.npy``."""
+    return Path(path).with_suffix(FLOAT_IMAGE_SUFFIX)
+
+
+def read_degraded(path: str | os.PathLike) -> np.ndarray:
+    """A degraded (LQ) image as float32 HxWx3: its lossless float companion when there is one
+    (values outside [0, 1] kept; it must have the PNG preview's size), else the image itself."""
+    companion = float_companion(path)
+    if not companion.is_file():
+        return read_image(path)
+    array = read_float_image(companion)
+    height, width = image_size(path)
+    if array.shape[:2] != (height, width):
+        raise ImageFileError(f"{companion} is {array.shape[1]}x{array.shape[0]} but its preview {path} is {width}x{height}")
+    return array

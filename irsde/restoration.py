@@ -29,15 +29,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from irsde.data.loaders import paired_files
-from irsde.fileio import atomic_write_bytes, atomic_write_text, exclusive_folder, remove_stale_parts
+from irsde.fileio import atomic_write_text, exclusive_folder, remove_stale_parts
 from irsde.finite import NonFiniteError, check_finite_images
-from irsde.images import read_image, to_tensor, write_png
+from irsde.images import read_degraded, to_tensor, write_float_image, write_png
 from irsde.methods import Method
 from irsde.metrics.batching import same_size_batches
 
@@ -213,7 +212,7 @@ def _restore_images(restore_batch: RestoreBatch, lq_paths: list[Path], restored:
     try:
         with torch.no_grad(), tqdm(total=len(lq_paths), desc="restore", unit="img", disable=not progress) as bar:
             for batch in batches:
-                lq = torch.stack([to_tensor(read_image(path)) for path in batch]).to(device)
+                lq = torch.stack([to_tensor(read_degraded(path)) for path in batch]).to(device)
                 if tile:
                     output = restore_tiled(restore_batch, lq, generator, tile, tile_overlap, batch_size)
                 else:
@@ -256,13 +255,9 @@ def _write_outputs(restored: RestoredSet, batch: list[Path], output: torch.Tenso
     written = []
     for path, image in zip(batch, output):
         array = image.permute(1, 2, 0).numpy()
-        written.append(_save_npy(restored.float_dir / f"{path.stem}.npy", array))
+        written.append(write_float_image(restored.float_dir / f"{path.stem}.npy", array))
         written.append(write_png(restored.png_dir / f"{path.stem}.png", image))
     return written
-
-
-def _save_npy(path: Path, array: np.ndarray) -> Path:
-    return atomic_write_bytes(path, lambda stream: np.save(stream, np.ascontiguousarray(array, dtype=np.float32)))
 
 
 def _write_json(path: Path, record: dict) -> None:

@@ -4,7 +4,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from irsde.data.loaders import PairedTestDataset, PairedTrainDataset, paired_files
-from irsde.images import to_uint8, write_png
+from irsde.images import float_companion, to_uint8, write_float_image, write_png
 
 SIZES = {"a.png": (24, 20), "b.png": (30, 18), "c.png": (16, 16)}  # name: (width, height)
 
@@ -94,3 +94,27 @@ def test_batches_collate_through_a_dataloader(tmp_path):
     assert batch["gt"].shape == batch["lq"].shape == (3, 3, 8, 8)
     assert batch["name"] == ["a.png", "b.png", "c.png"]
     assert torch.allclose(batch["lq"], 1 - batch["gt"], atol=1e-6)
+
+
+def test_train_noise_is_drawn_afresh_for_every_sample_and_epoch_and_not_clipped(tmp_path):
+    split = make_split(tmp_path, sizes={"a.png": (40, 40), "b.png": (40, 40)})
+    dataset = PairedTrainDataset(split, crop_size=32, seed=3, noise_sigma=25)
+    samples = [dataset.sample(index, epoch) for epoch in range(3) for index in range(2)]
+    noises = [sample["lq"] - sample["gt"] for sample in samples]  # the stored LQ (255 - GT) is not used
+    stacked = torch.stack(noises)
+    assert abs(stacked.std().item() / (25 / 255) - 1) < 0.03 and abs(stacked.mean().item()) < 0.005
+    assert all(not torch.equal(noises[0], other) for other in noises[1:])  # fresh every epoch and sample
+    assert (torch.stack([s["lq"] for s in samples]) < 0).any()  # float, not clipped
+    again = PairedTrainDataset(split, crop_size=32, seed=3, noise_sigma=25, cache=True)
+    assert torch.equal(again.sample(1, 2)["lq"], samples[5]["lq"])  # a pure function of (seed, epoch, index)
+
+
+def test_test_dataset_reads_the_lossless_float_lq_beside_the_preview(tmp_path):
+    split = make_split(tmp_path, sizes={"a.png": (12, 10)})
+    noisy = np.random.default_rng(1).normal(0.5, 0.6, (10, 12, 3)).astype(np.float32)
+    write_float_image(float_companion(split / "LQ" / "a.png"), noisy)
+    item = PairedTestDataset(split)[0]
+    assert torch.equal(item["lq"], torch.from_numpy(noisy).permute(2, 0, 1))
+    write_float_image(float_companion(split / "LQ" / "a.png"), noisy[:5])
+    with pytest.raises(ValueError, match="a.npy is 12x5 but its preview"):
+        PairedTestDataset(split)[0]

@@ -1,12 +1,14 @@
+import io
 import json
 import logging
 from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from irsde.data import prepare
+from irsde.data import PairedTestDataset, prepare
 from irsde.data.download import DownloadPolicy
 from irsde.data.layout import MARKER, read_marker, verify_prepared
 from irsde.data.lock import ChecksumMismatch, LockFile, user_lock_path
@@ -177,16 +179,49 @@ def test_gt_only_denoising_set_from_a_git_tree_gets_seeded_noise(server, tmp_pat
     dataset = replace(base, sources=(source,), splits=(replace(base.splits[0], pairs=3),))
     with caplog.at_level(logging.INFO):
         folder = prepare_dataset(dataset, tmp_path / "data", tmp_path / "resources", policy=FAST, progress=False)
-    assert names(folder / "test" / "GT") == names(folder / "test" / "LQ") == ["101085.png", "12084.png", "3096.png"]
+    assert names(folder / "test" / "GT") == ["101085.png", "12084.png", "3096.png"]
+    assert names(folder / "test" / "LQ") == ["101085.npy", "101085.png", "12084.npy", "12084.png", "3096.npy", "3096.png"]
     assert "converted L -> RGB" in caplog.text and "3096.png" in caplog.text
     marker = read_marker(tmp_path / "data", "CBSD68")
     assert [c["from"] for c in marker["splits"]["test"]["conversions"]] == ["L"]
     noise = [read_uint8(folder / "test" / "LQ" / n).astype(float) - 128 for n in ("101085.png", "12084.png")]
     assert all(abs(n.std() - 25.0) < 1.5 and abs(n.mean()) < 1.5 for n in noise)
     assert not np.array_equal(noise[0], noise[1])  # one independent draw per image
-    lq = (folder / "test" / "LQ" / "12084.png").read_bytes()
+    lq = [(folder / "test" / "LQ" / name).read_bytes() for name in ("12084.png", "12084.npy")]
     prepare_dataset(dataset, tmp_path / "data", tmp_path / "resources", offline=True, force=True, progress=False)
-    assert (folder / "test" / "LQ" / "12084.png").read_bytes() == lq
+    assert [(folder / "test" / "LQ" / name).read_bytes() for name in ("12084.png", "12084.npy")] == lq
+
+
+def tif_bytes(image: Image.Image) -> bytes:
+    stream = io.BytesIO()
+    image.save(stream, format="TIFF")
+    return stream.getvalue()
+
+
+def test_mcmaster_test_inputs_carry_the_papers_unclipped_float_noise(server, tmp_path):
+    """Generated stand-ins for McMaster's 18 .tif images (the real set cannot be downloaded here),
+    prepared from a git tree like the real one: the test loader yields GT + 25/255 N(0, I) in
+    float, values outside [0, 1] kept, while the 8-bit PNG beside it is only a clipped preview."""
+    rng = np.random.default_rng(0)
+    files = {f"{i}.tif": tif_bytes(Image.fromarray(rng.integers(0, 256, (64, 48, 3), dtype=np.uint8)))
+             for i in range(1, 4)}
+    base = get_dataset("McMaster")
+    source = base.sources[0]
+    tree_id = server.add_git_tree(source.repo, source.commit, source.folder, files, tmp_path / "repo")
+    source = replace(source, tree_id=tree_id, api_base=server.url("/api"), raw_base=server.url("/raw"))
+    dataset = replace(base, sources=(source,), splits=(replace(base.splits[0], pairs=3),))
+    folder = prepare_dataset(dataset, tmp_path / "data", tmp_path / "resources", policy=FAST, progress=False)
+    assert sorted(p.name for p in (folder / "test" / "LQ").iterdir()) == [
+        "01.npy", "01.png", "02.npy", "02.png", "03.npy", "03.png"]
+    verify_prepared(tmp_path / "data", "McMaster")  # the float arrays are recorded and checked too
+    items = list(PairedTestDataset(folder / "test"))
+    noise = torch.cat([(item["lq"] - item["gt"]).flatten() for item in items])
+    assert abs(noise.std().item() / (25 / 255) - 1) < 0.02 and abs(noise.mean().item()) < 0.002
+    lq = torch.cat([item["lq"].flatten() for item in items])
+    assert (lq < 0).float().mean() > 0.03 and (lq > 1).float().mean() > 0.03  # kept, not clipped
+    previews = [read_uint8(folder / "test" / "LQ" / item["name"]).astype(float) / 255 for item in items]
+    clipped = np.concatenate([(p - item["gt"].permute(1, 2, 0).numpy()).ravel() for p, item in zip(previews, items)])
+    assert clipped.std() < 0.95 * 25 / 255  # what clipping would have fed the network instead
 
 
 def test_inpainting_masks_fill_holes_white(tmp_path):

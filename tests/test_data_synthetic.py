@@ -9,7 +9,7 @@ from irsde.data import degradations as deg
 from irsde.data.layout import MARKER, read_marker, verify_prepared
 from irsde.data.seeding import derive_rng
 from irsde.data.synthetic import SYNTHETIC, TEST_SOURCES, TRAIN_SOURCES, build_synthetic, load_source
-from irsde.images import read_uint8
+from irsde.images import read_float_image, read_uint8, to_uint8
 from data_support import tree_hashes
 
 SMALL = dict(train_count=4, test_count=2, size=32, progress=False)
@@ -153,3 +153,16 @@ def test_haze_follows_the_scattering_model():
     assert np.allclose(white, transmission + airlight * (1 - transmission), atol=1e-5)
     assert transmission.min() > 0 and transmission.max() < 1
     assert transmission[0].mean() < transmission[-1].mean()  # the top of the image is farther away
+
+
+def test_synthetic_noise_stores_the_unclipped_float_input_beside_its_preview(tmp_path):
+    folder = build_synthetic("synthetic-noise", tmp_path, seed=0, train_count=2, test_count=2, size=32, progress=False)
+    verify_prepared(tmp_path, "synthetic-noise")
+    for name in ("0000", "0001"):
+        gt = read_uint8(folder / "test" / "GT" / f"{name}.png").astype(np.float32) / 255
+        noisy = read_float_image(folder / "test" / "LQ" / f"{name}.npy")
+        assert noisy.min() < 0 or noisy.max() > 1  # not clipped
+        assert abs((noisy - gt).std() * 255 - 25) < 2.0
+        assert np.array_equal(read_uint8(folder / "test" / "LQ" / f"{name}.png"), to_uint8(noisy))  # the preview
+    rain = build_synthetic("synthetic-rain", tmp_path, seed=0, train_count=2, test_count=2, size=32, progress=False)
+    assert not list((rain / "test" / "LQ").glob("*.npy"))

@@ -1,14 +1,19 @@
 """Paired datasets over a prepared split folder ``<split_dir>/{GT,LQ}/`` (identical names).
 
 :class:`PairedTrainDataset` yields aligned random crops with the paper's augmentation (random
-horizontal flip, vertical flip and transpose, the same transform on GT and LQ).
+horizontal flip, vertical flip and transpose, the same transform on GT and LQ); with
+``noise_sigma`` it makes the LQ crop itself, ``GT + noise_sigma N(0, I)`` in float (not clipped),
+with noise drawn afresh for every sample and epoch (the stored LQ images are not used).
 The sample at index ``i`` in epoch ``e`` is a pure function of ``(seed, e, i)``, not of call
 order, worker processes or global RNG state: a training run resumed at any iteration gets
 exactly the samples the uninterrupted run got, as long as the engine calls
 :meth:`PairedTrainDataset.set_epoch` and draws the same indices.
-:class:`PairedTestDataset` yields full images with their names.
+:class:`PairedTestDataset` yields full images with their names; an LQ image with a lossless float
+companion (``LQ/<name>.npy``, e.g. a denoising input with its unclipped noise) is read from it
+(:func:`irsde.images.read_degraded`).
 
-Both yield ``dict(gt=Tensor 3xHxW float32 in [0,1], lq=..., name=str)``.
+Both yield ``dict(gt=Tensor 3xHxW float32 in [0,1], lq=..., name=str)`` (LQ values may leave
+[0, 1] when it is float).
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from irsde.data.seeding import derive_rng
-from irsde.images import image_size, list_images, read_uint8, to_tensor
+from irsde.images import image_size, list_images, read_degraded, read_uint8, to_tensor
+from irsde.sde import lambda_from_max_sigma
 
 
 def paired_files(split_dir: str | os.PathLike) -> list[tuple[Path, Path]]:
@@ -61,12 +67,15 @@ class PairedTrainDataset(Dataset):
 
     ``cache=True`` keeps the decoded images in memory (small datasets). Every image must be at
     least ``crop_size`` on both sides; the constructor raises naming each one that is not, and
-    each pair whose GT and LQ sizes differ.
+    each pair whose GT and LQ sizes differ. ``noise_sigma`` (0-255 scale if >= 1; None: off):
+    LQ = the GT crop + Gaussian noise of that std, drawn from ``(seed, "lq-noise", epoch, index)``.
     """
 
-    def __init__(self, split_dir: str | os.PathLike, crop_size: int, seed: int = 0, cache: bool = False):
+    def __init__(self, split_dir: str | os.PathLike, crop_size: int, seed: int = 0, cache: bool = False,
+                 noise_sigma: float | None = None):
         if crop_size < 1:
             raise ValueError(f"crop_size must be positive, got {crop_size}")
+        self.noise_std = None if noise_sigma is None else lambda_from_max_sigma(noise_sigma)
         self.split_dir = Path(split_dir)
         self.crop_size = int(crop_size)
         self.seed = int(seed)
@@ -107,7 +116,14 @@ class PairedTrainDataset(Dataset):
         if not 0 <= index < len(self.pairs):
             raise IndexError(f"index {index} out of range for {len(self.pairs)} pairs in {self.split_dir}")
         gt, lq = augment(list(self._load(index)), derive_rng(self.seed, epoch, index), self.crop_size)
-        return {"gt": to_tensor(gt), "lq": to_tensor(lq), "name": self.pairs[index][0].name}
+        gt = to_tensor(gt)
+        lq = to_tensor(lq) if self.noise_std is None else gt + self._noise(gt.shape, index, epoch)
+        return {"gt": gt, "lq": lq, "name": self.pairs[index][0].name}
+
+    def _noise(self, shape, index: int, epoch: int):
+        """Gaussian noise of std ``noise_std`` for the sample at ``index`` in ``epoch``."""
+        rng = derive_rng(self.seed, "lq-noise", epoch, index)
+        return to_tensor(rng.standard_normal((shape[1], shape[2], shape[0]), dtype=np.float32) * self.noise_std)
 
     def __getitem__(self, index: int) -> dict:
         return self.sample(int(index), self.epoch)
@@ -125,7 +141,7 @@ class PairedTestDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         gt_path, lq_path = self.pairs[index]
-        gt, lq = read_uint8(gt_path), read_uint8(lq_path)
+        gt, lq = read_uint8(gt_path), read_degraded(lq_path)
         if gt.shape != lq.shape:
             raise ValueError(f"{gt_path} is {gt.shape[1]}x{gt.shape[0]} but {lq_path} is {lq.shape[1]}x{lq.shape[0]}")
         return {"gt": to_tensor(gt), "lq": to_tensor(lq), "name": gt_path.name}

@@ -33,7 +33,7 @@ from irsde.data.lock import ChecksumMismatch, check_against, expected_digests, f
 from irsde.data.records import Dataset, GitTreeSource, Source, Split, Synthesis, output_name
 from irsde.data.registry import get_dataset
 from irsde.data.seeding import derive_rng
-from irsde.images import ImageFileError, list_images, read_rgb8, to_uint8, write_png
+from irsde.images import ImageFileError, float_companion, list_images, read_rgb8, to_uint8, write_float_image, write_png
 
 log = logging.getLogger(__name__)
 
@@ -243,15 +243,16 @@ class _Synthesiser:
             raise FileNotFoundError(f"no mask images in {trees[synthesis.masks]}")
 
     def __call__(self, gt: np.ndarray, pair: PlannedPair) -> np.ndarray:
+        """The LQ image of ``gt`` as float32 HxWx3 (noise not clipped; 8 bits when written as PNG)."""
         spec = self.synthesis
         rng = derive_rng(spec.seed, spec.kind, pair.name)
         image = gt.astype(np.float32) / 255.0
         if spec.kind == "gaussian-noise":
-            return to_uint8(gaussian_noise(image, rng, spec.sigma)[0])
+            return gaussian_noise(image, rng, spec.sigma)[0]
         known = self._mask(pair, rng)
         if known.shape != gt.shape[:2]:
             raise PairProblem(f"mask for {pair.gt} is {known.shape[1]}x{known.shape[0]}, image is {gt.shape[1]}x{gt.shape[0]}")
-        return to_uint8(apply_mask(image, known))
+        return apply_mask(image, known)
 
     def _mask(self, pair: PlannedPair, rng: np.random.Generator) -> np.ndarray:
         if self.synthesis.mask_choice == "index":
@@ -277,7 +278,8 @@ def _write(destination: Path, array: np.ndarray, source: Path, untouched: bool) 
 def prepare_pair(pair: PlannedPair, split: Split, out_dir: Path, synthesise: _Synthesiser | None) -> list[dict]:
     """Validate and write one pair; returns the colour conversions made (for the record)."""
     gt, gt_mode = load_rgb8(pair.gt)
-    lq, lq_mode = load_rgb8(pair.lq) if pair.lq is not None else (synthesise(gt, pair), None)
+    synthesised = synthesise(gt, pair) if pair.lq is None else None
+    lq, lq_mode = load_rgb8(pair.lq) if pair.lq is not None else (to_uint8(synthesised), None)
     fixed_gt, fixed_lq = FIXES[split.fix](gt, lq, pair) if split.fix else (gt, lq)
     if fixed_gt.shape != fixed_lq.shape:
         raise PairProblem(
@@ -286,6 +288,8 @@ def prepare_pair(pair: PlannedPair, split: Split, out_dir: Path, synthesise: _Sy
         )
     _write(out_dir / "GT" / pair.name, fixed_gt, pair.gt, gt_mode is None and fixed_gt is gt)
     _write(out_dir / "LQ" / pair.name, fixed_lq, pair.lq or pair.gt, pair.lq is not None and lq_mode is None and fixed_lq is lq)
+    if synthesised is not None and split.synthesis.float_lq:
+        write_float_image(float_companion(out_dir / "LQ" / pair.name), synthesised)
     conversions = []
     for path, mode in ((pair.gt, gt_mode), (pair.lq, lq_mode)):
         if mode is not None:

@@ -76,10 +76,13 @@ PAIR_FIXES = ("crop-gt-centre", "bicubic-lq-x4")
 class Synthesis:
     """How the LQ image of a GT-only dataset is produced at preparation time.
 
-    ``gaussian-noise``: LQ = GT + N(0, (sigma/255)^2), one fixed draw per image from a generator
-    seeded by ``(seed, "gaussian-noise", output name)``, then clipped to [0,1] and rounded to
-    8 bits when written (the paper adds fresh noise on the fly; a fixed, stored draw makes the test
-    sets reproducible at the cost of the clip/quantisation, < 0.3 LSB rms).
+    ``gaussian-noise``: LQ = GT + N(0, (sigma/255)^2) in float, one fixed draw per image from a
+    generator seeded by ``(seed, "gaussian-noise", output name)``. With ``float_lq`` (test sets)
+    it is stored losslessly as ``LQ/<name>.npy`` (float32, **not clipped**: the input the paper's
+    test feeds the network), which the loaders read; the PNG beside it is only a preview, clipped
+    to [0,1] and rounded to 8 bits (at sigma 25 clipping touches several % of the values and costs
+    4-7 LSB rms on average, shrinking the noise's std to ~23-24). Training sets need no stored
+    noise (``float_lq=False``): with ``data.noise_sigma`` training draws fresh noise every epoch.
     ``inpaint-mask``: LQ = mask * GT + (1 - mask) * 1 (holes filled white as in IR-SDE), masks
     read from the PNGs of source ``masks`` (255 = known pixel); ``mask_choice="index"`` gives the
     i-th selected image mask i (IR-SDE's test protocol), ``"random"`` a seeded choice per image
@@ -91,6 +94,7 @@ class Synthesis:
     seed: int = 0
     masks: str | None = None
     mask_choice: str = "index"
+    float_lq: bool = False
 
 
 @dataclass(frozen=True)

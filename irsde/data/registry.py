@@ -89,10 +89,11 @@ def _gopro(name: str, blur_folder: str) -> Dataset:
 
 
 _FFDNET_COMMIT = "e787f46df2f374ff3591186706229cb9a0591fea"
-_NOISE25 = Synthesis("gaussian-noise", sigma=25.0, seed=0)
+_NOISE25_TEST = Synthesis("gaussian-noise", sigma=25.0, seed=0, float_lq=True)
+_NOISE25_TRAIN = Synthesis("gaussian-noise", sigma=25.0, seed=0)
 _NOISE_NOTE = (
     "GT only; LQ = GT + Gaussian noise sigma 25/255, one fixed seeded draw per image (seed 0), "
-    "clipped and stored as 8-bit PNG."
+    "stored unclipped as float32 LQ/<name>.npy (the paper's input) beside a clipped 8-bit PNG preview."
 )
 
 
@@ -104,7 +105,7 @@ def _ffdnet_testset(name: str, folder: str, tree_id: str, gt: str, output: str, 
         task="denoise",
         description=f"{name} colour denoising test set (sigma 25), FFDNet's git-tracked copy",
         sources=(source,),
-        splits=(Split("test", (source.name,), gt, output, pairs, synthesis=_NOISE25),),
+        splits=(Split("test", (source.name,), gt, output, pairs, synthesis=_NOISE25_TEST),),
         citation=citation,
         licence="no licence file in cszn/FFDNet; original image terms apply",
         notes=f"{_NOISE_NOTE} {notes}".strip(),
@@ -161,7 +162,7 @@ def _df2k_denoise() -> Dataset:
         splits=(
             Split("train", ("DIV2K_train_HR.zip", "Flickr2K.tar"),
                   r"(?:^|/)(?P<set>DIV2K_train_HR|Flickr2K_HR)/(?P<id>\d+)\.png$", "{set}_{id}.png",
-                  3450, synthesis=_NOISE25),
+                  3450, synthesis=_NOISE25_TRAIN),
         ),
         citation=(
             f"{_DIV2K_CITATION} Lim, Son, Kim, Nah, Lee. Enhanced Deep Residual Networks for Single "
@@ -169,7 +170,9 @@ def _df2k_denoise() -> Dataset:
         ),
         licence="DIV2K: academic use only; Flickr2K: no licence stated",
         notes=(
-            f"{_NOISE_NOTE} The paper also trains on BSD400 and WED; its author reports DIV2K + "
+            "GT only; its LQ is a fixed 8-bit noisy preview (sigma 25/255, seed 0). Training with "
+            "data.noise_sigma: 25 draws fresh unclipped noise every epoch instead, as the authors do. "
+            "The paper also trains on BSD400 and WED; its author reports DIV2K + "
             "Flickr2K alone work about as well. Test on CBSD68 / Kodak24 / McMaster."
         ),
     )

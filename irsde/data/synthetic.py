@@ -15,6 +15,8 @@ byte-identical PNGs and the clean crops are shared by all ``synthetic-*`` benchm
 
 Output: ``<root>/<name>/{train,test}/{GT,LQ}/NNNN.png`` and ``dataset.json`` (seed, sources,
 sizes, every sample's crop and degradation parameters, file hashes, ``"synthetic": true``).
+``synthetic-noise`` also stores each LQ image losslessly as ``LQ/NNNN.npy`` (float32, the noise
+not clipped: the paper's denoising input), which the loaders read instead of the PNG preview.
 These are stand-ins and are always labelled synthetic, never as the real benchmark.
 """
 
@@ -36,7 +38,7 @@ import irsde
 from irsde.data.degradations import DEGRADATIONS
 from irsde.data.layout import building, dataset_dir, read_marker, write_marker
 from irsde.data.seeding import derive_rng
-from irsde.images import to_uint8, write_png
+from irsde.images import float_companion, to_uint8, write_float_image, write_png
 from irsde.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -58,13 +60,15 @@ class SyntheticBenchmark:
     task: str
     description: str
     sources: tuple = ()  # built here, nothing to download (a registry Dataset lists its archives)
+    float_lq: bool = False  # also store the LQ image losslessly (float .npy beside the PNG)
 
 
 SYNTHETIC: Registry[SyntheticBenchmark] = Registry("synthetic benchmark", {
     benchmark.name: benchmark
     for benchmark in (
         SyntheticBenchmark("synthetic-rain", "rain", "derain", "Rain100H-style streak layers (2-4 layers, shared direction)"),
-        SyntheticBenchmark("synthetic-noise", "noise", "denoise", "additive Gaussian noise, sigma 25/255"),
+        SyntheticBenchmark("synthetic-noise", "noise", "denoise", "additive Gaussian noise, sigma 25/255, unclipped",
+                           float_lq=True),
         SyntheticBenchmark("synthetic-blur", "blur", "deblur", "camera-shake motion blur (random trajectory kernel)"),
         SyntheticBenchmark("synthetic-sr4", "sr4", "sr", "x4 bicubic down, then up to the GT size (LQ and GT share a size)"),
         SyntheticBenchmark("synthetic-inpaint", "inpaint", "inpaint", "thin brush-stroke masks, holes filled white"),
@@ -111,8 +115,9 @@ def sample_crop(photo: np.ndarray, rng: np.random.Generator, size: int) -> tuple
 def _recipe(benchmark: SyntheticBenchmark, seed: int, size: int, counts: dict[str, int]) -> dict:
     import skimage
 
-    return {"benchmark": benchmark.name, "degradation": benchmark.degradation, "seed": seed, "size": size,
-            "counts": counts, "recipe_version": RECIPE_VERSION, "scikit_image": skimage.__version__}
+    recipe = {"benchmark": benchmark.name, "degradation": benchmark.degradation, "seed": seed, "size": size,
+              "counts": counts, "recipe_version": RECIPE_VERSION, "scikit_image": skimage.__version__}
+    return {**recipe, "float_lq": True} if benchmark.float_lq else recipe
 
 
 def _recipe_digest(recipe: dict) -> str:
@@ -131,6 +136,8 @@ def _build_split(benchmark: SyntheticBenchmark, split: str, count: int, seed: in
         name = f"{index:04d}.png"
         write_png(folder / split / "GT" / name, crop)
         write_png(folder / split / "LQ" / name, to_uint8(degraded))
+        if benchmark.float_lq:
+            write_float_image(float_companion(folder / split / "LQ" / name), degraded)
         samples[f"{split}/{name}"] = {"source": source, **crop_info, "degradation": params}
     return samples
 

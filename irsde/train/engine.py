@@ -90,7 +90,8 @@ def train(config: Mapping, resume: str = "auto", progress: bool | None = None) -
         raise ValueError(f"resume must be one of {', '.join(RESUME_MODES)}, got {resume!r}")
     check_input_folders(config)
     method = build_method(config)
-    dataset = PairedTrainDataset(config["data"]["train"], config["data"]["crop_size"], config["seed"])
+    dataset = PairedTrainDataset(config["data"]["train"], config["data"]["crop_size"], config["seed"],
+                                 noise_sigma=config["data"]["noise_sigma"])
     plan = BatchPlan(len(dataset), config["data"]["batch_size"], config["seed"])
     validator = Validator.from_config(config)
     context = distributed.setup(config["device"])
