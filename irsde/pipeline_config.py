@@ -18,9 +18,12 @@ from collections.abc import Mapping
 from irsde import paper as irsde_paper
 from irsde import schema
 from irsde.data import SYNTHETIC
-from irsde.methods import METHODS, PUBLISHED_WEIGHTS, row_facts
+from irsde.methods import METHODS, PUBLISHED_WEIGHTS, build_method, row_facts
 from irsde.methods.ir_sde import IRSDEMethod
 from irsde.train.config import validate_config
+
+TRAINING_PARTS = ("data", "optim", "train")
+"""The sections of ``training`` a benchmark may override (``benchmarks.<name>.training``)."""
 
 
 def validate_pipeline_config(config: Mapping, schema_file: str | os.PathLike, published_csv: str | os.PathLike) -> dict:
@@ -66,6 +69,11 @@ def _check_cross_keys(config: Mapping, published: list[str]) -> None:
         for key, value in steps.items():
             if value is not None and value > T:
                 raise ValueError(f"config key '{key}': {value} network evaluations, but benchmark {name} has T={T}")
+        for method in methods_of(config, name):
+            try:
+                build_method(validate_config(run_config(config, name, method, "train", "test", "run")))
+            except ValueError as error:
+                raise ValueError(f"benchmark {name}, method {method}: {error}") from None
 
 
 def dataset_of(config: Mapping, benchmark: str, split: str) -> str:
@@ -99,6 +107,29 @@ def benchmark_section(config: Mapping, benchmark: str, section: str) -> dict:
     return {**config[section], **(config["benchmarks"][benchmark].get(section) or {})}
 
 
+def method_section(config: Mapping, benchmark: str, method: str, section: str) -> dict:
+    """``sde`` or ``network`` of ``method``'s run on ``benchmark``: the benchmark's section with the
+    method's own keys (``method_sections.<method>.<section>``) on top."""
+    own = config.get("method_sections", {}).get(method, {}).get(section) or {}
+    return {**benchmark_section(config, benchmark, section), **own}
+
+
+def training_part(config: Mapping, benchmark: str, part: str) -> dict:
+    """``data``, ``optim`` or ``train`` of ``training``, with the benchmark's own keys on top."""
+    own = (config["benchmarks"][benchmark].get("training") or {}).get(part) or {}
+    return {**config["training"][part], **own}
+
+
+def methods_of(config: Mapping, benchmark: str) -> list[str]:
+    """The methods trained and tabled on ``benchmark``: its own list, else the top-level one."""
+    return list(config["benchmarks"][benchmark].get("methods") or config["methods"])
+
+
+def all_methods(config: Mapping) -> list[str]:
+    """Every method some benchmark trains (the top-level ones first), each once."""
+    return list(dict.fromkeys([*config["methods"], *(m for b in config["benchmarks"] for m in methods_of(config, b))]))
+
+
 def run_config(
     config: Mapping, benchmark: str, method: str, train_dir: str, val_dir: str, output_dir: str
 ) -> dict:
@@ -110,22 +141,22 @@ def run_config(
         "method": method,
         "device": training["device"],
         "output_dir": output_dir,
-        "data": {"train": train_dir, "val": val_dir, **training["data"]},
-        "network": benchmark_section(config, benchmark, "network"),
-        "sde": benchmark_section(config, benchmark, "sde"),
+        "data": {"train": train_dir, "val": val_dir, **training_part(config, benchmark, "data")},
+        "network": method_section(config, benchmark, method, "network"),
+        "sde": method_section(config, benchmark, method, "sde"),
         "loss": dict(config["loss"]),
-        "optim": dict(training["optim"]),
-        "train": {**training["train"], "protocol": config["benchmarks"][benchmark]["protocol"],
+        "optim": training_part(config, benchmark, "optim"),
+        "train": {**training_part(config, benchmark, "train"), "protocol": config["benchmarks"][benchmark]["protocol"],
                   "val_sampler": config["sampler"], "val_steps": config["sampler_steps"]},
     }
 
 
-def sampler_variants(config: Mapping) -> dict[str, tuple[str, str, int]]:
-    """More rows of every configured sampling method (:attr:`irsde.methods.Method.samples`), one
-    per ``extra_samplers`` entry, restored from the method's trained model with that sampler and
+def configured_variants(config: Mapping) -> dict[str, tuple[str, str, int]]:
+    """More rows of every sampling method (:attr:`irsde.methods.Method.samples`), one per
+    ``extra_samplers`` entry, restored from the method's trained model with that sampler and
     number of steps: row id (e.g. ``irsde-fast-sde-10``) -> (method id, sampler, steps)."""
     variants = {}
-    for method in config["methods"]:
+    for method in all_methods(config):
         if METHODS[method].samples:
             for entry in config["extra_samplers"]:
                 facts = METHODS[method].sampler_variant(entry["sampler"], entry["steps"])
@@ -133,39 +164,63 @@ def sampler_variants(config: Mapping) -> dict[str, tuple[str, str, int]]:
     return variants
 
 
+def sampler_variants(config: Mapping) -> dict[str, tuple[str, str, int | None]]:
+    """Every row restored from another row's trained model: the configured variants and the rows
+    methods always add (:attr:`irsde.methods.Method.sampler_rows`, steps None: the method's own):
+    row id -> (method id, sampler, steps)."""
+    declared = {row.facts.id: (method, row.sampler, None)
+                for method in all_methods(config) for row in METHODS[method].sampler_rows}
+    return {**configured_variants(config), **declared}
+
+
 def table_rows(config: Mapping, benchmark: str) -> list[str]:
-    """The restored rows of a benchmark's table by id: every method, its sampler variants, and the
-    authors' published weights when they are configured for the benchmark."""
+    """The restored rows of a benchmark's table by id: every method of the benchmark, their sampler
+    variants, and the authors' published weights when they are configured for the benchmark."""
+    methods = methods_of(config, benchmark)
+    variants = [row for row, (method, *_) in sampler_variants(config).items() if method in methods]
     published = [PUBLISHED_WEIGHTS.id] if benchmark in config["published_weights"] else []
-    return [*config["methods"], *sampler_variants(config), *published]
+    return [*methods, *variants, *published]
+
+
+def variant_of(config: Mapping, row: str) -> tuple[str, str | None, int | None]:
+    """(the trained method whose run restores ``row``, its sampler and steps; None: the run's own)."""
+    return sampler_variants(config).get(row, (row, None, None))
 
 
 def restored_with(config: Mapping, row: str) -> tuple[str, list[str]]:
     """(the trained method whose run restores ``row``, the ``irsde restore`` sampler options)."""
-    variants = sampler_variants(config)
-    if row not in variants:
-        return row, []
-    method, sampler, steps = variants[row]
-    return method, ["--sampler", sampler, "--steps", str(steps)]
+    method, sampler, steps = variant_of(config, row)
+    options = ["--sampler", sampler] if sampler is not None else []
+    return method, options + (["--steps", str(steps)] if steps is not None else [])
 
 
 def row_sampling(config: Mapping, benchmark: str) -> dict[str, tuple[str, int]]:
     """Row id -> (sampler, network evaluations per image) of every sampled row of a benchmark's
-    table (the methods that sample, their variants, the published weights), for its caption."""
-    variants = sampler_variants(config)
+    table (the methods that sample, their variants, the published weights), for its caption: as
+    the row's method, configured for this benchmark, reports it (:meth:`Method.settings`)."""
     main = (config["sampler"], config["sampler_steps"] or benchmark_section(config, benchmark, "sde")["T"])
     sampling = {}
     for row in table_rows(config, benchmark):
-        if row in variants:
-            sampling[row] = variants[row][1:]
-        elif row == PUBLISHED_WEIGHTS.id or METHODS[row].samples:
+        if row == PUBLISHED_WEIGHTS.id:
             sampling[row] = main
+            continue
+        settings = restoring_method(config, benchmark, row).settings()
+        if "sampler" in settings:
+            sampling[row] = (settings["sampler"], settings["nfe"])
     return sampling
+
+
+def restoring_method(config: Mapping, benchmark: str, row: str):
+    """The method (:class:`irsde.methods.Method`) that restores ``row`` on ``benchmark``, as its
+    run builds it (the run's folders play no part: placeholders stand for them)."""
+    method, sampler, steps = variant_of(config, row)
+    built = build_method(validate_config(run_config(config, benchmark, method, "train", "test", "run")))
+    return built if sampler is None else built.with_sampler(sampler, steps)
 
 
 def table_row_facts(config: Mapping):
     """The facts (label, paper row, stochastic flag) of every row id this config can produce."""
-    return row_facts(sampler_variants(config).values())
+    return row_facts(configured_variants(config).values())
 
 
 def schedule_variants(config: Mapping) -> list[str]:
@@ -220,7 +275,7 @@ def paper_deviations(config: Mapping, benchmark: str) -> list[str]:
     """How the IR-SDE run of ``benchmark`` differs from the paper's setting, in words
     (:func:`irsde.paper.paper_deviations`); none when IR-SDE is not trained. The run's folders
     play no part in this, so placeholders stand for them."""
-    if IRSDEMethod.id not in config["methods"]:
+    if IRSDEMethod.id not in methods_of(config, benchmark):
         return []
     run = run_config(config, benchmark, IRSDEMethod.id, "train", "test", "run")
     return irsde_paper.paper_deviations(validate_config(run))

@@ -26,7 +26,7 @@ def validated(config):
 def every_run(config):
     """(what, run config) of every table run and curves run the workflow would train."""
     for benchmark, bench in config["benchmarks"].items():
-        for method in config["methods"]:
+        for method in pipeline_config.methods_of(config, benchmark):
             yield f"{benchmark}/{method}", pipeline_config.run_config(
                 config, benchmark, method, f"data/{bench['dataset']}/train", f"data/{bench['dataset']}/test", "runs/x")
     if "curves" in config:
@@ -41,7 +41,7 @@ def test_every_run_of_a_shipped_config_is_a_valid_training_config(name):
     assert runs
     for what, run in runs.items():
         resolved = validate_config(run)
-        assert resolved["method"] in config["methods"] + ["irsde"], what
+        assert resolved["method"] in pipeline_config.all_methods(config) + ["irsde"], what
 
 
 def test_the_workflow_schema_references_the_training_schema_for_its_training_sections():
@@ -114,7 +114,7 @@ def test_table_captions_name_how_ir_sde_differs_from_the_paper():
         (lambda c: c["benchmarks"].update(rain={"dataset": "Rain100H", "protocol": "irsde-derain", "published": "rain100x"}),
          "config key 'benchmarks.rain.published': 'rain100x' is not valid; choose one of: "),
         (lambda c: c.update(published_weights={"rain100h": "w.pth"}),
-         "config key 'published_weights': 'rain100h' is not valid; choose one of: synthetic-rain"),
+         "config key 'published_weights': 'rain100h' is not valid; choose one of: synthetic-noise, synthetic-rain"),
         (lambda c: c["curves"].update(benchmark="rain"), "config key 'curves.benchmark': 'rain' is not valid"),
         (lambda c: c["regress"]["tolerances"].pop("fid"), "config key 'regress.tolerances': no tolerance for metric(s) fid"),
         (lambda c: c["network"].pop("nf"), "config key 'network.nf' is required"),
@@ -147,6 +147,7 @@ def test_prepare_options_give_a_local_source_or_a_synthetic_recipe():
 
 def test_sampler_variants_are_rows_of_every_sampling_method_restored_from_its_run():
     config = validated(shipped("config"))
+    del config["benchmarks"]["synthetic-noise"]  # its denoising_sde adds a row of its own (below)
     config["extra_samplers"] = [{"sampler": "fast-sde", "steps": 10}, {"sampler": "ode", "steps": 20}]
     config["sampler_steps"] = 50
     config["published_weights"] = {"synthetic-rain": "w.pth"}
@@ -163,3 +164,43 @@ def test_sampler_variants_are_rows_of_every_sampling_method_restored_from_its_ru
     config["methods"] = ["cnn_baseline"]  # no sampling method, no variant
     assert pipeline_config.sampler_variants(config) == {}
     assert pipeline_config.validate_pipeline_config(config, SCHEMA, PUBLISHED)["sampler_steps"] == 50
+
+
+def test_the_embedded_denoising_benchmark_has_its_own_methods_budget_and_denoising_sde():
+    config = validated(shipped("config"))
+    assert pipeline_config.table_rows(config, "synthetic-noise") == [
+        "irsde", "cnn_baseline", "denoising_sde", "irsde-fast-sde-10", "denoising_ode"]
+    assert pipeline_config.table_rows(config, "synthetic-rain") == ["irsde", "cnn_baseline", "irsde-fast-sde-10"]
+    assert pipeline_config.row_sampling(config, "synthetic-noise") == {
+        "irsde": ("sde", 100), "irsde-fast-sde-10": ("fast-sde", 10), "denoising_sde": ("sde", 22),
+        "denoising_ode": ("ode", 22)}
+    assert pipeline_config.restored_with(config, "denoising_ode") == ("denoising_sde", ["--sampler", "ode"])
+    denoising = validate_config(pipeline_config.run_config(config, "synthetic-noise", "denoising_sde", "t", "v", "r"))
+    assert denoising["sde"] == {"schedule": "cosine", "T": 100, "max_sigma": 70, "eps": 0.04}
+    assert denoising["data"]["noise_sigma"] == 25 and denoising["train"]["iterations"] == 1000
+    irsde_noise = pipeline_config.run_config(config, "synthetic-noise", "irsde", "t", "v", "r")
+    assert irsde_noise["sde"]["max_sigma"] == 10 and irsde_noise["data"]["noise_sigma"] == 25
+    rain = validate_config(pipeline_config.run_config(config, "synthetic-rain", "irsde", "t", "v", "r"))
+    assert rain["data"]["noise_sigma"] is None and rain["train"]["iterations"] == 4000  # deraining untouched
+    assert rain["optim"]["milestones"] == [2667, 3333]
+
+
+def test_paper_denoising_benchmarks_table_the_denoising_rows():
+    config = validated(shipped("paper"))
+    for benchmark in ("mcmaster-sigma25", "cbsd68-sigma25", "kodak24-sigma25"):
+        rows = pipeline_config.table_rows(config, benchmark)
+        assert rows == ["irsde", "cnn_baseline", "denoising_sde", "denoising_ode"]
+    assert pipeline_config.row_sampling(config, "mcmaster-sigma25")["denoising_ode"] == ("ode", 22)
+    facts = pipeline_config.table_row_facts(config)
+    assert (facts["denoising_sde"].paper_row, facts["denoising_ode"].paper_row) == ("Denoising-SDE", "Denoising-ODE")
+
+
+def test_a_denoising_method_without_a_noise_level_fails_at_parse_time_naming_benchmark_and_key():
+    config = shipped("config")
+    del config["benchmarks"]["synthetic-noise"]["training"]["data"]
+    with pytest.raises(ValueError, match="benchmark synthetic-noise, method denoising_sde: config key 'data.noise_sigma'"):
+        validated(config)
+    config = shipped("config")
+    config["method_sections"] = {"denoising": {"sde": {"max_sigma": 70}}}
+    with pytest.raises(ValueError, match="method_sections"):
+        validated(config)

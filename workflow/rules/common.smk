@@ -31,10 +31,10 @@ SOURCE_OWNERS = {**source_owners(folders=False), **source_owners(folders=True)}
 ARCHIVE_PATTERN = alternatives_regex(source_owners(folders=False))
 FOLDER_PATTERN = alternatives_regex(source_owners(folders=True))
 DATASET_PATTERN = alternatives_regex(ALL_DATASETS)
-TRAINED_PATTERN = alternatives_regex(config["methods"])
+TRAINED_PATTERN = alternatives_regex(pipeline_config.all_methods(config))
 # Rows restored from a sampling method's run with another sampler: row id -> (method, sampler, steps).
 VARIANTS = pipeline_config.sampler_variants(config)
-RESTORED_FROM_RUNS_PATTERN = alternatives_regex([*config["methods"], *VARIANTS])
+RESTORED_FROM_RUNS_PATTERN = alternatives_regex([*pipeline_config.all_methods(config), *VARIANTS])
 ROWS = pipeline_config.table_row_facts(config)
 
 
@@ -153,7 +153,7 @@ def unknown_target(wildcards):
 
 wildcard_constraints:
     benchmark="[a-z0-9][a-z0-9_-]*",
-    method=alternatives_regex([*config["methods"], *VARIANTS, PUBLISHED]),
+    method=alternatives_regex([*pipeline_config.all_methods(config), *VARIANTS, PUBLISHED]),
     seed=r"\d+",
     dataset="[A-Za-z0-9][A-Za-z0-9_.-]*",
     variant="[a-z]+-[a-z_]+",
