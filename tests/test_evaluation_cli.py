@@ -12,6 +12,7 @@ from train_support import tiny_config
 from irsde.cli import build_parser, main
 from irsde.metrics import ALEXNET_WEIGHTS
 from irsde.nets import ConditionalUNet
+from irsde.sde import MeanRevertingSDE, start_step
 from irsde.train import train
 from metrics_support import empty_torch_home, write_split  # noqa: F401  (fixture)
 
@@ -226,3 +227,17 @@ def test_evaluate_needs_labels_for_a_plain_png_folder(data_root, tmp_path, capsy
     code = main(["evaluate", "--restored", str(gt), "--gt", str(gt), "--protocol", "rgb-full", "--metrics", "ssim",
                  "--method", "input", "--dataset", "toy", "--seed", "0", "--out", str(tmp_path / "x.csv")])
     assert code == 0 and (pd.read_csv(tmp_path / "x.csv")["value"] == 1.0).all()
+
+
+def test_weights_with_the_denoising_layout_restore_as_denoising_ode_from_the_noise_level(data_root, tmp_path):
+    weights = save_net(tmp_path / "denoising.pth", nf=8, depth=2, conditional=False, mid_attention="full")
+    split = str(data_root / "toy" / "test")
+    assert main(["restore", "--weights", str(weights), "--dataset", split, "--out", str(tmp_path / "ode"),
+                 "--T", "20", "--noise-sigma", "25", "--limit", "1"]) == 0
+    manifest = json.loads((tmp_path / "ode" / "restore.json").read_text())
+    assert manifest["method"] == "denoising_sde" and manifest["sampler"] == "ode"
+    assert manifest["sde"] == {"schedule": "cosine", "T": 20, "max_sigma": 70.0, "eps": 0.04}
+    assert manifest["nfe"] == start_step(MeanRevertingSDE("cosine", 20, 70, 0.04), 25)
+    assert main(["restore", "--weights", str(weights), "--dataset", split, "--out", str(tmp_path / "sde"),
+                 "--T", "20", "--sampler", "sde", "--limit", "1"]) == 0
+    assert json.loads((tmp_path / "sde" / "restore.json").read_text())["sampler"] == "sde"

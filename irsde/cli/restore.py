@@ -17,7 +17,9 @@ per image, 1..T) pick another sampler for a method that samples (default: the ru
 ``--weights`` is for the authors' published IR-SDE checkpoints (or a run's ``training_state.pt``,
 whose EMA weights are used): nf/depth are read off the file (unless given) and the SDE options
 default to the paper's setting (cosine, T=100, max_sigma=10, eps=0.005); the output is recorded
-as method ``published``.
+as method ``published``. A file with the authors' Denoising-SDE layout (unconditional network)
+restores as Denoising-ODE (``--sampler ode``, their test script's; ``sde``: Denoising-SDE) from
+the step of ``--noise-sigma`` (default 25), with their SDE (max_sigma 70, eps 0.04 by default).
 
 ``--dataset`` is a prepared split folder (holding GT/ and LQ/) or a dataset name resolved as
 ``<root>/<name>/<split>``. Output: ``<out>/png/`` (one PNG per test image, nothing else),
@@ -42,7 +44,10 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda")  # irsde.devices.DEVICE_CHOICES (not im
 
 # The paper's SDE, used with --weights when an option is not given.
 PAPER_SDE = {"schedule": "cosine", "T": 100, "max_sigma": 10.0, "eps": 0.005}
-WEIGHTS_ONLY_OPTIONS = ("key", "nf", "depth", "schedule", "T", "max_sigma", "eps")
+# The authors' Denoising-SDE/ODE setting, used with --weights of an unconditional network.
+DENOISING_SDE = {**PAPER_SDE, "max_sigma": 70.0, "eps": 0.04}
+DENOISING_NOISE_SIGMA = 25.0
+WEIGHTS_ONLY_OPTIONS = ("key", "nf", "depth", "schedule", "T", "max_sigma", "eps", "noise_sigma")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,7 +76,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     published.add_argument("--T", type=positive_int, help="SDE steps (default 100)")
     published.add_argument("--max-sigma", type=float, help="stationary std, 0-255 scale if >= 1 (default 10)")
     published.add_argument("--schedule", help="theta schedule: cosine, linear, constant (default cosine)")
-    published.add_argument("--eps", type=float, help="exp(-thetabar_T dt) (default 0.005)")
+    published.add_argument("--eps", type=float, help="exp(-thetabar_T dt) (default 0.005; 0.04 for Denoising-SDE weights)")
+    published.add_argument("--noise-sigma", type=float,
+                           help="Denoising-SDE weights: noise level of the inputs, 0-255 scale if >= 1 (default 25)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -112,6 +119,7 @@ def from_run(args: argparse.Namespace, device):
 
 def from_published_weights(args: argparse.Namespace, device):
     """(method, network, provenance) of a published IR-SDE checkpoint and the SDE options."""
+    from irsde.methods.denoising_sde import DenoisingSDEMethod
     from irsde.methods.ir_sde import PUBLISHED_WEIGHTS, IRSDEMethod
     from irsde.nets import ArchitectureTooLarge, ConditionalUNet, infer_architecture, load_weights, read_state_dict
     from irsde.sde import MeanRevertingSDE
@@ -124,10 +132,19 @@ def from_published_weights(args: argparse.Namespace, device):
             f"{args.weights} has no time input: it is a CNN baseline's, not IR-SDE weights; "
             "restore its training run with --run RUN_DIR"
         )
+    denoising = not architecture["conditional"]
+    defaults = DENOISING_SDE if denoising else PAPER_SDE
     sde = MeanRevertingSDE(**{name: getattr(args, name) if getattr(args, name) is not None else default
-                              for name, default in PAPER_SDE.items()})
-    network = {name: value for name, value in architecture.items() if name != "time_conditioned"}
-    method = IRSDEMethod(network, sde, sampler=args.sampler or "sde", steps=args.steps)
+                              for name, default in defaults.items()})
+    network = {name: value for name, value in architecture.items()
+               if name not in ("time_conditioned", "conditional", "mid_attention")}
+    if denoising:
+        sigma = DENOISING_NOISE_SIGMA if args.noise_sigma is None else args.noise_sigma
+        method = DenoisingSDEMethod(network, sde, sigma, sampler=args.sampler or "ode").with_sampler(steps=args.steps)
+    elif args.noise_sigma is not None:
+        raise ValueError(f"--noise-sigma: {args.weights} is an IR-SDE network (conditional); only Denoising-SDE weights take it")
+    else:
+        method = IRSDEMethod(network, sde, sampler=args.sampler or "sde", steps=args.steps)
     try:
         net = ConditionalUNet(**architecture)
     except ArchitectureTooLarge as error:
@@ -135,7 +152,8 @@ def from_published_weights(args: argparse.Namespace, device):
         raise ValueError(f"{given}: {error}") from None
     net = load_weights(net, args.weights, args.key).eval().to(device)
     # IR-SDE restores; its results are the published-weights rows of the tables.
-    source = {"method": PUBLISHED_WEIGHTS.id, "weights": str(Path(args.weights).resolve()), "network": architecture}
+    source = {"weights": str(Path(args.weights).resolve()), "network": architecture,
+              **({} if denoising else {"method": PUBLISHED_WEIGHTS.id})}
     return method, net, source
 
 
