@@ -177,7 +177,7 @@ def test_the_embedded_denoising_benchmark_has_its_own_methods_budget_and_denoisi
     assert pipeline_config.restored_with(config, "denoising_ode") == ("denoising_sde", ["--sampler", "ode"])
     denoising = validate_config(pipeline_config.run_config(config, "synthetic-noise", "denoising_sde", "t", "v", "r"))
     assert denoising["sde"] == {"schedule": "cosine", "T": 100, "max_sigma": 70, "eps": 0.04}
-    assert denoising["data"]["noise_sigma"] == 25 and denoising["train"]["iterations"] == 1000
+    assert denoising["data"]["noise_sigma"] == 25 and denoising["train"]["iterations"] == 600
     irsde_noise = pipeline_config.run_config(config, "synthetic-noise", "irsde", "t", "v", "r")
     assert irsde_noise["sde"]["max_sigma"] == 10 and irsde_noise["data"]["noise_sigma"] == 25
     rain = validate_config(pipeline_config.run_config(config, "synthetic-rain", "irsde", "t", "v", "r"))
