@@ -15,10 +15,14 @@ import csv
 import os
 from collections.abc import Mapping
 
+from pathlib import Path
+
 from irsde import paper as irsde_paper
-from irsde import schema
+from irsde import schema, user_outputs
 from irsde.data import SYNTHETIC
-from irsde.methods import METHODS, PUBLISHED_WEIGHTS, row_facts
+from irsde.data.layout import marker_path
+from irsde.data.synthetic import planned_images
+from irsde.methods import INPUT, PUBLISHED_WEIGHTS, USER_OUTPUTS, Method, RowFacts, method_class, row_facts
 from irsde.methods.ir_sde import IRSDEMethod
 from irsde.train.config import validate_config
 
@@ -56,6 +60,7 @@ def _check_cross_keys(config: Mapping, published: list[str]) -> None:
         _check_choice("published_weights", name, benchmarks)
     if "curves" in config:
         _check_choice("curves.benchmark", config["curves"]["benchmark"], benchmarks)
+    _check_rows(config, benchmarks)
     missing = [metric for metric in config["metrics"] if metric not in config["regress"]["tolerances"]]
     if missing:
         raise ValueError(f"config key 'regress.tolerances': no tolerance for metric(s) {', '.join(missing)}")
@@ -68,6 +73,73 @@ def _check_cross_keys(config: Mapping, published: list[str]) -> None:
                 raise ValueError(f"config key '{key}': {value} network evaluations, but benchmark {name} has T={T}")
 
 
+def _check_rows(config: Mapping, benchmarks: list[str]) -> None:
+    """Every method importable, and every row id (methods, sampler variants, user outputs) used once."""
+    taken = {INPUT.id: "the degraded input", PUBLISHED_WEIGHTS.id: "the published weights"}
+    taken.update({row: f"methods entry {spec!r}" for row, spec in method_specs(config).items()})
+    taken.update({row: f"a sampler variant of {method}" for row, (method, _, _) in sampler_variants(config).items()})
+    for row, entry in config["user_outputs"].items():
+        if row in taken:
+            raise ValueError(f"config key 'user_outputs.{row}': the id {row!r} is taken by {taken[row]}; choose another")
+        for benchmark in entry["folders"]:
+            _check_choice(f"user_outputs.{row}.folders", benchmark, benchmarks)
+
+
+def method_classes(config: Mapping) -> dict[str, type[Method]]:
+    """Row id -> class of each ``methods`` entry (a registered id or ``package.module:Class``),
+    in config order; ValueError naming the entry that cannot be imported or repeats an id."""
+    classes = {}
+    for index, spec in enumerate(config["methods"]):
+        try:
+            method = method_class(spec)
+        except ValueError as error:
+            raise ValueError(f"config key 'methods[{index}]': {error}") from None
+        if method.id in classes:
+            raise ValueError(f"config key 'methods[{index}]': {spec!r} has the id {method.id!r} of an earlier entry")
+        classes[method.id] = method
+    return classes
+
+
+def method_specs(config: Mapping) -> dict[str, str]:
+    """Row id -> the ``methods`` entry naming it (what its training run's config records)."""
+    return dict(zip(method_classes(config), config["methods"]))
+
+
+def user_output_rows(config: Mapping) -> dict[str, RowFacts]:
+    """The facts of every ``user_outputs`` row: its label, one (deterministic) result, source
+    "user outputs"."""
+    return {row: RowFacts(row, entry["label"], paper_row=None, stochastic=False, source=USER_OUTPUTS)
+            for row, entry in config["user_outputs"].items()}
+
+
+def user_outputs_folder(config: Mapping, row: str, benchmark: str) -> str:
+    """The folder of user outputs ``row`` for ``benchmark``."""
+    return config["user_outputs"][row]["folders"][benchmark]
+
+
+def expected_test_images(config: Mapping, benchmark: str) -> dict[str, tuple[int, int]] | None:
+    """Name -> (height, width) of the test images of ``benchmark``: planned from the recipe of a
+    synthetic stand-in, read from a prepared split; None when neither is known yet."""
+    dataset, split = dataset_of(config, benchmark, "test"), config["benchmarks"][benchmark]["test_split"]
+    if dataset in SYNTHETIC:
+        return planned_images(split, **synthetic_recipe(config, dataset))
+    if marker_path(config["paths"]["data"], dataset).is_file():
+        return user_outputs.split_images(split_dir(config, benchmark, "test"))
+    return None
+
+
+def check_user_outputs(config: Mapping) -> None:
+    """Check every ``user_outputs`` folder of an enabled benchmark against its test images
+    (:func:`irsde.user_outputs.check_outputs`: an error names every missing, extra or wrongly
+    sized file). A benchmark whose test split is not prepared yet is checked when its folder is
+    imported (:func:`irsde.user_outputs.import_outputs`)."""
+    for row, entry in config["user_outputs"].items():
+        for benchmark, folder in entry["folders"].items():
+            expected = expected_test_images(config, benchmark)
+            if config["benchmarks"][benchmark].get("enabled", True) and expected is not None:
+                user_outputs.check_outputs(folder, expected, f"config key 'user_outputs.{row}.folders.{benchmark}'")
+
+
 def dataset_of(config: Mapping, benchmark: str, split: str) -> str:
     """The dataset a benchmark trains on (split ``train``) or is tested on (split ``test``)."""
     bench = config["benchmarks"][benchmark]
@@ -76,6 +148,12 @@ def dataset_of(config: Mapping, benchmark: str, split: str) -> str:
 
 def benchmarks_using(config: Mapping, dataset: str) -> list[str]:
     return [name for name in config["benchmarks"] if dataset in (dataset_of(config, name, "train"), dataset_of(config, name, "test"))]
+
+
+def split_dir(config: Mapping, benchmark: str, split: str) -> str:
+    """The prepared folder (holding GT/ and LQ/) of a benchmark's ``train`` or ``test`` split."""
+    dataset = dataset_of(config, benchmark, split)
+    return f"{config['paths']['data']}/{dataset}/{config['benchmarks'][benchmark][f'{split}_split']}"
 
 
 def local_source(config: Mapping, dataset: str) -> str | None:
@@ -89,9 +167,15 @@ def prepare_options(config: Mapping, dataset: str) -> list[str]:
     stand-in (from the first benchmark using it; keys left out get the library's defaults)."""
     if local_source(config, dataset):
         return ["--path", local_source(config, dataset)]
-    recipes = [config["benchmarks"][b].get("synthetic") for b in benchmarks_using(config, dataset)]
-    recipe = next(filter(None, recipes), {})
+    recipe = synthetic_recipe(config, dataset)
     return [part for key, value in recipe.items() for part in (f"--{key.replace('_', '-')}", str(value))]
+
+
+def synthetic_recipe(config: Mapping, dataset: str) -> dict:
+    """The recipe of a synthetic stand-in: that of the first benchmark using it with one (keys
+    left out get the library's defaults)."""
+    recipes = [config["benchmarks"][b].get("synthetic") for b in benchmarks_using(config, dataset)]
+    return dict(next(filter(None, recipes), {}))
 
 
 def benchmark_section(config: Mapping, benchmark: str, section: str) -> dict:
@@ -107,7 +191,7 @@ def run_config(
     return {
         "name": f"{config['name']}-{benchmark}-{method}",
         "seed": training["seed"],
-        "method": method,
+        "method": method_specs(config)[method],
         "device": training["device"],
         "output_dir": output_dir,
         "data": {"train": train_dir, "val": val_dir, **training["data"]},
@@ -125,19 +209,21 @@ def sampler_variants(config: Mapping) -> dict[str, tuple[str, str, int]]:
     per ``extra_samplers`` entry, restored from the method's trained model with that sampler and
     number of steps: row id (e.g. ``irsde-fast-sde-10``) -> (method id, sampler, steps)."""
     variants = {}
-    for method in config["methods"]:
-        if METHODS[method].samples:
+    for method, cls in method_classes(config).items():
+        if cls.samples:
             for entry in config["extra_samplers"]:
-                facts = METHODS[method].sampler_variant(entry["sampler"], entry["steps"])
+                facts = cls.sampler_variant(entry["sampler"], entry["steps"])
                 variants[facts.id] = (method, entry["sampler"], entry["steps"])
     return variants
 
 
 def table_rows(config: Mapping, benchmark: str) -> list[str]:
-    """The restored rows of a benchmark's table by id: every method, its sampler variants, and the
-    authors' published weights when they are configured for the benchmark."""
+    """The restored rows of a benchmark's table by id: every method, its sampler variants, the user
+    outputs with a folder for the benchmark, and the authors' published weights when they are
+    configured for the benchmark."""
     published = [PUBLISHED_WEIGHTS.id] if benchmark in config["published_weights"] else []
-    return [*config["methods"], *sampler_variants(config), *published]
+    users = [row for row, entry in config["user_outputs"].items() if benchmark in entry["folders"]]
+    return [*method_classes(config), *sampler_variants(config), *users, *published]
 
 
 def restored_with(config: Mapping, row: str) -> tuple[str, list[str]]:
@@ -152,20 +238,20 @@ def restored_with(config: Mapping, row: str) -> tuple[str, list[str]]:
 def row_sampling(config: Mapping, benchmark: str) -> dict[str, tuple[str, int]]:
     """Row id -> (sampler, network evaluations per image) of every sampled row of a benchmark's
     table (the methods that sample, their variants, the published weights), for its caption."""
-    variants = sampler_variants(config)
+    variants, classes = sampler_variants(config), method_classes(config)
     main = (config["sampler"], config["sampler_steps"] or benchmark_section(config, benchmark, "sde")["T"])
     sampling = {}
     for row in table_rows(config, benchmark):
         if row in variants:
             sampling[row] = variants[row][1:]
-        elif row == PUBLISHED_WEIGHTS.id or METHODS[row].samples:
+        elif row == PUBLISHED_WEIGHTS.id or (row in classes and classes[row].samples):
             sampling[row] = main
     return sampling
 
 
 def table_row_facts(config: Mapping):
-    """The facts (label, paper row, stochastic flag) of every row id this config can produce."""
-    return row_facts(sampler_variants(config).values())
+    """The facts (label, paper row, stochastic flag, source) of every row id this config can produce."""
+    return row_facts(sampler_variants(config).values(), method_classes(config).values(), user_output_rows(config).values())
 
 
 def schedule_variants(config: Mapping) -> list[str]:
@@ -220,7 +306,7 @@ def paper_deviations(config: Mapping, benchmark: str) -> list[str]:
     """How the IR-SDE run of ``benchmark`` differs from the paper's setting, in words
     (:func:`irsde.paper.paper_deviations`); none when IR-SDE is not trained. The run's folders
     play no part in this, so placeholders stand for them."""
-    if IRSDEMethod.id not in config["methods"]:
+    if IRSDEMethod.id not in method_classes(config):
         return []
     run = run_config(config, benchmark, IRSDEMethod.id, "train", "test", "run")
     return irsde_paper.paper_deviations(validate_config(run))

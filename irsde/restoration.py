@@ -200,7 +200,7 @@ def restore_folder(
             "seconds": round(time.time() - started, 3),
             **(metadata or {}),
         }
-        _write_json(restored.manifest_path, record)
+        write_manifest(restored, record)
     return restored
 
 
@@ -265,5 +265,6 @@ def _save_npy(path: Path, array: np.ndarray) -> Path:
     return atomic_write_bytes(path, lambda stream: np.save(stream, np.ascontiguousarray(array, dtype=np.float32)))
 
 
-def _write_json(path: Path, record: dict) -> None:
-    atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")
+def write_manifest(restored: RestoredSet, record: dict) -> None:
+    """Write ``restore.json`` (last: its presence marks a complete folder)."""
+    atomic_write_text(restored.manifest_path, json.dumps(record, indent=2, default=str) + "\n")

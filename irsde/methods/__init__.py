@@ -19,7 +19,7 @@ import importlib
 import importlib.metadata
 from collections.abc import Iterable, Mapping
 
-from irsde.methods.base import Method, RowFacts, Shard, check_method_class
+from irsde.methods.base import THIS_RUN, USER_OUTPUTS, Method, RowFacts, Shard, check_method_class
 from irsde.methods.ir_sde import PUBLISHED_WEIGHTS, IRSDEMethod
 from irsde.registry import Registry
 
@@ -71,17 +71,24 @@ def build_method(config: Mapping) -> Method:
     return method_class(config["method"]).from_config(config)
 
 
-def row_facts(variants: Iterable[tuple[str, str, int]] = ()) -> Registry[RowFacts]:
-    """Every kind of table row by id: the degraded input, each method, the published weights, and
-    for each ``(method id, sampler, steps)`` of ``variants`` that method restored with another
-    sampler (:meth:`Method.sampler_variant`)."""
-    methods = {name: method.facts() for name, method in METHODS.items()}
-    extra = [METHODS[method].sampler_variant(sampler, steps) for method, sampler, steps in variants]
+def row_facts(
+    variants: Iterable[tuple[str, str, int]] = (),
+    classes: Iterable[type[Method]] = (),
+    extra: Iterable[RowFacts] = (),
+) -> Registry[RowFacts]:
+    """Every kind of table row by id: the degraded input, each method (the registered ones and
+    ``classes``, methods named ``package.module:Class``), the published weights, for each
+    ``(method id, sampler, steps)`` of ``variants`` that method restored with another sampler
+    (:meth:`Method.sampler_variant`), and the ``extra`` rows (a user's precomputed outputs)."""
+    known = {**METHODS, **{method.id: method for method in classes}}
+    methods = {name: method.facts() for name, method in known.items()}
+    sampled = [known[method].sampler_variant(sampler, steps) for method, sampler, steps in variants]
     return Registry("table row", {INPUT.id: INPUT, **methods, PUBLISHED_WEIGHTS.id: PUBLISHED_WEIGHTS,
-                                  **{facts.id: facts for facts in extra}})
+                                  **{facts.id: facts for facts in [*sampled, *extra]}})
 
 
 __all__ = [
-    "ENTRY_POINT_GROUP", "INPUT", "METHODS", "Method", "PUBLISHED_WEIGHTS", "RowFacts", "Shard",
+    "ENTRY_POINT_GROUP", "INPUT", "METHODS", "Method", "PUBLISHED_WEIGHTS", "RowFacts", "Shard", "THIS_RUN",
+    "USER_OUTPUTS",
     "build_method", "check_method_class", "method_class", "row_facts",
 ]
