@@ -16,9 +16,8 @@ SCHEMA = REPOSITORY / "workflow" / "schemas" / "config.schema.yaml"
 # Every check runs now, before any job: an error names the key at fault and the valid choices.
 config.update(pipeline_config.validate_pipeline_config(config, SCHEMA, PUBLISHED_CSV))
 pipeline_config.check_user_outputs(config)  # each folder of user outputs against its test images
-# Snakemake imports from the repository while it parses (a `methods:` class such as
-# examples.tiny_cnn:TinyCNN); its jobs import the same way.
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")]))
+# Jobs import from the repository as Snakemake does while parsing (e.g. examples.tiny_cnn:TinyCNN).
+os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")])))
 
 PATHS = config["paths"]
 NAME = config["name"]
@@ -60,10 +59,6 @@ def curve_train_config(variant, seed):
 
 def enabled_benchmarks():
     return [name for name, bench in config["benchmarks"].items() if bench.get("enabled", True)]
-
-
-def bench(name):
-    return config["benchmarks"][name]
 
 
 def dataset_marker(name, split):

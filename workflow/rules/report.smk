@@ -15,11 +15,11 @@ rule table:
         md=f"{PATHS['results']}/tables/{{benchmark}}.md",
         tex=f"{PATHS['results']}/tables/{{benchmark}}.tex",
     params:
-        published=lambda w: bench(w.benchmark).get("published"),
-        protocol=lambda w: bench(w.benchmark)["protocol"],
+        published=lambda w: config["benchmarks"][w.benchmark].get("published"),
+        protocol=lambda w: config["benchmarks"][w.benchmark]["protocol"],
         samplers=lambda w: pipeline_config.row_sampling(config, w.benchmark),
         rows=dict(ROWS),
-        synthetic=lambda w: bench(w.benchmark)["dataset"] in SYNTHETIC,
+        synthetic=lambda w: config["benchmarks"][w.benchmark]["dataset"] in SYNTHETIC,
         deviations=lambda w: pipeline_config.paper_deviations(config, w.benchmark),
     log:
         f"{PATHS['logs']}/{NAME}/table/{{benchmark}}.log",
