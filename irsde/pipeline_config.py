@@ -4,9 +4,13 @@ The pipeline's JSON Schema (``workflow/schemas/config.schema.yaml``) describes i
 references the training schema of :mod:`irsde.train.config` for ``network``, ``sde``, ``loss``
 and ``training``, so a training key is described and bounded in one place.
 :func:`validate_pipeline_config` applies that schema (defaults filled in) and the few checks that
-relate keys to one another or to the published numbers. :func:`run_config` and
+relate keys to one another or to the published numbers (every ``methods`` entry, a registered
+id or a class named ``package.module:Class``, is imported then). :func:`run_config` and
 :func:`curve_run_config` translate the validated config into the training config of one run
-(validated by :func:`irsde.train.train` when it starts).
+(validated by :func:`irsde.train.train` when it starts). :func:`table_rows` and
+:func:`table_row_facts` list a benchmark's rows by id: the methods, their sampler variants, the
+``user_outputs`` (a user's folders of precomputed restorations, checked against the test images
+by :func:`check_user_outputs`) and the published weights.
 """
 
 from __future__ import annotations

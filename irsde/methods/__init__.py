@@ -62,7 +62,10 @@ def method_class(spec: str) -> type[Method]:
     try:
         candidate = getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as error:
-        raise ValueError(f"method {spec!r}: cannot import {attribute} from {module_name}: {error}") from error
+        raise ValueError(
+            f"method {spec!r}: cannot import {attribute} from {module_name}: {error} (install the package "
+            "holding it, or add the folder above its top-level package to PYTHONPATH)"
+        ) from error
     return check_method_class(candidate, f"method {spec!r}")
 
 
