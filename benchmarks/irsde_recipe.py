@@ -8,8 +8,8 @@ per recipe with the config's network, data and optimiser settings and validates 
 image every ``--val-every`` iterations with the config's sampler. Recipes:
 
 - ``embedded``: the config as it is (its `sde:`, `loss:`, `training:` keys);
-- ``paper``: the same budget and network with the paper's SDE and loss (eps 0.005, max_sigma 10,
-  uniform timestep weights, EMA 0.995) — what the embedded default used to be;
+- ``paper``: the same budget and network size with the paper's SDE, loss and network output
+  (eps 0.005, max_sigma 10, uniform timestep weights, noise prediction, EMA 0.995);
 - ``<key>=<value>[,<key>=<value>...]``: the embedded recipe with training-config overrides, e.g.
   ``sde.eps=0.05`` or ``loss.timestep_weights=uniform,train.ema_decay=0.9``.
 
@@ -36,6 +36,7 @@ PAPER_OVERRIDES = (
     "sde.eps=0.005",
     "sde.max_sigma=10",
     "loss.timestep_weights=uniform",
+    "network.prediction=noise",
     "train.ema_decay=0.995",
 )
 

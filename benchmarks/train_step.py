@@ -1,6 +1,6 @@
 """Cost of one engine training step vs a bare forward+backward+Adam step, and its peak memory.
 
-    python benchmarks/train_step.py [--repeats 20] [--crops 48 64] [--nf 16] [--depth 3] [--batch 4]
+    python benchmarks/train_step.py [--repeats 20] [--crops 24 48] [--nf 8] [--depth 2] [--batch 16]
 
 For each method (IR-SDE, CNN baseline) and crop size, a child process builds the engine's
 ``TrainingRun`` (irsde.train.engine) and times ``TrainingRun.step`` on a fixed in-memory batch
@@ -19,8 +19,8 @@ Peak memory: on CUDA, ``torch.cuda.max_memory_allocated`` around the steps. On t
 is the growth of the process's peak resident set (``resource.getrusage(...).ru_maxrss``) from
 after set-up to after the first steps: activations, gradients and Adam's state, plus allocator
 slack. Each configuration runs in its own process so that peaks do not mix.
-Defaults: the embedded default's network (nf 16, depth 3) and batch (4), crops 48 (the embedded
-default) and 64.
+Defaults: the embedded default's network (every key of `network:` in config/config.yaml: nf 8,
+depth 2, 4 x 2 attention, clean-image prediction), batch and crop (16 crops of 24 px), and 48 px.
 """
 
 from __future__ import annotations
@@ -36,9 +36,20 @@ import tempfile
 import time
 
 METHODS = ("irsde", "cnn_baseline")
+EMBEDDED_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "config", "config.yaml")
 
 
-def child_config(method: str, nf: int, depth: int, batch: int, crop: int, data_dir: str) -> dict:
+def embedded_recipe() -> tuple[dict, int, int]:
+    """(network section, batch size, crop size) of the embedded default configuration."""
+    import yaml
+
+    with open(EMBEDDED_CONFIG) as handle:
+        config = yaml.safe_load(handle)
+    data = config["training"]["data"]
+    return dict(config["network"]), data["batch_size"], data["crop_size"]
+
+
+def child_config(method: str, network: dict, batch: int, crop: int, data_dir: str) -> dict:
     from irsde.train.config import validate_config
 
     return validate_config(
@@ -48,7 +59,7 @@ def child_config(method: str, nf: int, depth: int, batch: int, crop: int, data_d
             "device": "auto",
             "output_dir": os.path.join(data_dir, "run"),
             "data": {"train": data_dir, "batch_size": batch, "crop_size": crop},
-            "network": {"nf": nf, "depth": depth},
+            "network": network,
             "optim": {"lr": 1.0e-4},
         }
     )
@@ -66,7 +77,8 @@ def bare_step_function(method, net, gt, lq, generator):
         batch = draw_training_batch(method.sde, gt, lq, generator)
 
         def loss():
-            return method.loss_fn(method.sde, net(batch.xt, batch.mu, batch.t), batch, method.kind)
+            eps_hat = method.noise_predictor(net)(batch.xt, batch.mu, batch.t)
+            return method.loss_fn(method.sde, eps_hat, batch, method.kind)
     else:
 
         def loss():
@@ -108,7 +120,7 @@ def run_child(arguments) -> dict:
     from irsde.methods import build_method
 
     config = child_config(
-        arguments.method, arguments.nf, arguments.depth, arguments.batch, arguments.crop, tempfile.mkdtemp()
+        arguments.method, json.loads(arguments.network), arguments.batch, arguments.crop, tempfile.mkdtemp()
     )
     context = setup(config["device"])
     run = TrainingRun(config, build_method(config), context, progress=False)
@@ -154,13 +166,21 @@ def run_child(arguments) -> dict:
 def parse_arguments(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--crops", type=int, nargs="+", default=[48, 64])
-    parser.add_argument("--nf", type=int, default=16)
-    parser.add_argument("--depth", type=int, default=3)
-    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--crops", type=int, nargs="+", help="default: the embedded crop and 48")
+    parser.add_argument("--nf", type=int, help="default: the embedded network's")
+    parser.add_argument("--depth", type=int, help="default: the embedded network's")
+    parser.add_argument("--batch", type=int, help="default: the embedded batch size")
     parser.add_argument("--method", choices=METHODS, help=argparse.SUPPRESS)  # child mode
     parser.add_argument("--crop", type=int, help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    parser.add_argument("--network", help=argparse.SUPPRESS)
+    arguments = parser.parse_args(argv)
+    if arguments.method is None:
+        network, batch, crop = embedded_recipe()
+        network.update({key: getattr(arguments, key) for key in ("nf", "depth") if getattr(arguments, key) is not None})
+        arguments.network = json.dumps(network)
+        arguments.batch = arguments.batch or batch
+        arguments.crops = arguments.crops or [crop, 48]
+    return arguments
 
 
 def main(argv=None) -> int:
@@ -177,8 +197,8 @@ def main(argv=None) -> int:
         for method in METHODS:
             command = [
                 sys.executable, __file__, "--method", method, "--crop", str(crop),
-                "--repeats", str(arguments.repeats), "--nf", str(arguments.nf),
-                "--depth", str(arguments.depth), "--batch", str(arguments.batch),
+                "--repeats", str(arguments.repeats), "--network", arguments.network,
+                "--batch", str(arguments.batch),
             ]
             output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
             result = json.loads(output.splitlines()[-1])
@@ -190,7 +210,7 @@ def main(argv=None) -> int:
             )
     threads = os.environ.get("OMP_NUM_THREADS", "default")
     print(
-        f"nf={arguments.nf} depth={arguments.depth} batch={arguments.batch}, OMP threads={threads}; times are minima "
+        f"network {arguments.network}, batch {arguments.batch}, OMP threads={threads}; times are minima "
         f"over {arguments.repeats} steps; worst engine/bare ratio {worst:.3f} (target <= 1.05)"
     )
     return 0
