@@ -35,17 +35,15 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-import yaml
 from tqdm.auto import tqdm
 
 from irsde.data import PairedTestDataset
 from irsde.fast_samplers import ExponentialIntegrator
 from irsde.images import to_uint8
 from irsde.metrics import LPIPSMetric, PerceptualWeightsMissing, get_protocol, psnr, ssim
-from irsde.nets import ConditionalUNet, infer_architecture, load_weights, read_state_dict
 from irsde.samplers import SAMPLERS, Sampler, restore
 from irsde.sampling_steps import DEFAULT_SPACING, SPACINGS
-from irsde.sde import MeanRevertingSDE
+from irsde.train.checkpoint import FinishedRun
 
 REFERENCE_SAMPLERS = ("sde", "posterior")
 GOAL_NFE, GOAL_DB = 10, 0.1
@@ -60,19 +58,18 @@ def sampler_by_name(name: str) -> Sampler:
 
 
 def load_run(run_dir: Path):
-    """(network in eval mode, SDE, run config) of a training run folder."""
-    config_path = run_dir / "config.yaml"
-    if not config_path.is_file():
-        raise SystemExit(f"{config_path} not found: --run must be an `irsde train` output folder")
-    config = yaml.safe_load(config_path.read_text())
-    if config.get("method") != "irsde":
-        raise SystemExit(f"{config_path}: method {config.get('method')!r} is not irsde; the samplers need an IR-SDE run")
-    weights = next((p for p in (run_dir / "final" / "net_ema.pth", run_dir / "weights" / "ema_latest.pth") if p.is_file()), None)
-    if weights is None:
-        raise SystemExit(f"no EMA weights in {run_dir}/final/net_ema.pth or {run_dir}/weights/ema_latest.pth")
-    net = load_weights(ConditionalUNet(**infer_architecture(read_state_dict(weights))), weights).eval()
-    print(f"run {run_dir}: weights {weights}, sde {config['sde']}")
-    return net, MeanRevertingSDE(**config["sde"]), config
+    """(noise predictor in eval mode, SDE, run config) of a finished IR-SDE training run folder:
+    rebuilt from its config and final EMA weights as ``irsde restore --run`` does."""
+    try:
+        finished = FinishedRun.open(run_dir)
+    except (FileNotFoundError, RuntimeError) as error:
+        raise SystemExit(str(error)) from None
+    method = finished.method()
+    if not getattr(method, "samples", False) or not hasattr(method, "sde"):
+        raise SystemExit(f"{run_dir}: method {method.id!r} does not sample; the samplers need an IR-SDE run")
+    net = method.noise_predictor(finished.network(method))
+    print(f"run {run_dir}: weights {finished.weights}, sde {finished.config['sde']}, network {finished.config['network']}")
+    return net, method.sde, finished.config
 
 
 def lpips_metric():

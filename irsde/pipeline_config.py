@@ -4,9 +4,13 @@ The pipeline's JSON Schema (``workflow/schemas/config.schema.yaml``) describes i
 references the training schema of :mod:`irsde.train.config` for ``network``, ``sde``, ``loss``
 and ``training``, so a training key is described and bounded in one place.
 :func:`validate_pipeline_config` applies that schema (defaults filled in) and the few checks that
-relate keys to one another or to the published numbers. :func:`run_config` and
+relate keys to one another or to the published numbers (every ``methods`` entry, a registered
+id or a class named ``package.module:Class``, is imported then). :func:`run_config` and
 :func:`curve_run_config` translate the validated config into the training config of one run
-(validated by :func:`irsde.train.train` when it starts).
+(validated by :func:`irsde.train.train` when it starts). :func:`table_rows` and
+:func:`table_row_facts` list a benchmark's rows by id: the methods, their sampler variants, the
+``user_outputs`` (a user's folders of precomputed restorations, checked against the test images
+by :func:`check_user_outputs`) and the published weights.
 """
 
 from __future__ import annotations
@@ -15,10 +19,15 @@ import csv
 import os
 from collections.abc import Mapping
 
+from pathlib import Path
+
 from irsde import paper as irsde_paper
-from irsde import schema
+from irsde import schema, user_outputs
 from irsde.data import SYNTHETIC
-from irsde.methods import METHODS, PUBLISHED_WEIGHTS, build_method, row_facts
+from irsde.data.layout import marker_path
+from irsde.data.synthetic import planned_images
+from irsde.methods import (INPUT, METHODS, PUBLISHED_WEIGHTS, USER_OUTPUTS, Method, RowFacts, build_method,
+                           method_class, row_facts)
 from irsde.methods.ir_sde import IRSDEMethod
 from irsde.train.config import validate_config
 
@@ -59,6 +68,7 @@ def _check_cross_keys(config: Mapping, published: list[str]) -> None:
         _check_choice("published_weights", name, benchmarks)
     if "curves" in config:
         _check_choice("curves.benchmark", config["curves"]["benchmark"], benchmarks)
+    _check_rows(config, benchmarks)
     missing = [metric for metric in config["metrics"] if metric not in config["regress"]["tolerances"]]
     if missing:
         raise ValueError(f"config key 'regress.tolerances': no tolerance for metric(s) {', '.join(missing)}")
@@ -76,6 +86,97 @@ def _check_cross_keys(config: Mapping, published: list[str]) -> None:
                 raise ValueError(f"benchmark {name}, method {method}: {error}") from None
 
 
+def _check_rows(config: Mapping, benchmarks: list[str]) -> None:
+    """Every method importable, and every row id (methods, sampler variants, user outputs) used once."""
+    taken = {INPUT.id: "the degraded input", PUBLISHED_WEIGHTS.id: "the published weights"}
+    taken.update({row: f"methods entry {spec!r}" for row, spec in method_specs(config).items()})
+    taken.update({row: f"a sampler variant of {method}" for row, (method, _, _) in sampler_variants(config).items()})
+    for method in config["method_sections"]:
+        _check_choice("method_sections", method, sorted({*METHODS, *method_specs(config)}))
+    for row, entry in config["user_outputs"].items():
+        if row in taken:
+            raise ValueError(f"config key 'user_outputs.{row}': the id {row!r} is taken by {taken[row]}; choose another")
+        for benchmark in entry["folders"]:
+            _check_choice(f"user_outputs.{row}.folders", benchmark, benchmarks)
+
+
+def _method_entries(config: Mapping) -> list[tuple[str, list[str]]]:
+    """(config key, entries) of every ``methods`` list: the top-level one, then each benchmark's own."""
+    own = [(f"benchmarks.{name}.methods", bench["methods"]) for name, bench in config["benchmarks"].items()
+           if bench.get("methods")]
+    return [("methods", config["methods"]), *own]
+
+
+def _listed_methods(config: Mapping) -> dict[str, tuple[str, type[Method]]]:
+    """Row id -> (entry, class) of every method some ``methods`` list names, top-level ones first;
+    ValueError naming the entry that cannot be imported or repeats an id within its list or with
+    another spec."""
+    found = {}
+    for key, entries in _method_entries(config):
+        ids = set()
+        for index, spec in enumerate(entries):
+            try:
+                method = method_class(spec)
+            except ValueError as error:
+                raise ValueError(f"config key '{key}[{index}]': {error}") from None
+            if method.id in ids or found.get(method.id, (spec,))[0] != spec:
+                raise ValueError(f"config key '{key}[{index}]': {spec!r} has the id {method.id!r} of an earlier entry")
+            ids.add(method.id)
+            found.setdefault(method.id, (spec, method))
+    return found
+
+
+def method_classes(config: Mapping) -> dict[str, type[Method]]:
+    """Row id -> class of each method some ``methods`` list names (a registered id or
+    ``package.module:Class``), in config order."""
+    return {row: method for row, (_, method) in _listed_methods(config).items()}
+
+
+def method_specs(config: Mapping) -> dict[str, str]:
+    """Row id -> the ``methods`` entry naming it (what its training run's config records)."""
+    return {row: spec for row, (spec, _) in _listed_methods(config).items()}
+
+
+def methods_of(config: Mapping, benchmark: str) -> list[str]:
+    """Row ids of the methods trained and tabled on ``benchmark``: its own list, else the top-level one."""
+    return [method_class(spec).id for spec in config["benchmarks"][benchmark].get("methods") or config["methods"]]
+
+
+def user_output_rows(config: Mapping) -> dict[str, RowFacts]:
+    """The facts of every ``user_outputs`` row: its label, one (deterministic) result, source
+    "user outputs"."""
+    return {row: RowFacts(row, entry["label"], paper_row=None, stochastic=False, source=USER_OUTPUTS)
+            for row, entry in config["user_outputs"].items()}
+
+
+def user_outputs_folder(config: Mapping, row: str, benchmark: str) -> str:
+    """The folder of user outputs ``row`` for ``benchmark``."""
+    return config["user_outputs"][row]["folders"][benchmark]
+
+
+def expected_test_images(config: Mapping, benchmark: str) -> dict[str, tuple[int, int]] | None:
+    """Name -> (height, width) of the test images of ``benchmark``: planned from the recipe of a
+    synthetic stand-in, read from a prepared split; None when neither is known yet."""
+    dataset, split = dataset_of(config, benchmark, "test"), config["benchmarks"][benchmark]["test_split"]
+    if dataset in SYNTHETIC:
+        return planned_images(split, **synthetic_recipe(config, dataset))
+    if marker_path(config["paths"]["data"], dataset).is_file():
+        return user_outputs.split_images(split_dir(config, benchmark, "test"))
+    return None
+
+
+def check_user_outputs(config: Mapping) -> None:
+    """Check every ``user_outputs`` folder of an enabled benchmark against its test images
+    (:func:`irsde.user_outputs.check_outputs`: an error names every missing, extra or wrongly
+    sized file). A benchmark whose test split is not prepared yet is checked when its folder is
+    imported (:func:`irsde.user_outputs.import_outputs`)."""
+    for row, entry in config["user_outputs"].items():
+        for benchmark, folder in entry["folders"].items():
+            expected = expected_test_images(config, benchmark)
+            if config["benchmarks"][benchmark].get("enabled", True) and expected is not None:
+                user_outputs.check_outputs(folder, expected, f"config key 'user_outputs.{row}.folders.{benchmark}'")
+
+
 def dataset_of(config: Mapping, benchmark: str, split: str) -> str:
     """The dataset a benchmark trains on (split ``train``) or is tested on (split ``test``)."""
     bench = config["benchmarks"][benchmark]
@@ -84,6 +185,12 @@ def dataset_of(config: Mapping, benchmark: str, split: str) -> str:
 
 def benchmarks_using(config: Mapping, dataset: str) -> list[str]:
     return [name for name in config["benchmarks"] if dataset in (dataset_of(config, name, "train"), dataset_of(config, name, "test"))]
+
+
+def split_dir(config: Mapping, benchmark: str, split: str) -> str:
+    """The prepared folder (holding GT/ and LQ/) of a benchmark's ``train`` or ``test`` split."""
+    dataset = dataset_of(config, benchmark, split)
+    return f"{config['paths']['data']}/{dataset}/{config['benchmarks'][benchmark][f'{split}_split']}"
 
 
 def local_source(config: Mapping, dataset: str) -> str | None:
@@ -97,9 +204,15 @@ def prepare_options(config: Mapping, dataset: str) -> list[str]:
     stand-in (from the first benchmark using it; keys left out get the library's defaults)."""
     if local_source(config, dataset):
         return ["--path", local_source(config, dataset)]
-    recipes = [config["benchmarks"][b].get("synthetic") for b in benchmarks_using(config, dataset)]
-    recipe = next(filter(None, recipes), {})
+    recipe = synthetic_recipe(config, dataset)
     return [part for key, value in recipe.items() for part in (f"--{key.replace('_', '-')}", str(value))]
+
+
+def synthetic_recipe(config: Mapping, dataset: str) -> dict:
+    """The recipe of a synthetic stand-in: that of the first benchmark using it with one (keys
+    left out get the library's defaults)."""
+    recipes = [config["benchmarks"][b].get("synthetic") for b in benchmarks_using(config, dataset)]
+    return dict(next(filter(None, recipes), {}))
 
 
 def benchmark_section(config: Mapping, benchmark: str, section: str) -> dict:
@@ -120,16 +233,6 @@ def training_part(config: Mapping, benchmark: str, part: str) -> dict:
     return {**config["training"][part], **own}
 
 
-def methods_of(config: Mapping, benchmark: str) -> list[str]:
-    """The methods trained and tabled on ``benchmark``: its own list, else the top-level one."""
-    return list(config["benchmarks"][benchmark].get("methods") or config["methods"])
-
-
-def all_methods(config: Mapping) -> list[str]:
-    """Every method some benchmark trains (the top-level ones first), each once."""
-    return list(dict.fromkeys([*config["methods"], *(m for b in config["benchmarks"] for m in methods_of(config, b))]))
-
-
 def run_config(
     config: Mapping, benchmark: str, method: str, train_dir: str, val_dir: str, output_dir: str
 ) -> dict:
@@ -138,7 +241,7 @@ def run_config(
     return {
         "name": f"{config['name']}-{benchmark}-{method}",
         "seed": training["seed"],
-        "method": method,
+        "method": method_specs(config)[method],
         "device": training["device"],
         "output_dir": output_dir,
         "data": {"train": train_dir, "val": val_dir, **training_part(config, benchmark, "data")},
@@ -156,10 +259,10 @@ def configured_variants(config: Mapping) -> dict[str, tuple[str, str, int]]:
     ``extra_samplers`` entry, restored from the method's trained model with that sampler and
     number of steps: row id (e.g. ``irsde-fast-sde-10``) -> (method id, sampler, steps)."""
     variants = {}
-    for method in all_methods(config):
-        if METHODS[method].samples:
+    for method, cls in method_classes(config).items():
+        if cls.samples:
             for entry in config["extra_samplers"]:
-                facts = METHODS[method].sampler_variant(entry["sampler"], entry["steps"])
+                facts = cls.sampler_variant(entry["sampler"], entry["steps"])
                 variants[facts.id] = (method, entry["sampler"], entry["steps"])
     return variants
 
@@ -169,17 +272,19 @@ def sampler_variants(config: Mapping) -> dict[str, tuple[str, str, int | None]]:
     methods always add (:attr:`irsde.methods.Method.sampler_rows`, steps None: the method's own):
     row id -> (method id, sampler, steps)."""
     declared = {row.facts.id: (method, row.sampler, None)
-                for method in all_methods(config) for row in METHODS[method].sampler_rows}
+                for method, cls in method_classes(config).items() for row in cls.sampler_rows}
     return {**configured_variants(config), **declared}
 
 
 def table_rows(config: Mapping, benchmark: str) -> list[str]:
     """The restored rows of a benchmark's table by id: every method of the benchmark, their sampler
-    variants, and the authors' published weights when they are configured for the benchmark."""
+    variants, the user outputs with a folder for the benchmark, and the authors' published weights
+    when they are configured for the benchmark."""
     methods = methods_of(config, benchmark)
     variants = [row for row, (method, *_) in sampler_variants(config).items() if method in methods]
     published = [PUBLISHED_WEIGHTS.id] if benchmark in config["published_weights"] else []
-    return [*methods, *variants, *published]
+    users = [row for row, entry in config["user_outputs"].items() if benchmark in entry["folders"]]
+    return [*methods, *variants, *users, *published]
 
 
 def variant_of(config: Mapping, row: str) -> tuple[str, str | None, int | None]:
@@ -199,28 +304,30 @@ def row_sampling(config: Mapping, benchmark: str) -> dict[str, tuple[str, int]]:
     table (the methods that sample, their variants, the published weights), for its caption: as
     the row's method, configured for this benchmark, reports it (:meth:`Method.settings`)."""
     main = (config["sampler"], config["sampler_steps"] or benchmark_section(config, benchmark, "sde")["T"])
+    trained = set(method_classes(config)) | set(sampler_variants(config))
     sampling = {}
     for row in table_rows(config, benchmark):
         if row == PUBLISHED_WEIGHTS.id:
             sampling[row] = main
-            continue
-        settings = restoring_method(config, benchmark, row).settings()
-        if "sampler" in settings:
-            sampling[row] = (settings["sampler"], settings["nfe"])
+        elif row in trained:
+            settings = restoring_method(config, benchmark, row).settings()
+            if "sampler" in settings:
+                sampling[row] = (settings["sampler"], settings["nfe"])
     return sampling
 
 
-def restoring_method(config: Mapping, benchmark: str, row: str):
-    """The method (:class:`irsde.methods.Method`) that restores ``row`` on ``benchmark``, as its
-    run builds it (the run's folders play no part: placeholders stand for them)."""
+def restoring_method(config: Mapping, benchmark: str, row: str) -> Method:
+    """The method that restores ``row`` on ``benchmark``, as its run builds it (the run's folders
+    play no part: placeholders stand for them)."""
     method, sampler, steps = variant_of(config, row)
     built = build_method(validate_config(run_config(config, benchmark, method, "train", "test", "run")))
     return built if sampler is None else built.with_sampler(sampler, steps)
 
 
 def table_row_facts(config: Mapping):
-    """The facts (label, paper row, stochastic flag) of every row id this config can produce."""
-    return row_facts(configured_variants(config).values())
+    """The facts (label, paper row, stochastic flag, source) of every row id this config can produce."""
+    return row_facts(configured_variants(config).values(), method_classes(config).values(),
+                     user_output_rows(config).values())
 
 
 def schedule_variants(config: Mapping) -> list[str]:

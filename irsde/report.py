@@ -29,6 +29,7 @@ METRICS = ("psnr", "ssim", "lpips", "fid")
 METRIC_LABELS = {"psnr": "PSNR↑", "ssim": "SSIM↑", "lpips": "LPIPS↓", "fid": "FID↓"}
 METRIC_DECIMALS = {"psnr": 2, "ssim": 4, "lpips": 3, "fid": 2}
 NOT_AVAILABLE = "n/a"
+THIS_RUN = "this run"  # irsde.methods.THIS_RUN, the source of a row without facts (this module needs no torch)
 
 
 class RowLabel(Protocol):
@@ -36,6 +37,7 @@ class RowLabel(Protocol):
 
     label: str
     paper_row: str | None
+    source: str
 
 
 @dataclass
@@ -111,8 +113,9 @@ def build_table(
 ) -> BenchmarkTable:
     """Assemble published rows and our rows into one table.
 
-    ``summary`` is keyed by method id; ``row_facts`` gives each id its label and the published
-    method it reproduces (an id it lacks is shown as itself, with no paper row); deltas are ours
+    ``summary`` is keyed by method id; ``row_facts`` gives each id its label, the published
+    method it reproduces and its source ("this run", "user outputs"; an id it lacks is shown as
+    itself, from this run, with no paper row); deltas are ours
     minus the paper where that row exists. ``published`` holds the published rows of this
     benchmark only (may be empty or None). ``samplers`` maps the ids of our sampled rows to
     (sampler, NFE), e.g. ``{"irsde": ("sde", 100)}``; the caption states those of the rows
@@ -127,7 +130,7 @@ def build_table(
         rows.append(row)
     for method_id, group in summary.groupby("method", sort=False):
         facts = row_facts.get(method_id)
-        row = {"method": facts.label if facts else method_id, "id": method_id, "source": "this run"}
+        row = {"method": facts.label if facts else method_id, "id": method_id, "source": facts.source if facts else THIS_RUN}
         for record in group.to_dict("records"):
             if record["metric"] in METRICS:
                 row[record["metric"]] = record["mean"]
@@ -198,7 +201,7 @@ def _display_rows(table: BenchmarkTable) -> tuple[list[str], list[list[str]]]:
             std = record.get(f"{metric}_std")
             if std is not None and not (isinstance(std, float) and math.isnan(std)):
                 cell += f" ± {format_value(std, metric)}"
-            if cell == NOT_AVAILABLE and record["source"] == "this run" and table.footnotes:
+            if cell == NOT_AVAILABLE and isinstance(record.get("id"), str) and table.footnotes:
                 cell += "*"
             cells.append(cell)
             if has_delta[metric]:

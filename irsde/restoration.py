@@ -199,7 +199,7 @@ def restore_folder(
             "seconds": round(time.time() - started, 3),
             **(metadata or {}),
         }
-        _write_json(restored.manifest_path, record)
+        write_manifest(restored, record)
     return restored
 
 
@@ -260,5 +260,6 @@ def _write_outputs(restored: RestoredSet, batch: list[Path], output: torch.Tenso
     return written
 
 
-def _write_json(path: Path, record: dict) -> None:
-    atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")
+def write_manifest(restored: RestoredSet, record: dict) -> None:
+    """Write ``restore.json`` (last: its presence marks a complete folder)."""
+    atomic_write_text(restored.manifest_path, json.dumps(record, indent=2, default=str) + "\n")

@@ -255,3 +255,94 @@ def test_regress_fails_when_the_sampler_is_broken(ci_run, tmp_path):
     reference = pd.read_csv(REPO / "results" / "reference" / "ci.csv")
     pinned = reference[(reference["method"] == "irsde") & (reference["metric"] == "psnr")]["value"].iloc[0]
     assert irsde < pinned - 2.0
+
+
+EXAMPLE_OUTPUTS = REPO / "examples" / "outputs" / "synthetic-rain"
+
+
+def bring_your_own(config, outputs=EXAMPLE_OUTPUTS):
+    """The example's method class and user outputs (examples/config.yaml) on ``config``."""
+    example = yaml.safe_load((REPO / "examples" / "config.yaml").read_text())
+    example["user_outputs"]["median_filter"]["folders"]["synthetic-rain"] = str(outputs)
+    config.update(example)
+
+
+def test_user_outputs_with_a_missing_and_a_missized_image_fail_at_parse_time(tmp_path):
+    outputs = tmp_path / "outputs"
+    shutil.copytree(EXAMPLE_OUTPUTS, outputs)
+    (outputs / "0002.png").unlink()
+    shutil.copy(REPO / "examples" / "outputs" / "synthetic-rain" / "0000.png", outputs / "0007.png")
+    from irsde.images import read_uint8, write_png
+
+    write_png(outputs / "0004.png", read_uint8(outputs / "0004.png")[:80])
+    config = write_config(tmp_path, "config.yaml", lambda c: bring_your_own(c, outputs))
+    result = snakemake("-n", "tables", "--configfile", str(config), workdir=tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "config key 'user_outputs.median_filter.folders.synthetic-rain'" in output
+    assert "missing: 0002.png" in output and "(no test image of that name): 0007.png" in output
+    assert "0004.png is 96x80 px, the test image 96x96 px" in output
+    assert not (tmp_path / "data").exists()
+
+
+def tiny_embedded(config):
+    """The embedded recipe's data, network and SDE with a tiny training budget, IR-SDE and the
+    example's own method and outputs, PSNR/SSIM only, no curves."""
+    bring_your_own(config)
+    config["methods"] = ["irsde", "examples.tiny_cnn:TinyCNN"]
+    config.update(name="byom", metrics=["psnr", "ssim"], extra_samplers=[], sampler_steps=10)
+    config.pop("curves")
+    config["training"]["optim"]["milestones"] = [15]
+    config["training"]["train"].update(iterations=20, checkpoint_every=20, val_every=20, log_every=10)
+    config["training"]["data"]["val_images"] = 1
+
+
+@pytest.mark.slow
+def test_your_own_method_and_outputs_are_rows_of_the_table_figure_and_regress(tmp_path):
+    """A method class outside irsde and a folder of precomputed outputs, through the whole
+    pipeline: trained like IR-SDE, restored by `irsde restore --run`, scored, drawn and regressed."""
+    config = write_config(tmp_path, "config.yaml", tiny_embedded)
+    result = snakemake("--cores", "2", "tables", "figures", "--configfile", str(config), workdir=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    table = pd.read_csv(tmp_path / "results" / "tables" / "synthetic-rain.csv").set_index("id")
+    assert set(table.index) == {"input", "irsde", "tiny_cnn", "median_filter"}
+    assert table.loc["tiny_cnn", "method"] == "Tiny CNN (user example)" and table.loc["tiny_cnn", "source"] == "this run"
+    assert table.loc["median_filter", "method"] == "Median filter 3x3 (user outputs)"
+    assert table.loc["median_filter", "source"] == "user outputs"
+    assert table[["psnr", "ssim"]].notna().all().all() and (table["protocol"] == "irsde-derain").all()
+    assert table.loc["median_filter", "psnr"] != table.loc["input", "psnr"]
+    figure_log = (tmp_path / "logs" / "byom" / "figures" / "qualitative_synthetic-rain.log").read_text()
+    assert "columns: GT, LQ, IR-SDE (ours), Tiny CNN (user example), Median filter 3x3 (user outputs)" in figure_log
+    # trained by the same engine with IR-SDE's data, crops, optimiser, iterations and seed
+    runs = tmp_path / "runs" / "byom" / "synthetic-rain"
+    own, irsde = (yaml.safe_load((runs / method / "config.yaml").read_text()) for method in ("tiny_cnn", "irsde"))
+    assert own["method"] == "examples.tiny_cnn:TinyCNN"
+    for key in ("seed", "data", "optim", "train"):
+        assert own[key] == irsde[key], key
+    # restored by hand from its run, as the pipeline did: the same PNGs
+    by_hand = tmp_path / "by-hand"
+    environment = {**os.environ, "PYTHONPATH": str(REPO)}
+    restore = subprocess.run(
+        [sys.executable, "-m", "irsde", "restore", "--run", str(runs / "tiny_cnn"), "--dataset",
+         str(tmp_path / "data" / "synthetic-rain" / "test"), "--seed", "0", "--out", str(by_hand)],
+        capture_output=True, text=True, timeout=600, env=environment,
+    )
+    assert restore.returncode == 0, restore.stderr
+    pipeline = tmp_path / "results" / "restored" / "byom" / "synthetic-rain" / "tiny_cnn" / "seed0" / "png"
+    assert sorted(p.name for p in pipeline.iterdir()) == sorted(p.name for p in (by_hand / "png").iterdir())
+    assert all(png.read_bytes() == (by_hand / "png" / png.name).read_bytes() for png in pipeline.iterdir())
+    # regress compares the user's rows with a reference that has them: 1 dB better there fails
+    from irsde import regression, report
+
+    metrics = sorted((tmp_path / "results" / "metrics" / "byom" / "synthetic-rain").glob("*/seed0.csv"))
+    reference = regression.summary_frame(report.read_metric_csvs(metrics), "synthetic-rain")
+    reference.loc[(reference["method"] == "median_filter") & (reference["metric"] == "psnr"), "value"] += 1.0
+    reference.to_csv(tmp_path / "reference.csv", index=False)
+    regressing = write_config(tmp_path, "config.yaml", lambda c: (tiny_embedded(c), c["regress"].update(
+        reference=str(tmp_path / "reference.csv"))))
+    result = snakemake("--cores", "2", "regress", "--configfile", str(regressing), workdir=tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    regressed = {line.split()[1:3] == ["median_filter", "psnr"] for line in output.splitlines() if line.endswith("REGRESSED")}
+    assert regressed == {True}, output  # that row, and only that one
+    assert "tiny_cnn" in (tmp_path / "results" / "regress" / "byom.current.csv").read_text()

@@ -20,7 +20,7 @@ import importlib
 import importlib.metadata
 from collections.abc import Iterable, Mapping
 
-from irsde.methods.base import Method, RowFacts, SamplerRow, Shard, check_method_class
+from irsde.methods.base import THIS_RUN, USER_OUTPUTS, Method, RowFacts, SamplerRow, Shard, check_method_class
 from irsde.methods.denoising_sde import DenoisingSDEMethod
 from irsde.methods.ir_sde import PUBLISHED_WEIGHTS, IRSDEMethod
 from irsde.registry import Registry
@@ -64,7 +64,10 @@ def method_class(spec: str) -> type[Method]:
     try:
         candidate = getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as error:
-        raise ValueError(f"method {spec!r}: cannot import {attribute} from {module_name}: {error}") from error
+        raise ValueError(
+            f"method {spec!r}: cannot import {attribute} from {module_name}: {error} (install the package "
+            "holding it, or add the folder above its top-level package to PYTHONPATH)"
+        ) from error
     return check_method_class(candidate, f"method {spec!r}")
 
 
@@ -73,18 +76,26 @@ def build_method(config: Mapping) -> Method:
     return method_class(config["method"]).from_config(config)
 
 
-def row_facts(variants: Iterable[tuple[str, str, int]] = ()) -> Registry[RowFacts]:
-    """Every kind of table row by id: the degraded input, each method and the rows it always adds
-    (:attr:`Method.sampler_rows`), the published weights, and for each ``(method id, sampler,
-    steps)`` of ``variants`` that method restored with another sampler (:meth:`Method.sampler_variant`)."""
-    methods = {facts.id: facts for method in METHODS.values()
+def row_facts(
+    variants: Iterable[tuple[str, str, int]] = (),
+    classes: Iterable[type[Method]] = (),
+    extra: Iterable[RowFacts] = (),
+) -> Registry[RowFacts]:
+    """Every kind of table row by id: the degraded input, each method (the registered ones and
+    ``classes``, methods named ``package.module:Class``) and the rows it always adds
+    (:attr:`Method.sampler_rows`), the published weights, for each
+    ``(method id, sampler, steps)`` of ``variants`` that method restored with another sampler
+    (:meth:`Method.sampler_variant`), and the ``extra`` rows (a user's precomputed outputs)."""
+    known = {**METHODS, **{method.id: method for method in classes}}
+    methods = {facts.id: facts for method in known.values()
                for facts in (method.facts(), *(row.facts for row in method.sampler_rows))}
-    extra = [METHODS[method].sampler_variant(sampler, steps) for method, sampler, steps in variants]
+    sampled = [known[method].sampler_variant(sampler, steps) for method, sampler, steps in variants]
     return Registry("table row", {INPUT.id: INPUT, **methods, PUBLISHED_WEIGHTS.id: PUBLISHED_WEIGHTS,
-                                  **{facts.id: facts for facts in extra}})
+                                  **{facts.id: facts for facts in [*sampled, *extra]}})
 
 
 __all__ = [
-    "ENTRY_POINT_GROUP", "INPUT", "METHODS", "Method", "PUBLISHED_WEIGHTS", "RowFacts", "SamplerRow", "Shard",
+    "ENTRY_POINT_GROUP", "INPUT", "METHODS", "Method", "PUBLISHED_WEIGHTS", "RowFacts", "SamplerRow", "Shard", "THIS_RUN",
+    "USER_OUTPUTS",
     "build_method", "check_method_class", "method_class", "row_facts",
 ]

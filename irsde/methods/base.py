@@ -46,6 +46,11 @@ from torch import Tensor, nn
 
 ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 
+THIS_RUN = "this run"
+"""Source of the rows this pipeline computed: trained and restored here (or the degraded input)."""
+USER_OUTPUTS = "user outputs"
+"""Source of the rows scored from a user's folder of precomputed restorations."""
+
 
 @dataclass(frozen=True)
 class Shard:
@@ -66,12 +71,14 @@ class Shard:
 
 @dataclass(frozen=True)
 class RowFacts:
-    """What tables, figures and the pipeline need to know about one kind of result row."""
+    """What tables, figures and the pipeline need to know about one kind of result row;
+    ``source`` says where its numbers come from (:data:`THIS_RUN` or :data:`USER_OUTPUTS`)."""
 
     id: str
     label: str
     paper_row: str | None
     stochastic: bool
+    source: str = THIS_RUN
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
 # Config loading and validation, and the paths of the files rules read and write.
+import os
 import re
 import shlex
 import sys
@@ -14,6 +15,9 @@ PUBLISHED_CSV = str(REPOSITORY / "results" / "published" / "published_results.cs
 SCHEMA = REPOSITORY / "workflow" / "schemas" / "config.schema.yaml"
 # Every check runs now, before any job: an error names the key at fault and the valid choices.
 config.update(pipeline_config.validate_pipeline_config(config, SCHEMA, PUBLISHED_CSV))
+pipeline_config.check_user_outputs(config)  # each folder of user outputs against its test images
+# Jobs import from the repository as Snakemake does while parsing (e.g. examples.tiny_cnn:TinyCNN).
+os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")])))
 
 PATHS = config["paths"]
 NAME = config["name"]
@@ -31,10 +35,12 @@ SOURCE_OWNERS = {**source_owners(folders=False), **source_owners(folders=True)}
 ARCHIVE_PATTERN = alternatives_regex(source_owners(folders=False))
 FOLDER_PATTERN = alternatives_regex(source_owners(folders=True))
 DATASET_PATTERN = alternatives_regex(ALL_DATASETS)
-TRAINED_PATTERN = alternatives_regex(pipeline_config.all_methods(config))
+METHOD_IDS = list(pipeline_config.method_classes(config))
+TRAINED_PATTERN = alternatives_regex(METHOD_IDS)
+USER_OUTPUTS_PATTERN = alternatives_regex(config["user_outputs"]) or "(?!)"
 # Rows restored from a sampling method's run with another sampler: row id -> (method, sampler, steps).
 VARIANTS = pipeline_config.sampler_variants(config)
-RESTORED_FROM_RUNS_PATTERN = alternatives_regex([*pipeline_config.all_methods(config), *VARIANTS])
+RESTORED_FROM_RUNS_PATTERN = alternatives_regex([*METHOD_IDS, *VARIANTS])
 ROWS = pipeline_config.table_row_facts(config)
 
 
@@ -55,17 +61,12 @@ def enabled_benchmarks():
     return [name for name, bench in config["benchmarks"].items() if bench.get("enabled", True)]
 
 
-def bench(name):
-    return config["benchmarks"][name]
-
-
 def dataset_marker(name, split):
     return f"{PATHS['data']}/{pipeline_config.dataset_of(config, name, split)}/dataset.json"
 
 
 def split_dir(name, split):
-    dataset = pipeline_config.dataset_of(config, name, split)
-    return f"{PATHS['data']}/{dataset}/{bench(name)[f'{split}_split']}"
+    return pipeline_config.split_dir(config, name, split)
 
 
 def prepare_inputs(dataset):
@@ -140,7 +141,7 @@ def figure_outputs():
 
 
 def reference_csv():
-    return str(REPOSITORY / "results" / "reference" / f"{NAME}.csv")
+    return config["regress"]["reference"] or str(REPOSITORY / "results" / "reference" / f"{NAME}.csv")
 
 
 def regress_output():
@@ -153,7 +154,7 @@ def unknown_target(wildcards):
 
 wildcard_constraints:
     benchmark="[a-z0-9][a-z0-9_-]*",
-    method=alternatives_regex([*pipeline_config.all_methods(config), *VARIANTS, PUBLISHED]),
+    method=alternatives_regex([*METHOD_IDS, *VARIANTS, *config["user_outputs"], PUBLISHED]),
     seed=r"\d+",
     dataset="[A-Za-z0-9][A-Za-z0-9_.-]*",
     variant="[a-z]+-[a-z_]+",

@@ -18,7 +18,7 @@ rule evaluate:
     params:
         irsde=IRSDE,
         gt=lambda w: f"{split_dir(w.benchmark, 'test')}/GT",
-        protocol=lambda w: bench(w.benchmark)["protocol"],
+        protocol=lambda w: config["benchmarks"][w.benchmark]["protocol"],
         options=EVALUATE_OPTIONS,
     log:
         f"{PATHS['logs']}/{NAME}/metrics/{{benchmark}}/{{method}}-seed{{seed}}.log",
@@ -37,7 +37,7 @@ rule evaluate_input:
         irsde=IRSDE,
         test_dir=lambda w: split_dir(w.benchmark, "test"),
         method=INPUT.id,
-        protocol=lambda w: bench(w.benchmark)["protocol"],
+        protocol=lambda w: config["benchmarks"][w.benchmark]["protocol"],
         options=EVALUATE_OPTIONS,
     log:
         f"{PATHS['logs']}/{NAME}/metrics/{{benchmark}}/{INPUT.id}.log",

@@ -15,11 +15,11 @@ rule table:
         md=f"{PATHS['results']}/tables/{{benchmark}}.md",
         tex=f"{PATHS['results']}/tables/{{benchmark}}.tex",
     params:
-        published=lambda w: bench(w.benchmark).get("published"),
-        protocol=lambda w: bench(w.benchmark)["protocol"],
+        published=lambda w: config["benchmarks"][w.benchmark].get("published"),
+        protocol=lambda w: config["benchmarks"][w.benchmark]["protocol"],
         samplers=lambda w: pipeline_config.row_sampling(config, w.benchmark),
-        variants=list(VARIANTS.values()),
-        synthetic=lambda w: bench(w.benchmark)["dataset"] in SYNTHETIC,
+        rows=dict(ROWS),
+        synthetic=lambda w: config["benchmarks"][w.benchmark]["dataset"] in SYNTHETIC,
         deviations=lambda w: pipeline_config.paper_deviations(config, w.benchmark),
     log:
         f"{PATHS['logs']}/{NAME}/table/{{benchmark}}.log",
@@ -102,7 +102,7 @@ rule qualitative_figure:
     params:
         test_dir=lambda w: split_dir(w.benchmark, "test"),
         methods=lambda w: methods_for(w.benchmark),
-        variants=list(VARIANTS.values()),
+        rows=dict(ROWS),
         images=config.get("figures", {}).get("images", 3),
         crop=config.get("figures", {}).get("crop", 96),
     log:

@@ -51,3 +51,21 @@ rule restore_published:
         "{params.irsde} restore --weights {input.weights} --dataset {params.test_dir} --seed {wildcards.seed}"
         " --out {output} --sampler {params.sampler} {params.steps} --schedule {params.sde[schedule]}"
         " --T {params.sde[T]} --max-sigma {params.sde[max_sigma]} --eps {params.sde[eps]} > {log} 2>&1"
+
+
+rule import_user_outputs:
+    # A user's precomputed restorations (`user_outputs:`), checked against the test split and
+    # copied into the same layout, so that they are scored and drawn like any restored set.
+    input:
+        folder=lambda w: pipeline_config.user_outputs_folder(config, w.method, w.benchmark),
+        test=lambda w: dataset_marker(w.benchmark, "test"),
+    output:
+        directory(f"{PATHS['results']}/restored/{NAME}/{{benchmark}}/{{method}}/seed{{seed}}"),
+    wildcard_constraints:
+        method=USER_OUTPUTS_PATTERN,
+    params:
+        test_dir=lambda w: split_dir(w.benchmark, "test"),
+    log:
+        f"{PATHS['logs']}/{NAME}/restore/{{benchmark}}/{{method}}-seed{{seed}}.log",
+    script:
+        "../scripts/import_user_outputs.py"

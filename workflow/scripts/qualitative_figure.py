@@ -5,14 +5,12 @@ from pathlib import Path
 from irsde import report
 from irsde.images import list_images, read_uint8
 from irsde.logs import log_to_file
-from irsde.methods import row_facts
 from irsde.restoration import RestoredSet
 
 log_to_file(snakemake.log[0])
 params = snakemake.params
 test_dir = Path(params.test_dir)
-facts = row_facts(params.variants)
-labels = [facts[method].label for method in params.methods]
+labels = [params.rows[method].label for method in params.methods]
 rows = []
 for gt_path in list_images(test_dir / "GT")[: params.images]:
     images = {"GT": read_uint8(gt_path), "LQ": read_uint8(test_dir / "LQ" / gt_path.name)}
@@ -20,4 +18,4 @@ for gt_path in list_images(test_dir / "GT")[: params.images]:
         images[label] = read_uint8(RestoredSet(Path(restored)).png_dir / f"{gt_path.stem}.png")
     rows.append((gt_path.stem, images))
 report.qualitative_grid(rows, ["GT", "LQ", *labels], snakemake.output[0], crop=params.crop)
-logging.info("grid of %d images x %d columns", len(rows), 2 + len(labels))
+logging.info("grid of %d images x %d columns: %s", len(rows), 2 + len(labels), ", ".join(["GT", "LQ", *labels]))

@@ -5,7 +5,6 @@ import pandas as pd
 
 from irsde import report
 from irsde.logs import log_to_file
-from irsde.methods import row_facts
 
 log_to_file(snakemake.log[0])
 params = snakemake.params
@@ -18,7 +17,7 @@ table = report.build_table(
     snakemake.wildcards.benchmark,
     report.summarize_methods(per_image),
     published,
-    row_facts(params.variants),
+    params.rows,
     params.protocol,
     params.samplers,
     params.synthetic,

@@ -1,0 +1,1 @@
+"""Worked examples of benchmarking your own method (README, "Benchmark your own method")."""
