@@ -34,7 +34,7 @@ def test_synthetic_then_verify_then_tamper(tmp_path, capsys):
     marker = read_marker(tmp_path, "synthetic-noise")
     assert marker["seed"] == 3 and marker["splits"]["train"]["pairs"] == 3
     assert run("verify", "synthetic-noise", "--root", tmp_path) == 0
-    assert "10 files verified" in capsys.readouterr().out
+    assert "15 files verified" in capsys.readouterr().out  # 10 PNGs, 5 float LQ arrays
     (tmp_path / "synthetic-noise" / "test" / "LQ" / "0001.png").write_bytes(b"x")
     with pytest.raises(ValueError, match="0001.png"):
         run("verify", "synthetic-noise", "--root", tmp_path)
@@ -52,7 +52,7 @@ def test_prepare_a_registered_dataset_from_a_user_folder_offline(tmp_path, capsy
     assert marker["splits"]["test"]["pairs"] == 68 and marker["sources"]["FFDNet-CBSD68"]["supplied_by"] == "user"
     assert run("verify", "CBSD68", "--root", tmp_path / "data", "--resources", tmp_path / "res") == 0
     out = capsys.readouterr().out
-    assert "FFDNet-CBSD68: not in" in out and "136 files verified (test 68)" in out
+    assert "FFDNet-CBSD68: not in" in out and "204 files verified (test 68)" in out  # GT, LQ preview, float LQ
 
 
 def test_errors_name_what_to_do(tmp_path):

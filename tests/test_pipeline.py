@@ -56,12 +56,24 @@ def test_paper_config_plans_published_weights_and_both_rain_sets(tmp_path):
 def test_default_config_restores_a_fast_sampler_row_from_the_irsde_model(tmp_path):
     result = snakemake("-n", "-p", "tables", workdir=tmp_path)
     assert result.returncode == 0, result.stderr
-    fast = [line for line in result.stdout.splitlines() if "irsde restore" in line and "irsde-fast-sde-10" in line]
+    lines = [line for line in result.stdout.splitlines() if "synthetic-rain" in line]
+    fast = [line for line in lines if "irsde restore" in line and "irsde-fast-sde-10" in line]
     assert len(fast) == 1, result.stdout
     assert "--run runs/embedded/synthetic-rain/irsde " in fast[0] and "--sampler fast-sde --steps 10 " in fast[0]
-    scored = [line for line in result.stdout.splitlines() if "irsde evaluate" in line and "irsde-fast-sde-10" in line]
+    scored = [line for line in lines if "irsde evaluate" in line and "irsde-fast-sde-10" in line]
     assert len(scored) == 1 and "--method irsde-fast-sde-10 " in scored[0]  # its rows keyed by its own id
-    assert result.stdout.count("rule train:") == 2  # the fast row trains nothing of its own
+    # the fast rows train nothing of their own: 2 runs for deraining, 3 for denoising
+    assert result.stdout.count("rule train:") == 5
+
+
+def test_default_config_restores_denoising_ode_from_the_denoising_sde_model(tmp_path):
+    result = snakemake("-n", "-p", "tables", workdir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    ode = [line for line in result.stdout.splitlines() if "irsde restore" in line and "denoising_ode" in line]
+    assert len(ode) == 1, result.stdout
+    assert "--run runs/embedded/synthetic-noise/denoising_sde " in ode[0] and "--sampler ode" in ode[0]
+    assert "--steps" not in ode[0]  # t* comes from the noise level
+    assert not [line for line in result.stdout.splitlines() if "synthetic-rain/denoising_sde" in line]
 
 
 def test_config_schema_lists_every_registered_sampler():
@@ -83,7 +95,7 @@ def test_misspelled_target_lists_the_choices(tmp_path):
     "edit, expected",
     [
         (lambda c: c.update(methods=["irsde", "cnn_basline"]),
-         "config key 'methods[1]': 'cnn_basline' is not valid (did you mean 'cnn_baseline'?); choose one of: irsde, cnn_baseline"),
+         "config key 'methods[1]': 'cnn_basline' is not valid (did you mean 'cnn_baseline'?); choose one of: irsde, denoising_sde, cnn_baseline"),
         (lambda c: c["benchmarks"]["synthetic-rain"].update(protocol="irsde-drain"),
          "config key 'benchmarks.synthetic-rain.protocol': 'irsde-drain' is not valid (did you mean 'irsde-derain'?); "
          "choose one of: irsde-derain, irsde-deblur, irsde-denoise, rgb-full"),
@@ -95,7 +107,7 @@ def test_misspelled_target_lists_the_choices(tmp_path):
         (lambda c: c.update(sampler="euler"),
          "config key 'sampler': 'euler' is not valid; choose one of: sde, ode, posterior, fast-ode, fast-sde"),
         (lambda c: c.update(sampler_steps=101),
-         "config key 'sampler_steps': 101 network evaluations, but benchmark synthetic-rain has T=100"),
+         "config key 'sampler_steps': 101 network evaluations, but benchmark synthetic-noise has T=100"),  # keys sorted
         (lambda c: c.update(extra_samplers=[{"sampler": "fast-sde", "steps": 0}]),
          "config key 'extra_samplers[0].steps': expected an integer >= 1, got 0"),
         (lambda c: c["training"]["optim"].update(lr="fast"), "config key 'training.optim.lr': expected a finite number > 0, got 'fast'"),

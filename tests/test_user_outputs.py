@@ -157,7 +157,7 @@ def test_a_class_method_and_user_outputs_are_rows_with_their_source(repository_i
         (lambda c: c["methods"].append("baselines.cnn:CNNBaseline"),
          "config key 'methods[3]': 'baselines.cnn:CNNBaseline' has the id 'cnn_baseline' of an earlier entry"),
         (lambda c: c["methods"].append("examples.tiny_cnn"),
-         "config key 'methods[3]': 'examples.tiny_cnn' is not valid; choose one of: irsde, cnn_baseline, "
+         "config key 'methods[3]': 'examples.tiny_cnn' is not valid; choose one of: irsde, denoising_sde, cnn_baseline, "
          "a class named package.module:Class"),
         (lambda c: c["user_outputs"]["median_filter"].pop("label"), "config key 'user_outputs.median_filter.label' is required"),
         (lambda c: c["user_outputs"]["median_filter"].update(folders={}),
@@ -169,7 +169,7 @@ def test_a_class_method_and_user_outputs_are_rows_with_their_source(repository_i
         (lambda c: c["user_outputs"].update({"input": c["user_outputs"]["median_filter"]}),
          "config key 'user_outputs.input': the id 'input' is taken by the degraded input"),
         (lambda c: c["user_outputs"]["median_filter"]["folders"].update({"rain100h": "x"}),
-         "config key 'user_outputs.median_filter.folders': 'rain100h' is not valid; choose one of: synthetic-rain"),
+         "config key 'user_outputs.median_filter.folders': 'rain100h' is not valid; choose one of: synthetic-noise, synthetic-rain"),
         (lambda c: c["user_outputs"]["median_filter"].update(paper_row="IR-SDE"),
          "unknown config key 'user_outputs.median_filter.paper_row' (valid here: label, folders)"),
     ],
