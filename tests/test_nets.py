@@ -16,7 +16,7 @@ from irsde.nets import (
     load_weights,
     pad_to_multiple,
 )
-from irsde.nets.unet import ChannelLayerNorm, LinearAttention, ResBlock, SinusoidalTimeEmbedding
+from irsde.nets.blocks import ChannelLayerNorm, LinearAttention, ResBlock, SinusoidalTimeEmbedding
 from irsde.nets.weight_files import CHECKPOINT_WRAPPER_KEYS
 
 TIME_KEY_MARKERS = ("time_mlp.", ".mlp.")

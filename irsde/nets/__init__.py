@@ -1,5 +1,6 @@
 """The network of IR-SDE and the reading of weight files.
 
+- ``blocks``: its building blocks (time embedding, residual blocks, attention, resampling);
 - ``unet``: :class:`ConditionalUNet`, the paper's conditional U-Net (DESIGN §3), and
   :func:`build_net` from a config mapping;
 - ``weight_files``: reading plain, wrapped and prefixed checkpoint files, inferring the

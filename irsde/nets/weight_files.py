@@ -17,7 +17,8 @@ from pathlib import Path
 import torch
 
 from irsde.finite import check_finite_weights
-from irsde.nets.unet import ATTENTION_HEADS, ConditionalUNet
+from irsde.nets.blocks import ATTENTION_HEADS
+from irsde.nets.unet import ConditionalUNet
 from irsde.torchfile import load_torch_file
 
 logger = logging.getLogger(__name__)
