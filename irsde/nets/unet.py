@@ -1,6 +1,7 @@
 """The conditional U-Net of IR-SDE (DESIGN §3), checkpoint-compatible with the published weights.
 
-``ConditionalUNet(in_nc, out_nc, nf, depth)`` predicts the noise ``eps_hat = net(x_t, mu, t)``.
+``ConditionalUNet(in_nc, out_nc, nf, depth)`` predicts the noise ``eps_hat = net(x_t, mu, t)``
+(or, for IR-SDE with ``network.prediction: data``, the clean image's residual on ``mu``).
 Its ``state_dict()`` has exactly the parameter names and shapes of the authors' released
 checkpoints (``shared/reference/conditional_unet_nf{64,32}_depth4.json``), so those files load
 with ``strict=True``; the module attribute names below (``init_conv``, ``time_mlp``, ``downs``,
