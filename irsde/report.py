@@ -331,7 +331,7 @@ def plot_timestep_errors(errors: pd.DataFrame, title: str, outputs: list[str | P
     iterations = sorted(errors["iteration"].unique())
     colours = plt.get_cmap("viridis_r")(np.linspace(0.15, 1.0, len(iterations)))
     for axes, metric, ylabel in zip(
-        panels, ("noise_error", "x0_error"), ("|eps_hat - eps|", "image error sigmabar_t exp(thetabar_t dt) |eps_hat - eps|")
+        panels, ("noise_error", "x0_error"), ("noise error |eps_hat - eps|", "clean-image error (x0 equivalent)")
     ):
         for colour, iteration in zip(colours, iterations):
             rows = errors[(errors["iteration"] == iteration) & (errors["metric"] == metric)].sort_values("t")
@@ -339,6 +339,7 @@ def plot_timestep_errors(errors: pd.DataFrame, title: str, outputs: list[str | P
         axes.set_yscale("log")
         axes.set_xlabel("timestep t")
         axes.set_ylabel(ylabel, fontsize="small")
+    panels[1].set_title("sigmabar_t exp(thetabar_t dt) |eps_hat - eps|", fontsize="small")
     panels[1].legend(fontsize="x-small")
     figure.suptitle(title)
     _save(figure, outputs)
