@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from irsde.denoising import SAMPLERS, denoise, denoising_loss
 from irsde.methods.base import Method, RowFacts, SamplerRow, Shard
-from irsde.methods.ir_sde import PREDICTIONS, draw_shard_batch
+from irsde.methods.ir_sde import draw_shard_batch, network_prediction
 from irsde.nets import ConditionalUNet, unet_options
 from irsde.sde import MeanRevertingSDE, start_step
 
@@ -56,9 +56,7 @@ class DenoisingSDEMethod(Method):
 
     def __init__(self, network: Mapping, sde: MeanRevertingSDE, sigma: float, kind: str = "l1", sampler: str = "sde"):
         self.network = dict(network)
-        self.prediction = self.network.get("prediction", "noise")
-        if self.prediction not in PREDICTIONS:
-            raise ValueError(f"config key 'network.prediction': {self.prediction!r} is not one of {list(PREDICTIONS)}")
+        self.prediction = network_prediction(self.network)
         self.sde, self.sigma, self.kind = sde, sigma, kind
         SAMPLERS[sampler]  # an unknown sampler is an error naming the valid ones
         self.sampler = sampler

@@ -51,6 +51,15 @@ PREDICTIONS = ("noise", "data")
 image, as a residual on mu: x0_hat = mu + output, read as the noise it implies)."""
 
 
+def network_prediction(network: Mapping) -> str:
+    """The ``prediction`` of a config's ``network`` section (default ``noise``), checked against
+    :data:`PREDICTIONS` (a ValueError naming the key otherwise)."""
+    prediction = network.get("prediction", "noise")
+    if prediction not in PREDICTIONS:
+        raise ValueError(f"config key 'network.prediction': {prediction!r} is not one of {list(PREDICTIONS)}")
+    return prediction
+
+
 class DataPrediction(nn.Module):
     """A network that predicts the clean image, seen through the noise it implies:
     ``eps_hat = (x_t - m_t(mu + net(x_t, mu, t))) / sigmabar_t``.
@@ -95,9 +104,7 @@ class IRSDEMethod(Method):
     ):
         self.network = dict(network)
         self.architecture = unet_options(self.network)
-        self.prediction = self.network.get("prediction", "noise")
-        if self.prediction not in PREDICTIONS:
-            raise ValueError(f"config key 'network.prediction': {self.prediction!r} is not one of {list(PREDICTIONS)}")
+        self.prediction = network_prediction(self.network)
         self.sde = sde
         self.loss_name, self.kind = loss, kind
         self.loss_fn = LOSSES[loss]
