@@ -2,6 +2,7 @@
 
     python benchmarks/irsde_recipe.py [--config config/config.yaml] [--iterations N]
         [--val-every K] [--recipes embedded paper ...] [--train-seed S] [--data-seed S]
+        [--train-count N]
 
 Builds the embedded synthetic benchmark of the config (offline, seconds), then trains IR-SDE once
 per recipe with the config's network, data and optimiser settings and validates on every test
@@ -50,6 +51,8 @@ def parse_arguments(argv=None) -> argparse.Namespace:
     parser.add_argument("--recipes", nargs="+", default=["embedded", "paper"])
     parser.add_argument("--train-seed", type=int, help="default: the config's training.seed")
     parser.add_argument("--data-seed", type=int, help="default: the benchmark's synthetic.seed")
+    parser.add_argument("--train-count", type=int,
+                        help="training crops of the synthetic benchmark (default: its synthetic.train_count)")
     parser.add_argument("--workdir", help="where data and runs go (default: a temporary folder)")
     parser.add_argument("--csv", help="also write the rows to this CSV")
     return parser.parse_args(argv)
@@ -63,12 +66,15 @@ def recipe_overrides(recipe: str) -> list[str]:
     return recipe.split(",")
 
 
-def build_data(pipeline: dict, benchmark: str, root: Path, seed: int | None) -> Path:
+def build_data(pipeline: dict, benchmark: str, root: Path, seed: int | None, train_count: int | None = None) -> Path:
+    """The benchmark's synthetic data in ``root``, with ``seed`` / ``train_count`` replacing its recipe's."""
     from irsde.data import build_synthetic
 
     spec = dict(pipeline["benchmarks"][benchmark].get("synthetic") or {})
     if seed is not None:
         spec["seed"] = seed
+    if train_count is not None:
+        spec["train_count"] = train_count
     dataset = pipeline["benchmarks"][benchmark]["dataset"]
     build_synthetic(
         dataset, root, seed=spec.get("seed", 0), size=spec.get("size", 128),
@@ -132,13 +138,14 @@ def main(argv=None) -> int:
     iterations = arguments.iterations or training["train"]["iterations"]
     seed = training["seed"] if arguments.train_seed is None else arguments.train_seed
     workdir = Path(arguments.workdir or tempfile.mkdtemp(prefix="irsde-recipe-"))
-    data = build_data(pipeline, arguments.benchmark, workdir / "data", arguments.data_seed)
+    data = build_data(pipeline, arguments.benchmark, workdir / "data", arguments.data_seed, arguments.train_count)
     protocol = pipeline["benchmarks"][arguments.benchmark]["protocol"]
     crop = training["data"].get("val_crop_size")
     count = training_config(pipeline, arguments.benchmark, data, workdir, 1, 1, seed)["data"]["val_images"]
     reference = input_scores(str(data / "test"), count, crop, protocol)
+    pairs = len(list((data / "train" / "GT").glob("*.png")))
     print(f"# {arguments.config} [{arguments.benchmark}], {iterations} iterations, train seed {seed}, "
-          f"data in {data}; input PSNR {reference['psnr']:.2f} dB SSIM {reference['ssim']:.4f} "
+          f"{pairs} training pairs in {data}; input PSNR {reference['psnr']:.2f} dB SSIM {reference['ssim']:.4f} "
           f"({count} test images, protocol {protocol})", flush=True)
     print(f"{'recipe':40s} {'iteration':>9s} {'wall_s':>8s} {'psnr':>7s} {'ssim':>7s} {'Δpsnr':>7s}", flush=True)
     rows = []

@@ -49,3 +49,15 @@ def test_sampler_nfe_sweep_on_a_trained_run(tmp_path, capsys):
     assert set(rows["spacing"]) == {"logsnr", "time"} and rows["psnr"].notna().all()
     assert out.with_suffix(".png").stat().st_size > 1000
     assert "best 10-NFE reference" in output and "best fast sampler at 10 NFE" in output
+
+
+def test_recipe_benchmark_builds_the_benchmark_with_another_training_count(tmp_path):
+    recipe = load_script("irsde_recipe")
+    pipeline = {"benchmarks": {"synthetic-rain": {
+        "dataset": "synthetic-rain", "synthetic": {"seed": 0, "train_count": 2, "test_count": 1, "size": 24}}}}
+    default = recipe.build_data(pipeline, "synthetic-rain", tmp_path / "default", None)
+    more = recipe.build_data(pipeline, "synthetic-rain", tmp_path / "more", None, train_count=5)
+    assert len(list((default / "train" / "GT").glob("*.png"))) == 2
+    assert len(list((more / "train" / "GT").glob("*.png"))) == 5
+    # the test split does not depend on how many training crops are drawn
+    assert (default / "test" / "LQ" / "0000.png").read_bytes() == (more / "test" / "LQ" / "0000.png").read_bytes()

@@ -142,7 +142,7 @@ def test_prepare_options_give_a_local_source_or_a_synthetic_recipe():
     assert pipeline_config.dataset_of(config, "mcmaster-sigma25", "test") == "McMaster"
     embedded = validated(shipped("config"))
     assert pipeline_config.prepare_options(embedded, "synthetic-rain") == [
-        "--seed", "0", "--train-count", "48", "--test-count", "6", "--size", "96"]
+        "--seed", "0", "--train-count", "480", "--test-count", "6", "--size", "96"]
 
 
 def test_sampler_variants_are_rows_of_every_sampling_method_restored_from_its_run():
@@ -181,8 +181,9 @@ def test_the_embedded_denoising_benchmark_has_its_own_methods_budget_and_denoisi
     irsde_noise = pipeline_config.run_config(config, "synthetic-noise", "irsde", "t", "v", "r")
     assert irsde_noise["sde"]["max_sigma"] == 10 and irsde_noise["data"]["noise_sigma"] == 25
     rain = validate_config(pipeline_config.run_config(config, "synthetic-rain", "irsde", "t", "v", "r"))
-    assert rain["data"]["noise_sigma"] is None and rain["train"]["iterations"] == 4000  # deraining untouched
-    assert rain["optim"]["milestones"] == [2667, 3333]
+    shared = config["training"]  # deraining untouched by the denoising benchmark's overrides
+    assert rain["data"]["noise_sigma"] is None and rain["train"]["iterations"] == shared["train"]["iterations"] != 600
+    assert rain["optim"]["milestones"] == shared["optim"]["milestones"] != [400, 500]
 
 
 def test_paper_denoising_benchmarks_table_the_denoising_rows():
