@@ -129,6 +129,7 @@ def final_rows(output: Path, recipe: str) -> list[dict]:
 def main(argv=None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     arguments = parse_arguments(argv)
+    from irsde.data import paired_files
     from irsde.train import train
     from irsde.train.config import apply_overrides
     from irsde.train.validation import input_scores
@@ -143,7 +144,7 @@ def main(argv=None) -> int:
     crop = training["data"].get("val_crop_size")
     count = training_config(pipeline, arguments.benchmark, data, workdir, 1, 1, seed)["data"]["val_images"]
     reference = input_scores(str(data / "test"), count, crop, protocol)
-    pairs = len(list((data / "train" / "GT").glob("*.png")))
+    pairs = len(paired_files(data / "train"))
     print(f"# {arguments.config} [{arguments.benchmark}], {iterations} iterations, train seed {seed}, "
           f"{pairs} training pairs in {data}; input PSNR {reference['psnr']:.2f} dB SSIM {reference['ssim']:.4f} "
           f"({count} test images, protocol {protocol})", flush=True)

@@ -17,6 +17,7 @@ ATTENTION_HEAD_DIM = 32
 LAYER_NORM_EPS = 1e-5
 TIME_EMBEDDING_MAX_PERIOD = 10000.0
 
+
 class SinusoidalTimeEmbedding(nn.Module):
     """Maps integer times (B,) to (B, dim): ``[sin(t f_k), cos(t f_k)]`` with
     ``f_k = exp(-ln(1e4) k / (dim/2 - 1))`` for ``k = 0 .. dim/2 - 1``."""
