@@ -33,7 +33,7 @@ import torch
 from irsde.methods import Shard
 from irsde.methods.ir_sde import IRSDEMethod
 from irsde.nets import ConditionalUNet
-from irsde.samplers import restore
+from irsde.sampling import sample
 from irsde.sde import MeanRevertingSDE
 from irsde.train.ema import build_ema
 
@@ -137,7 +137,7 @@ def measure_restoration(method: IRSDEMethod, scale: Scale, device: torch.device)
     results = {}
     for sampler, nfe in RESTORATIONS:
         generator = torch.Generator(device=device).manual_seed(0)
-        seconds = timed(lambda: restore(net, method.sde, lq, sampler, generator, steps=nfe), device)
+        seconds = timed(lambda: sample(net, method.sde, lq, sampler, generator, steps=nfe).images, device)
         results[f"{sampler} ({nfe} NFE)"] = {"seconds_per_image": seconds, "nfe": nfe}
     return results
 

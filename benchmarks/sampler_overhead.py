@@ -1,6 +1,6 @@
 """How much a full ``restore`` costs beyond its network evaluations.
 
-Times a complete T-step :func:`irsde.samplers.restore` against T bare forwards of the same
+Times a complete T-step :func:`irsde.sampling.sample` against T bare forwards of the same
 network on the same input (the same steps ``t = T..1``) and prints their ratio; the target is
 <= 1.03, i.e. the SDE arithmetic is free next to the network. Runs a small CPU configuration
 (flags below) and, when CUDA is present, the paper's configuration (nf=64, depth=4, 128x128).
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from irsde.nets import ConditionalUNet
-from irsde.samplers import SAMPLERS, restore
+from irsde.sampling import SAMPLERS, sample
 from irsde.sde import MeanRevertingSDE
 
 PAPER_CONFIG = {"nf": 64, "depth": 4, "size": 128}
@@ -86,13 +86,13 @@ def measure(setting: Setting, sde: MeanRevertingSDE, sampler: str, repeats: int)
         return torch.Generator(device=device).manual_seed(1)
 
     def run_restore() -> None:
-        restore(net, sde, mu, sampler=sampler, generator=fresh_generator())
+        sample(net, sde, mu, sampler=sampler, generator=fresh_generator()).images
 
     def run_forwards() -> None:
         bare_forwards(net, xt, mu, sde.T)
 
     def run_sampler_alone() -> None:
-        restore(free_network, sde, mu, sampler=sampler, generator=fresh_generator())
+        sample(free_network, sde, mu, sampler=sampler, generator=fresh_generator()).images
 
     runs = {"restore_s": run_restore, "forwards_s": run_forwards, "sampler_alone_s": run_sampler_alone}
     for run in runs.values():  # warm-up: allocator, kernels, caches

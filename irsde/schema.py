@@ -40,7 +40,7 @@ def registry_names(name: str) -> list[str]:
     from irsde.losses import LOSS_KINDS, LOSSES, TIMESTEP_WEIGHTS
     from irsde.methods import METHODS
     from irsde.metrics import METRIC_NAMES, PROTOCOLS
-    from irsde.samplers import SAMPLERS
+    from irsde.sampling import SAMPLERS
     from irsde.schedules import SCHEDULES
 
     registries = {

@@ -1,4 +1,4 @@
-"""Denoising-SDE / Denoising-ODE: the math of irsde.denoising (oracle networks) and the method."""
+"""Denoising-SDE / Denoising-ODE: the steps of irsde.sampling.denoising (oracle networks) and the method."""
 
 import math
 
@@ -6,7 +6,9 @@ import pytest
 import torch
 from train_support import assert_same_tensors, load_tensors, tiny_config
 
-from irsde.denoising import clean_estimate, denoise, denoising_loss, ode_step
+from irsde.losses import denoising_loss
+from irsde.sampling import denoise
+from irsde.sampling.denoising import clean_estimate, ode_step
 from irsde.losses import draw_training_batch
 from irsde.methods import METHODS, Shard, build_method, row_facts
 from irsde.methods.denoising_sde import DenoisingSDEMethod
@@ -62,7 +64,7 @@ def test_exact_ode_step_agrees_with_the_papers_euler_step_to_first_order():
         x0, xt = (part.double() for part in noisy_image(seed=2))
         t = torch.full((2,), T // 4, dtype=torch.long)
         eps_hat = (xt - x0) / sde.marginal_std(t)
-        exact = ode_step(sde, xt, eps_hat, t, None)
+        exact = ode_step(sde, xt, None, eps_hat, t, None)
         c = sde.coefficients
         a = math.exp(-2 * c.thetas_bar[T // 4] * c.dt)
         euler = xt + 0.5 * c.sigmas[T // 4] ** 2 * a * sde.score_from_noise(eps_hat, t) * c.dt

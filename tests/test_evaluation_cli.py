@@ -178,7 +178,7 @@ def test_weights_that_do_not_fit_are_reported_without_traceback(data_root, tmp_p
 def test_restore_with_a_fast_sampler_and_fewer_steps(data_root, tmp_path, capsys):
     from irsde.images import read_uint8, to_uint8
     from irsde.nets import load_weights
-    from irsde.samplers import restore
+    from irsde.sampling import sample
     from irsde.sde import MeanRevertingSDE
 
     weights = save_net(tmp_path / "net.pth", nf=8, depth=2)
@@ -190,7 +190,7 @@ def test_restore_with_a_fast_sampler_and_fewer_steps(data_root, tmp_path, capsys
     assert manifest["sampler"] == "fast-sde" and manifest["nfe"] == 4 and manifest["sde"]["T"] == 10
     net = load_weights(ConditionalUNet(nf=8, depth=2), weights).eval()
     lq = torch.from_numpy(read_uint8(data_root / "toy" / "test" / "LQ" / "img-0.png")).permute(2, 0, 1)[None] / 255.0
-    expected = restore(net, MeanRevertingSDE(T=10), lq, "fast-sde", torch.Generator().manual_seed(3), steps=4)[0]
+    expected = sample(net, MeanRevertingSDE(T=10), lq, "fast-sde", torch.Generator().manual_seed(3), steps=4).images[0]
     assert (read_uint8(out / "png" / "img-0.png") == to_uint8(expected)).all()
 
     assert main([*args, "--sampler", "sde", "--out", str(tmp_path / "full")]) == 0

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from irsde.fast_samplers import ExponentialIntegrator, integrator_coefficients
-from irsde.sampling_steps import SPACINGS, select_steps
-from irsde.samplers import SAMPLERS, Sampler, ode_step, posterior_step, restore, sample, sde_step
+from irsde.sampling.exponential import ExponentialIntegrator, integrator_coefficients
+from irsde.sampling.steps import SPACINGS, select_steps
+from irsde.sampling import SAMPLERS, Sampler, sample
+from irsde.sampling.samplers import ode_step, posterior_step, sde_step
 from irsde.sde import MeanRevertingSDE, standard_normal_like
 
 SHAPE = (2, 3, 8, 8)
@@ -115,14 +116,14 @@ def test_data_prediction_samplers_are_exact_with_an_oracle_for_every_step_count(
     x0, mu = scene(torch.float64)
     oracle = PointMassOracle(sde, x0)
     for steps in range(1, sde.T + 1):
-        restored = restore(oracle, sde, mu, sampler, torch.Generator().manual_seed(steps), steps=steps)
+        restored = sample(oracle, sde, mu, sampler, torch.Generator().manual_seed(steps), steps=steps).images
         torch.testing.assert_close(restored, x0, atol=1e-11, rtol=0)
     assert len(oracle.steps) == sde.T * (sde.T + 1) // 2
 
 
 def test_euler_samplers_with_fewer_steps_are_not_exact(sde):
     x0, mu = scene()
-    restored = restore(PointMassOracle(sde, x0), sde, mu, "ode", torch.Generator().manual_seed(1), steps=10)
+    restored = sample(PointMassOracle(sde, x0), sde, mu, "ode", torch.Generator().manual_seed(1), steps=10).images
     assert (restored - x0).abs().max() > 0.01
 
 
@@ -144,7 +145,7 @@ def start_of(data, seed):
 
 
 def ode_error(data, sampler, steps, spacing="time"):
-    restored = restore(data, data.sde, data.mu, sampler, torch.Generator().manual_seed(7), steps=steps, spacing=spacing)
+    restored = sample(data, data.sde, data.mu, sampler, torch.Generator().manual_seed(7), steps=steps, spacing=spacing).images
     exact = data.exact_flow(start_of(data, 7), data.rates[-1])
     return (restored - exact).abs().max().item()
 
@@ -181,7 +182,7 @@ def spread_of_samples(sde, sampler, steps, shape=(4, 3, 32, 32), spread=0.1):
     mean = torch.rand(shape, generator=generator, dtype=torch.float64)
     mu = mean + 0.2 * torch.randn(shape, generator=generator, dtype=torch.float64)
     data = GaussianData(sde64, mean, mu, spread)
-    restored = restore(data, sde64, mu, sampler, torch.Generator().manual_seed(7), steps=steps)
+    restored = sample(data, sde64, mu, sampler, torch.Generator().manual_seed(7), steps=steps).images
     standardized = (restored - mean) / spread
     return standardized.mean().item(), standardized.std().item()
 
@@ -208,16 +209,16 @@ def imperfect_net(xt, mu, t):
 @pytest.mark.parametrize("steps", [3, 10, 100])
 def test_first_order_fast_sde_is_the_posterior_sampler_between_visited_steps(sde, steps):
     _, mu = scene(torch.float64)
-    fast = restore(imperfect_net, sde, mu, first_order(True), torch.Generator().manual_seed(2), steps=steps)
-    posterior = restore(imperfect_net, sde, mu, "posterior", torch.Generator().manual_seed(2), steps=steps)
+    fast = sample(imperfect_net, sde, mu, first_order(True), torch.Generator().manual_seed(2), steps=steps).images
+    posterior = sample(imperfect_net, sde, mu, "posterior", torch.Generator().manual_seed(2), steps=steps).images
     torch.testing.assert_close(fast, posterior, atol=1e-9, rtol=1e-9)
 
 
 def test_second_order_steps_use_the_previous_prediction(sde):
     _, mu = scene()
     for stochastic, name in [(False, "fast-ode"), (True, "fast-sde")]:
-        second = restore(imperfect_net, sde, mu, name, torch.Generator().manual_seed(2), steps=10)
-        first = restore(imperfect_net, sde, mu, first_order(stochastic), torch.Generator().manual_seed(2), steps=10)
+        second = sample(imperfect_net, sde, mu, name, torch.Generator().manual_seed(2), steps=10).images
+        first = sample(imperfect_net, sde, mu, first_order(stochastic), torch.Generator().manual_seed(2), steps=10).images
         assert (second - first).abs().max() > 1e-3
 
 
@@ -244,7 +245,7 @@ def test_paper_samplers_at_T_steps_are_the_step_by_step_loop_bit_for_bit(sde, na
         t_batch = torch.full((SHAPE[0],), t, dtype=torch.int64)
         noise = standard_normal_like(x, generator) if SAMPLERS[name].stochastic else None
         x = step(sde, x, mu, imperfect_net(x, mu, t_batch), t_batch, noise)
-    assert torch.equal(restore(imperfect_net, sde, mu, name, torch.Generator().manual_seed(4), steps=steps), x)
+    assert torch.equal(sample(imperfect_net, sde, mu, name, torch.Generator().manual_seed(4), steps=steps).images, x)
 
 
 # --- step selection and the coarser SDE -------------------------------------------------------

@@ -100,7 +100,7 @@ def test_default_config_restores_denoising_ode_from_the_denoising_sde_model(tmp_
 
 
 def test_config_schema_lists_every_registered_sampler():
-    from irsde.samplers import SAMPLERS
+    from irsde.sampling import SAMPLERS
     from irsde.schema import load_schema
 
     schema = load_schema(REPO / "workflow" / "schemas" / "config.schema.yaml")
@@ -254,7 +254,7 @@ def test_lint_reports_only_the_conda_advice_and_the_check_bites(tmp_path):
 BROKEN_SAMPLER = """
 # Loaded at start-up by every Python process of the test's pipeline run (PYTHONPATH): the paper's
 # Euler-Maruyama sampler with the sign of the score flipped.
-import irsde.samplers as samplers
+import irsde.sampling.samplers as samplers
 
 
 def flipped_score_step(sde, xt, mu, eps_hat, t, noise):

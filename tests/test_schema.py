@@ -9,7 +9,7 @@ import yaml
 from irsde import schema
 from irsde.losses import LOSSES
 from irsde.methods import METHODS
-from irsde.samplers import SAMPLERS
+from irsde.sampling import SAMPLERS
 from irsde.schedules import SCHEDULES
 from irsde.train.config import SCHEMA_FILE
 

@@ -51,6 +51,9 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
+from irsde.losses import TrainingBatch, draw_training_batch
+from irsde.sde import MeanRevertingSDE
+
 ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 
 THIS_RUN = "this run"
@@ -228,3 +231,41 @@ def unet_network_from_weights(state_dict: Mapping[str, Tensor], method_id: str, 
         raise ValueError(f"method {method_id!r}: the file holds {owner} U-Net weights; "
                          f"restore it with --method {'irsde' if architecture['conditional'] else 'denoising_sde'}")
     return {name: value for name, value in architecture.items() if name not in UNET_FLAGS}
+
+
+# ----------------------------------------------------------------------- shared by several methods
+
+
+def draw_shard_batch(
+    sde: MeanRevertingSDE, gt: Tensor, lq: Tensor, generator: torch.Generator, shard: Shard
+) -> TrainingBatch:
+    """Draw (t, noise, x_t) for a whole global batch and keep this shard's part.
+
+    Every rank holds the same generator state, draws the times and noise of all ``shard.total``
+    samples exactly as a single process would, and keeps rows ``shard.start:shard.stop``; so
+    training on N ranks sees the very same random numbers as training in one process. Rows of
+    other ranks are formed from zero images and discarded (x_t is elementwise per sample).
+    """
+    if shard.is_whole:
+        return draw_training_batch(sde, gt, lq, generator)
+    full_shape = (shard.total, *gt.shape[1:])
+    gt_full, lq_full = gt.new_zeros(full_shape), lq.new_zeros(full_shape)
+    gt_full[shard.start : shard.stop] = gt
+    lq_full[shard.start : shard.stop] = lq
+    full = draw_training_batch(sde, gt_full, lq_full, generator)
+    rows = slice(shard.start, shard.stop)
+    return TrainingBatch(t=full.t[rows], noise=full.noise[rows], xt=full.xt[rows], x0=gt, mu=lq)
+
+
+PREDICTIONS = ("noise", "data")
+"""What the network's output means: ``noise`` (the paper's: eps_hat of x_t) or ``data`` (the clean
+image, as a residual on mu: x0_hat = mu + output, read as the noise it implies)."""
+
+
+def network_prediction(network: Mapping) -> str:
+    """The ``prediction`` of a config's ``network`` section (default ``noise``), checked against
+    :data:`PREDICTIONS` (a ValueError naming the key otherwise)."""
+    prediction = network.get("prediction", "noise")
+    if prediction not in PREDICTIONS:
+        raise ValueError(f"config key 'network.prediction': {prediction!r} is not one of {list(PREDICTIONS)}")
+    return prediction

@@ -1,5 +1,5 @@
 """Denoising-SDE and Denoising-ODE (the paper's denoising variant, DESIGN §2b;
-:mod:`irsde.denoising` has the math): one trained model, two table rows.
+:mod:`irsde.sampling.denoising` has the steps): one trained model, two table rows.
 
 The unconditional network (:class:`irsde.nets.ConditionalUNet` with ``conditional=False`` and
 full softmax middle attention, the authors' layout) learns the noise of ``x_t = x0 + sigmabar_t z``
@@ -18,11 +18,12 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-from irsde.denoising import SAMPLERS, denoise, denoising_loss
-from irsde.methods.base import Method, RowFacts, SamplerRow, Shard, unet_network_from_weights
-from irsde.methods.ir_sde import draw_shard_batch, network_prediction
+from irsde.losses import denoising_loss
+from irsde.methods.base import (Method, RowFacts, SamplerRow, Shard, draw_shard_batch, network_prediction,
+                                unet_network_from_weights)
 from irsde.nets import ConditionalUNet, unet_options
 from irsde.paper import DENOISING_SDE
+from irsde.sampling import SAMPLERS, denoise
 from irsde.sde import MeanRevertingSDE, start_step
 
 DENOISING_ODE = SamplerRow(RowFacts("denoising_ode", "Denoising-ODE (ours)", paper_row="Denoising-ODE",
@@ -66,8 +67,7 @@ class DenoisingSDEMethod(Method):
         self.network = dict(network)
         self.prediction = network_prediction(self.network)
         self.sde, self.sigma, self.kind = sde, sigma, kind
-        SAMPLERS[sampler]  # an unknown sampler is an error naming the valid ones
-        self.sampler = sampler
+        self.sampler = SAMPLERS[sampler].with_denoising_form().name
         self.first_step = start_step(sde, sigma)
 
     @classmethod

@@ -1,6 +1,6 @@
 """IR-SDE (the paper's method): the conditional U-Net predicts the noise of x_t under the
 mean-reverting SDE; maximum-likelihood or noise-matching loss; restoration by a reverse-time
-sampler of :mod:`irsde.samplers` (``sde``, the paper's, by default).
+sampler of :mod:`irsde.sampling` (``sde``, the paper's, by default).
 
 The authors' released weights restore through the same method (:meth:`IRSDEMethod.from_weights`:
 ``irsde restore --weights`` / ``--checkpoint``, or a ``released:`` entry of a pipeline benchmark).
@@ -14,48 +14,12 @@ import torch
 from torch import Tensor, nn
 
 from irsde.diagnostics import noise_prediction_errors, probe_steps
-from irsde.losses import LOSSES, TrainingBatch, draw_training_batch, timestep_weights
-from irsde.methods.base import Method, Shard, unet_network_from_weights
+from irsde.losses import LOSSES, timestep_weights
+from irsde.methods.base import Method, Shard, draw_shard_batch, network_prediction, unet_network_from_weights
 from irsde.nets import ConditionalUNet, unet_options
 from irsde.paper import PAPER_SDE
-from irsde.samplers import SAMPLERS, restore
-from irsde.sampling_steps import validate_step_count
+from irsde.sampling import SAMPLERS, check_step_count, sample
 from irsde.sde import MeanRevertingSDE
-
-def draw_shard_batch(
-    sde: MeanRevertingSDE, gt: Tensor, lq: Tensor, generator: torch.Generator, shard: Shard
-) -> TrainingBatch:
-    """Draw (t, noise, x_t) for a whole global batch and keep this shard's part.
-
-    Every rank holds the same generator state, draws the times and noise of all ``shard.total``
-    samples exactly as a single process would, and keeps rows ``shard.start:shard.stop``; so
-    training on N ranks sees the very same random numbers as training in one process. Rows of
-    other ranks are formed from zero images and discarded (x_t is elementwise per sample).
-    """
-    if shard.is_whole:
-        return draw_training_batch(sde, gt, lq, generator)
-    full_shape = (shard.total, *gt.shape[1:])
-    gt_full, lq_full = gt.new_zeros(full_shape), lq.new_zeros(full_shape)
-    gt_full[shard.start : shard.stop] = gt
-    lq_full[shard.start : shard.stop] = lq
-    full = draw_training_batch(sde, gt_full, lq_full, generator)
-    rows = slice(shard.start, shard.stop)
-    return TrainingBatch(t=full.t[rows], noise=full.noise[rows], xt=full.xt[rows], x0=gt, mu=lq)
-
-
-PREDICTIONS = ("noise", "data")
-"""What the network's output means: ``noise`` (the paper's: eps_hat of x_t) or ``data`` (the clean
-image, as a residual on mu: x0_hat = mu + output, read as the noise it implies)."""
-
-
-def network_prediction(network: Mapping) -> str:
-    """The ``prediction`` of a config's ``network`` section (default ``noise``), checked against
-    :data:`PREDICTIONS` (a ValueError naming the key otherwise)."""
-    prediction = network.get("prediction", "noise")
-    if prediction not in PREDICTIONS:
-        raise ValueError(f"config key 'network.prediction': {prediction!r} is not one of {list(PREDICTIONS)}")
-    return prediction
-
 
 class DataPrediction(nn.Module):
     """A network that predicts the clean image, seen through the noise it implies:
@@ -107,7 +71,7 @@ class IRSDEMethod(Method):
         self.loss_name, self.kind = loss, kind
         self.loss_fn = LOSSES[loss]
         self.sampler = SAMPLERS[sampler].name
-        self.steps = None if steps is None else validate_step_count(steps, sde.T)
+        self.steps = None if steps is None else check_step_count(steps, sde.T)
         self.weighting = weighting
         gamma = timestep_weights(sde, weighting, loss)
         self.weights = None if weighting == "uniform" else torch.as_tensor(gamma, dtype=torch.float32)
@@ -122,7 +86,7 @@ class IRSDEMethod(Method):
             kind=config["loss"]["kind"],
             sampler=config["train"]["val_sampler"],
             weighting=config["loss"]["timestep_weights"],
-            steps=_checked_steps(config["train"]["val_steps"], sde),
+            steps=config["train"]["val_steps"],
         )
 
     @classmethod
@@ -150,7 +114,7 @@ class IRSDEMethod(Method):
         return self.loss_fn(self.sde, eps_hat, batch, self.kind, self.weights)
 
     def restore(self, net: nn.Module, lq: Tensor, generator: torch.Generator) -> Tensor:
-        return restore(self.noise_predictor(net), self.sde, lq, sampler=self.sampler, generator=generator, steps=self.steps)
+        return sample(self.noise_predictor(net), self.sde, lq, self.sampler, generator, steps=self.steps).images
 
     def settings(self) -> dict:
         nfe = self.sde.T if self.steps is None else self.steps
@@ -165,10 +129,3 @@ class IRSDEMethod(Method):
         sampler = self.sampler if sampler is None else sampler
         steps = self.steps if steps is None else steps
         return type(self)(self.network, self.sde, self.loss_name, self.kind, sampler, self.weighting, steps)
-
-
-def _checked_steps(steps: int | None, sde: MeanRevertingSDE) -> int | None:
-    """``train.val_steps`` checked against ``sde.T`` (a ValueError naming the key otherwise)."""
-    if steps is not None and steps > sde.T:
-        raise ValueError(f"config key 'train.val_steps': {steps} network evaluations, but sde.T is {sde.T}")
-    return steps

@@ -12,8 +12,11 @@ step whose ``q`` is nearest, then made distinct (see :func:`select_steps`). Spac
   (``exp(-thetabar_t dt)`` shrinks by the same factor).
 - ``logsnr``: ``q = -log(exp(-thetabar_t dt) / sigmabar_t)``, minus the log of the
   signal-to-noise ratio's square root (the variable the exponential integrators of
-  :mod:`irsde.fast_samplers` step in); targets evenly spaced between the values at ``T`` and at 1
+  :mod:`irsde.sampling.exponential` step in); targets evenly spaced between the values at ``T`` and at 1
   (it is infinite at step 0).
+
+:func:`check_step_count` is the one place a number of network evaluations is checked against
+``T``: samplers, methods and the pipeline's configuration all go through it.
 
 :data:`DEFAULT_SPACING` is ``time``, measured (README, "Fast sampling"): with it the K-step
 ``fast-ode`` is closest to its own T-step solution on the trained embedded model (PSNR to it at
@@ -57,8 +60,9 @@ DEFAULT_SPACING = "time"
 """The spacing :func:`select_steps` uses unless told otherwise (measured, see the README)."""
 
 
-def validate_step_count(steps: object, T: int) -> int:
-    """``steps`` as an int if it is an integer in ``1..T``, else ValueError."""
+def check_step_count(steps: object, T: int) -> int:
+    """``steps`` as an int if it is an integer in ``1..T``, else ValueError (the one check of a
+    number of network evaluations against ``T``)."""
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 1 <= steps <= T:
         raise ValueError(
             f"steps (network evaluations per image) must be an integer in 1..T={T}, got {steps!r}"
@@ -77,7 +81,7 @@ def select_steps(coefficients: SDECoefficients, count: int | None, spacing: str 
     T = coefficients.T
     if spacing not in SPACINGS:
         raise ValueError(f"unknown step spacing {spacing!r}; valid spacings: {', '.join(sorted(SPACINGS))}")
-    count = T if count is None else validate_step_count(count, T)
+    count = T if count is None else check_step_count(count, T)
     if count == T:
         return list(range(1, T + 1))
     quantity = SPACINGS[spacing](coefficients)
