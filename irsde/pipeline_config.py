@@ -21,8 +21,6 @@ import csv
 import os
 from collections.abc import Mapping
 
-from pathlib import Path
-
 from irsde import paper as irsde_paper
 from irsde import schema, user_outputs
 from irsde.checkpoints import CHECKPOINTS, checkpoint_location

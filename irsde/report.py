@@ -26,17 +26,18 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from irsde.rows import THIS_RUN
+
 METRICS = ("psnr", "ssim", "lpips", "fid")
 METRIC_LABELS = {"psnr": "PSNR↑", "ssim": "SSIM↑", "lpips": "LPIPS↓", "fid": "FID↓"}
 METRIC_DECIMALS = {"psnr": 2, "ssim": 4, "lpips": 3, "fid": 2}
 NOT_AVAILABLE = "n/a"
 TITLE_WIDTH = 22
 """Characters per line of a qualitative figure's column title (longer labels wrap, never clip)."""
-THIS_RUN = "this run"  # irsde.methods.THIS_RUN, the source of a row without facts (this module needs no torch)
 
 
 class RowLabel(Protocol):
-    """What drawing needs to know about a row id (:class:`irsde.methods.RowFacts` has it)."""
+    """What drawing needs to know about a row id (:class:`irsde.rows.RowFacts` has it)."""
 
     label: str
     paper_row: str | None

@@ -15,7 +15,8 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from irsde.metrics.protocols import get_protocol
-from irsde.report import THIS_RUN, RowLabel, format_value, summarize_methods
+from irsde.report import RowLabel, format_value, summarize_methods
+from irsde.rows import THIS_RUN
 
 FIDELITY = ("psnr", "ssim")
 

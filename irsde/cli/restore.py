@@ -47,10 +47,10 @@ import logging
 from pathlib import Path
 
 from irsde.cli.arguments import positive_int
+from irsde.devices import DEVICE_CHOICES
 
 log = logging.getLogger(__name__)
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda")  # irsde.devices.DEVICE_CHOICES (not imported: torch)
 SDE_OPTIONS = ("schedule", "T", "max_sigma", "eps")
 WEIGHTS_ONLY_OPTIONS = ("method", "key", "resources", "mirror", *SDE_OPTIONS, "noise_sigma")
 

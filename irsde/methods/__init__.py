@@ -21,17 +21,15 @@ import importlib
 import importlib.metadata
 from collections.abc import Iterable, Mapping
 
-from irsde.methods.base import (RELEASED_WEIGHTS, THIS_RUN, USER_OUTPUTS, Method, RowFacts, SamplerRow, Shard,
-                                check_method_class)
+from irsde.methods.base import Method, SamplerRow, Shard, check_method_class
 from irsde.methods.denoising_sde import DenoisingSDEMethod
 from irsde.methods.ir_sde import IRSDEMethod
 from irsde.methods.released import DnCNNMethod, FFDNetMethod, PReNetMethod
 from irsde.registry import Registry
+from irsde.rows import INPUT, RELEASED_WEIGHTS, THIS_RUN, USER_OUTPUTS, RowFacts
 
 ENTRY_POINT_GROUP = "irsde.methods"
 
-INPUT = RowFacts("input", "Input (degraded, no restoration)", paper_row=None, stochastic=False)
-"""The degraded input itself, scored like a method: the floor every restoration should beat."""
 
 
 def _installed_methods() -> dict[str, type[Method]]:

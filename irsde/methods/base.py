@@ -52,17 +52,10 @@ import torch
 from torch import Tensor, nn
 
 from irsde.losses import TrainingBatch, draw_training_batch
+from irsde.rows import RELEASED_WEIGHTS, RowFacts
 from irsde.sde import MeanRevertingSDE
 
 ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
-
-THIS_RUN = "this run"
-"""Source of the rows this pipeline computed: trained and restored here (or the degraded input)."""
-USER_OUTPUTS = "user outputs"
-"""Source of the rows scored from a user's folder of precomputed restorations."""
-RELEASED_WEIGHTS = "released weights, this run"
-"""Source of the rows restored here with a released checkpoint (:mod:`irsde.checkpoints`)."""
-
 
 @dataclass(frozen=True)
 class Shard:
@@ -79,18 +72,6 @@ class Shard:
     @property
     def is_whole(self) -> bool:
         return self.start == 0 and self.stop == self.total
-
-
-@dataclass(frozen=True)
-class RowFacts:
-    """What tables, figures and the pipeline need to know about one kind of result row;
-    ``source`` says where its numbers come from (:data:`THIS_RUN` or :data:`USER_OUTPUTS`)."""
-
-    id: str
-    label: str
-    paper_row: str | None
-    stochastic: bool
-    source: str = THIS_RUN
 
 
 @dataclass(frozen=True)
