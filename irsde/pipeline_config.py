@@ -29,6 +29,7 @@ from irsde.data.layout import marker_path
 from irsde.data.synthetic import planned_images
 from irsde.methods import INPUT, METHODS, USER_OUTPUTS, Method, RowFacts, build_method, method_class, row_facts
 from irsde.methods.ir_sde import IRSDEMethod
+from irsde.sampling import check_step_count
 from irsde.train.config import validate_config
 
 TRAINING_PARTS = ("data", "optim", "train")
@@ -74,18 +75,31 @@ def _check_cross_keys(config: Mapping, published: list[str]) -> None:
     missing = [metric for metric in config["metrics"] if metric not in config["regress"]["tolerances"]]
     if missing:
         raise ValueError(f"config key 'regress.tolerances': no tolerance for metric(s) {', '.join(missing)}")
-    steps = {"sampler_steps": config["sampler_steps"]}
-    steps.update({f"extra_samplers[{i}].steps": entry["steps"] for i, entry in enumerate(config["extra_samplers"])})
     for name in config["benchmarks"]:
-        T = benchmark_sde(config, name)["T"]
-        for key, value in steps.items():
-            if value is not None and value > T:
-                raise ValueError(f"config key '{key}': {value} network evaluations, but benchmark {name} has T={T}")
-        for method in methods_of(config, name):
-            try:
-                build_method(validate_config(run_config(config, name, method, "train", "test", "run")))
-            except ValueError as error:
-                raise ValueError(f"benchmark {name}, method {method}: {error}") from None
+        _check_restorers(config, name)
+
+
+def _check_restorers(config: Mapping, benchmark: str) -> None:
+    """Every row of the benchmark restored with a sampler, or from a training run, can be built
+    as configured: its training config is valid and its sampler's steps fit the SDE (the error
+    names the benchmark, the row and the key at fault)."""
+    for row in table_rows(config, benchmark):
+        try:
+            if row in CHECKPOINTS:
+                if METHODS[CHECKPOINTS[row].method].samples and config["sampler_steps"] is not None:
+                    check_step_count(config["sampler_steps"], benchmark_sde(config, benchmark)["T"])
+            elif row in method_classes(config) or row in sampler_variants(config):
+                restoring_method(config, benchmark, row)
+        except ValueError as error:
+            raise ValueError(f"{_row_key(config, row)}benchmark {benchmark}, row {row}: {error}") from None
+
+
+def _row_key(config: Mapping, row: str) -> str:
+    """The config key that sets a row's sampler steps, as the start of an error message."""
+    variants = list(configured_variants(config))
+    if row in variants:
+        return f"config key 'extra_samplers[{variants.index(row)}].steps': "
+    return "config key 'sampler_steps': " if config["sampler_steps"] is not None else ""
 
 
 def _check_training_sections(config: Mapping) -> None:
@@ -281,8 +295,7 @@ def run_config(
         "sde": method_section(config, benchmark, method, "sde"),
         "loss": dict(config["loss"]),
         "optim": training_part(config, benchmark, "optim"),
-        "train": {**training_part(config, benchmark, "train"), "protocol": config["benchmarks"][benchmark]["protocol"],
-                  "val_sampler": config["sampler"], "val_steps": config["sampler_steps"]},
+        "train": {**training_part(config, benchmark, "train"), "protocol": config["benchmarks"][benchmark]["protocol"]},
     }
 
 
@@ -374,8 +387,14 @@ def released_sources(config: Mapping, benchmark: str) -> list[str]:
 
 
 def variant_of(config: Mapping, row: str) -> tuple[str, str | None, int | None]:
-    """(the trained method whose run restores ``row``, its sampler and steps; None: the run's own)."""
-    return sampler_variants(config).get(row, (row, None, None))
+    """(the trained method whose run restores ``row``, its sampler and steps; None: the method's
+    own). A sampling method's own row restores with the configured ``sampler`` and
+    ``sampler_steps``: a restoration choice, never part of the training run."""
+    if row in sampler_variants(config):
+        return sampler_variants(config)[row]
+    if row in method_classes(config) and method_classes(config)[row].samples:
+        return row, config["sampler"], config["sampler_steps"]
+    return row, None, None
 
 
 def restored_with(config: Mapping, row: str) -> tuple[str, list[str]]:

@@ -130,7 +130,8 @@ def test_misspelled_target_lists_the_choices(tmp_path):
         (lambda c: c.update(sampler="euler"),
          "config key 'sampler': 'euler' is not valid; choose one of: sde, ode, posterior, fast-ode, fast-sde"),
         (lambda c: c.update(sampler_steps=101),
-         "config key 'sampler_steps': 101 network evaluations, but benchmark synthetic-noise has T=100"),  # keys sorted
+         "config key 'sampler_steps': benchmark synthetic-noise, row irsde: steps (network evaluations per image) "
+         "must be an integer in 1..T=100, got 101"),  # the edited config's keys are sorted
         (lambda c: c.update(extra_samplers=[{"sampler": "fast-sde", "steps": 0}]),
          "config key 'extra_samplers[0].steps': expected an integer >= 1, got 0"),
         (lambda c: c["training"]["optim"].update(lr="fast"), "config key 'training.optim.lr': expected a finite number > 0, got 'fast'"),
@@ -233,6 +234,20 @@ def test_every_target_runs_on_the_ci_config_and_matches_its_reference(ci_run):
     assert "theta_schedules.png" in (tmp_path / "report.html").read_text(errors="ignore")
     again = snakemake("--cores", "2", "all", "--configfile", ci, workdir=tmp_path)
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+
+
+@pytest.mark.slow
+def test_changing_the_sampler_after_tables_restores_and_scores_again_but_never_retrains(ci_run, tmp_path):
+    """The table's sampler is a restoration choice: after a finished run, `sampler: posterior`
+    plans restore, evaluate and table jobs, and no training."""
+    workdir, first = ci_run
+    assert first.returncode == 0, first.stdout + first.stderr
+    config = write_config(tmp_path, "ci.yaml", lambda c: c.update(sampler="posterior", sampler_steps=20))
+    result = snakemake("-n", "-p", "tables", "--configfile", str(config), workdir=workdir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    planned = set(re.findall(r"^rule (\w+):", result.stdout, re.MULTILINE))
+    assert {"restore", "evaluate", "table"} <= planned and not planned & {"train", "train_curve", "prepare_dataset"}
+    assert "--sampler posterior --steps 20" in result.stdout
 
 
 def test_lint_reports_only_the_conda_advice_and_the_check_bites(tmp_path):

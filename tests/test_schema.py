@@ -63,7 +63,7 @@ def test_registries_fill_the_enums():
     properties = loaded["properties"]
     assert loaded["$defs"]["sde"]["properties"]["schedule"]["enum"] == list(SCHEDULES)
     assert loaded["$defs"]["loss"]["properties"]["name"]["enum"] == list(LOSSES)
-    assert properties["train"]["properties"]["val_sampler"]["enum"] == list(SAMPLERS)
+    assert loaded["$defs"]["train_options"]["properties"]["val_sampler"]["enum"] == list(SAMPLERS)
     assert properties["method"]["anyOf"][0]["enum"] == [name for name in METHODS if METHODS[name].trainable]
     assert "prenet" in METHODS and "prenet" not in properties["method"]["anyOf"][0]["enum"]
     assert not {"x-registry", "$ref"} & keys_of(loaded)

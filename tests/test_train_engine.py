@@ -215,7 +215,7 @@ def test_validation_sampler_runs_with_its_configured_steps(config):
     method.restore(net, torch.rand(1, 3, 8, 8), torch.Generator().manual_seed(0))
     assert len(calls) == 4 and calls[0] == 10
     config["train"]["val_steps"] = 11
-    with pytest.raises(ValueError, match="'train.val_steps': 11 network evaluations, but sde.T is 10"):
+    with pytest.raises(ValueError, match=r"'train.val_steps': steps \(network evaluations per image\) must be an integer in 1..T=10, got 11"):
         IRSDEMethod.from_config(validate_config(config))
 
 

@@ -78,16 +78,21 @@ class IRSDEMethod(Method):
 
     @classmethod
     def from_config(cls, config: Mapping) -> "IRSDEMethod":
+        """From a resolved training config; restores (and validates) with ``train.val_sampler``
+        in ``train.val_steps`` network evaluations unless :meth:`with_sampler` says otherwise."""
         sde = MeanRevertingSDE(**config["sde"])
-        return cls(
-            network=config["network"],
-            sde=sde,
-            loss=config["loss"]["name"],
-            kind=config["loss"]["kind"],
-            sampler=config["train"]["val_sampler"],
-            weighting=config["loss"]["timestep_weights"],
-            steps=config["train"]["val_steps"],
-        )
+        try:
+            return cls(
+                network=config["network"],
+                sde=sde,
+                loss=config["loss"]["name"],
+                kind=config["loss"]["kind"],
+                sampler=config["train"]["val_sampler"],
+                weighting=config["loss"]["timestep_weights"],
+                steps=config["train"]["val_steps"],
+            )
+        except ValueError as error:
+            raise ValueError(f"config key 'train.val_steps': {error}") from None
 
     @classmethod
     def from_weights(cls, state_dict: Mapping[str, Tensor], options: Mapping, sde: Mapping | None) -> "IRSDEMethod":
