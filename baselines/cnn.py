@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from irsde.losses import distance
 from irsde.methods import Method, Shard
-from irsde.nets import ConditionalUNet, unet_options
+from irsde.nets import ConditionalUNet
 
 
 def regress(net: nn.Module, lq: Tensor) -> Tensor:
@@ -55,7 +55,7 @@ class CNNBaseline(Method):
         return cls(network=config["network"], kind=config["loss"]["kind"])
 
     def build_net(self) -> nn.Module:
-        return ConditionalUNet(**unet_options(self.network), time_conditioned=False)
+        return ConditionalUNet(**dict(self.network), time_conditioned=False)
 
     def loss(self, net: nn.Module, gt: Tensor, lq: Tensor, generator: torch.Generator, shard: Shard) -> Tensor:
         """Per-sample mean absolute error to GT, averaged over the batch (no randomness used)."""

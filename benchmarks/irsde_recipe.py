@@ -37,7 +37,7 @@ PAPER_OVERRIDES = (
     "sde.eps=0.005",
     "sde.max_sigma=10",
     "loss.timestep_weights=uniform",
-    "network.prediction=noise",
+    "options.prediction=noise",
     "train.ema_decay=0.995",
 )
 

@@ -28,7 +28,7 @@ PAPER_KEYS = (
     "network.nf",
     "network.depth",
     "network.attn_head_dim",
-    "network.prediction",
+    "options.prediction",
     "data.crop_size",
     "data.batch_size",
     "optim.lr",
@@ -49,9 +49,10 @@ def _lookup(config: Mapping, dotted: str):
 
 def paper_setting() -> dict[str, object]:
     """``{dotted key: the paper's value}`` for every key of :data:`PAPER_KEYS`."""
+    from irsde.methods.ir_sde import IRSDEMethod
     from irsde.train.config import defaults
 
-    paper = defaults()
+    paper = {**defaults(), "options": IRSDEMethod.resolve_options({}, "the paper's IR-SDE")}
     return {key: _lookup(paper, key) for key in PAPER_KEYS}
 
 

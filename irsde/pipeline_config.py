@@ -290,6 +290,7 @@ def run_config(
         "method": method_specs(config)[method],
         "device": training["device"],
         "output_dir": output_dir,
+        "options": dict(config["method_options"].get(method, {})),
         "data": {"train": train_dir, "val": val_dir, **training_part(config, benchmark, "data")},
         "network": method_section(config, benchmark, method, "network"),
         "sde": method_section(config, benchmark, method, "sde"),
@@ -358,19 +359,22 @@ def _awaits_the_user(config: Mapping, name: str) -> bool:
 
 
 def released_options(config: Mapping, row: str) -> dict:
-    """The options a released checkpoint restores with: those it was released for, with the
-    config's ``method_options`` of its method on top (validated by the method)."""
+    """The options a released checkpoint restores with (validated by its method): those it was
+    released for (facts of its weights, e.g. PReNet's 6 stages, IR-SDE's noise prediction), the
+    config's ``method_options`` of its method for the others (e.g. FFDNet's noise level), then
+    the method's defaults. (A trained run's ``method_options`` do not change released weights.)"""
     checkpoint = CHECKPOINTS[row]
-    options = {**checkpoint.options, **config["method_options"].get(checkpoint.method, {})}
+    options = {**config["method_options"].get(checkpoint.method, {}), **checkpoint.options}
     return METHODS[checkpoint.method].resolve_options(options, f"config key 'method_options.{checkpoint.method}'")
 
 
 def released_restore_options(config: Mapping, benchmark: str, row: str) -> list[str]:
-    """The ``irsde restore --checkpoint`` options of a released row: the method's options the config
-    sets, and for a method that samples the configured sampler and the benchmark's SDE."""
+    """The ``irsde restore --checkpoint`` options of a released row: every option it restores with
+    (:func:`released_options`), and for a method that samples the configured sampler and the
+    benchmark's SDE."""
     checkpoint = CHECKPOINTS[row]
     method = METHODS[checkpoint.method]
-    options = [part for key, value in config["method_options"].get(checkpoint.method, {}).items()
+    options = [part for key, value in released_options(config, row).items()
                for part in ("--option", f"{key}={'null' if value is None else value}")]
     if method.samples:
         options += ["--sampler", config["sampler"]] + (["--steps", str(config["sampler_steps"])] if config["sampler_steps"] else [])

@@ -60,7 +60,7 @@ def test_restore_a_run_then_evaluate_writes_tidy_csv_keyed_by_method_id(runs, da
     manifest = json.loads((out / "restore.json").read_text())
     assert manifest["method"] == "irsde" and manifest["seed"] == 5 and manifest["run"] == str(runs["irsde"].resolve())
     assert manifest["sde"] == {"schedule": "cosine", "T": 4, "max_sigma": 10.0, "eps": 0.005}  # the run's SDE
-    assert manifest["sampler"] == "sde" and manifest["network"] == {"nf": 8, "depth": 2, "attn_head_dim": 32, "prediction": "noise"}
+    assert manifest["sampler"] == "sde" and manifest["network"] == {"nf": 8, "depth": 2, "attn_head_dim": 32}
     assert manifest["weights"].endswith("weights/ema_latest.pth")
     assert sorted(p.name for p in (out / "png").iterdir()) == [f"img-{i}.png" for i in range(5)]
 
@@ -155,7 +155,7 @@ def test_published_checkpoint_layout_is_inferred_and_recorded(data_root, tmp_pat
     assert code == 0
     manifest = json.loads((out / "restore.json").read_text())
     assert manifest["network"] == {"nf": 32, "depth": 4, "in_nc": 3, "out_nc": 3, "attn_head_dim": 32}
-    assert manifest["sampler"] == "sde" and manifest["method"] == "irsde" and manifest["options"] == {}
+    assert manifest["sampler"] == "sde" and manifest["method"] == "irsde" and manifest["options"] == {"prediction": "noise"}
     assert manifest["sde"] == {"schedule": "cosine", "T": 2, "max_sigma": 10.0, "eps": 0.005}
     assert len(list((out / "png").iterdir())) == 2
 

@@ -138,7 +138,7 @@ def test_only_a_sampling_method_takes_another_sampler():
         cnn.with_sampler("ode")
     config = {"network": {"nf": 8, "depth": 2}, "sde": {"schedule": "cosine", "T": 5, "max_sigma": 10, "eps": 0.005},
               "loss": {"name": "maximum_likelihood", "kind": "l1", "timestep_weights": "uniform"},
-              "train": {"val_sampler": "sde", "val_steps": None}}
+              "train": {"val_sampler": "sde", "val_steps": None}, "options": {"prediction": "noise"}}
     irsde = IRSDEMethod.from_config(config)
     ode = irsde.with_sampler("ode")
     assert ode.settings()["sampler"] == "ode" and irsde.settings()["sampler"] == "sde"
@@ -178,11 +178,11 @@ class CleanImageOracle(torch.nn.Module):
         return self.x0 - mu
 
 
-def data_predicting_method(**network):
-    config = {"network": {"nf": 8, "depth": 2, "prediction": "data", **network},
+def data_predicting_method(prediction="data"):
+    config = {"network": {"nf": 8, "depth": 2},
               "sde": {"schedule": "cosine", "T": 20, "max_sigma": 10, "eps": 0.005},
               "loss": {"name": "maximum_likelihood", "kind": "l1", "timestep_weights": "uniform"},
-              "train": {"val_sampler": "posterior", "val_steps": None}}
+              "train": {"val_sampler": "posterior", "val_steps": None}, "options": {"prediction": prediction}}
     return IRSDEMethod.from_config(config)
 
 
@@ -197,16 +197,19 @@ def test_a_data_predicting_network_is_read_as_the_noise_it_implies():
     assert method.restore(CleanImageOracle(x0), mu, generator).sub(x0).abs().max() < 1e-4
     net = method.build_net()
     assert isinstance(method.noise_predictor(net), DataPrediction) and not isinstance(net, DataPrediction)
-    assert "prediction" not in method.architecture and method.settings()["prediction"] == "data"
+    assert method.network == {"nf": 8, "depth": 2} and method.settings()["prediction"] == "data"
     assert method.with_sampler("ode").prediction == "data"
     noise_method = data_predicting_method(prediction="noise")
     assert noise_method.noise_predictor(net) is net
-    # the baseline shares the network section; the key does not change how it is built
-    baseline = CNNBaseline({"nf": 8, "depth": 2, "prediction": "data"}).build_net()
-    assert sum(p.numel() for p in baseline.parameters()) == sum(
-        p.numel() for p in CNNBaseline({"nf": 8, "depth": 2}).build_net().parameters())
+
+
+def test_the_prediction_is_a_method_option_validated_by_the_method():
+    assert IRSDEMethod.resolve_options({}, "x") == {"prediction": "noise"}
+    assert CNNBaseline.options_schema == {}
+    with pytest.raises(ValueError, match=r"config key 'method_options.cnn_baseline': method 'cnn_baseline'"):
+        CNNBaseline.resolve_options({"prediction": "data"}, "config key 'method_options.cnn_baseline'")
 
 
 def test_an_unknown_prediction_names_the_key():
-    with pytest.raises(ValueError, match=r"'network.prediction': 'velocity' is not one of \['noise', 'data'\]"):
+    with pytest.raises(ValueError, match=r"config key 'prediction': 'velocity' is not valid.*choose one of: noise, data"):
         data_predicting_method(prediction="velocity")

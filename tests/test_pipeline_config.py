@@ -99,7 +99,7 @@ def test_table_captions_name_how_ir_sde_differs_from_the_paper():
     embedded = validated(shipped("config"))
     deviations = pipeline_config.paper_deviations(embedded, "synthetic-rain")
     assert any(d.startswith("network.nf ") and "(paper 64)" in d for d in deviations)
-    assert "network.prediction data (paper noise)" in deviations
+    assert "options.prediction data (paper noise)" in deviations
     paper = validated(shipped("paper"))
     assert pipeline_config.paper_deviations(paper, "rain100h") == ["train.iterations 500000 (paper 700000)"]
     paper["methods"] = ["cnn_baseline"]

@@ -30,7 +30,7 @@ def test_minimal_config_gets_the_paper_defaults():
         "gamma": 0.5,
     }
     assert config["sde"] == {"schedule": "cosine", "T": 100, "max_sigma": 10.0, "eps": 0.005}
-    assert config["network"] == {"nf": 64, "depth": 4, "attn_head_dim": 32, "prediction": "noise"}
+    assert config["network"] == {"nf": 64, "depth": 4, "attn_head_dim": 32} and config["options"] == {"prediction": "noise"}
     assert config["loss"] == {"name": "maximum_likelihood", "kind": "l1", "timestep_weights": "uniform"}
     assert config["train"]["ema_decay"] == 0.995
     assert config["method"] == "irsde"
@@ -163,7 +163,7 @@ def test_load_config_from_yaml_file_with_overrides(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text(yaml.safe_dump({"name": "run", "data": {"train": "t"}, "network": {"nf": 8}}))
     config = load_config(path, ["network.depth=2"])
-    assert config["network"] == {"nf": 8, "depth": 2, "attn_head_dim": 32, "prediction": "noise"}
+    assert config["network"] == {"nf": 8, "depth": 2, "attn_head_dim": 32}
     # the dumped resolved config loads back to itself
     dumped = tmp_path / "resolved.yaml"
     dumped.write_text(dump_config(config))

@@ -70,7 +70,8 @@ def test_irsde_run_writes_the_documented_layout(config):
 
     record = json.loads(layout.run_record.read_text())
     assert record["finished"] is True and record["seed"] == 3 and record["iteration"] == 6
-    assert record["config"]["network"] == {"nf": 8, "depth": 2, "attn_head_dim": 32, "prediction": "noise"}
+    assert record["config"]["network"] == {"nf": 8, "depth": 2, "attn_head_dim": 32}
+    assert record["config"]["options"] == {"prediction": "noise"}
     assert record["sessions"][0]["world_size"] == 1
     assert layout.config.is_file() and load_training_state(layout)["iteration"] == 6
     assert not (layout.root / "debug").exists()

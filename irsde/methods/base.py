@@ -239,14 +239,10 @@ def draw_shard_batch(
 
 
 PREDICTIONS = ("noise", "data")
-"""What the network's output means: ``noise`` (the paper's: eps_hat of x_t) or ``data`` (the clean
-image, as a residual on mu: x0_hat = mu + output, read as the noise it implies)."""
+"""What a sampling method's network output means: ``noise`` (the paper's: eps_hat of x_t) or
+``data`` (the clean image, as a residual, read as the noise it implies)."""
 
-
-def network_prediction(network: Mapping) -> str:
-    """The ``prediction`` of a config's ``network`` section (default ``noise``), checked against
-    :data:`PREDICTIONS` (a ValueError naming the key otherwise)."""
-    prediction = network.get("prediction", "noise")
-    if prediction not in PREDICTIONS:
-        raise ValueError(f"config key 'network.prediction': {prediction!r} is not one of {list(PREDICTIONS)}")
-    return prediction
+PREDICTION_OPTION = {"prediction": {
+    "type": "string", "enum": list(PREDICTIONS), "default": "noise",
+    "description": "what the network outputs: noise (the paper's eps_hat) or data (the clean image as a residual)"}}
+"""The ``prediction`` option of the methods whose network predicts the noise of a diffusion."""

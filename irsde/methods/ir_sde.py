@@ -15,8 +15,8 @@ from torch import Tensor, nn
 
 from irsde.diagnostics import noise_prediction_errors, probe_steps
 from irsde.losses import LOSSES, timestep_weights
-from irsde.methods.base import Method, Shard, draw_shard_batch, network_prediction, unet_network_from_weights
-from irsde.nets import ConditionalUNet, unet_options
+from irsde.methods.base import PREDICTION_OPTION, Method, Shard, draw_shard_batch, unet_network_from_weights
+from irsde.nets import ConditionalUNet
 from irsde.paper import PAPER_SDE
 from irsde.sampling import SAMPLERS, check_step_count, sample
 from irsde.sde import MeanRevertingSDE
@@ -42,10 +42,10 @@ class DataPrediction(nn.Module):
 
 
 class IRSDEMethod(Method):
-    """IR-SDE with a ``network`` config (``nf``, ``depth``: :class:`ConditionalUNet` keys, and
-    ``prediction``: one of :data:`PREDICTIONS`), an SDE, a loss (name, ``l1``/``l2`` kind and
-    timestep weighting) and the sampler it restores with, with ``steps`` network evaluations per
-    image (None: ``sde.T``)."""
+    """IR-SDE with a ``network`` config (:class:`ConditionalUNet` keys: ``nf``, ``depth`` ...), an
+    SDE, a loss (name, ``l1``/``l2`` kind and timestep weighting), the sampler it restores with,
+    with ``steps`` network evaluations per image (None: ``sde.T``), and its option ``prediction``
+    (one of :data:`~irsde.methods.base.PREDICTIONS`: what the network outputs)."""
 
     id = "irsde"
     label = "IR-SDE (ours)"
@@ -53,6 +53,7 @@ class IRSDEMethod(Method):
     stochastic = True
     samples = True
     default_sde = PAPER_SDE
+    options_schema = PREDICTION_OPTION
 
     def __init__(
         self,
@@ -63,10 +64,10 @@ class IRSDEMethod(Method):
         sampler: str = "sde",
         weighting: str = "uniform",
         steps: int | None = None,
+        prediction: str = "noise",
     ):
         self.network = dict(network)
-        self.architecture = unet_options(self.network)
-        self.prediction = network_prediction(self.network)
+        self.prediction = self.resolve_options({"prediction": prediction}, f"method {self.id!r}")["prediction"]
         self.sde = sde
         self.loss_name, self.kind = loss, kind
         self.loss_fn = LOSSES[loss]
@@ -90,6 +91,7 @@ class IRSDEMethod(Method):
                 sampler=config["train"]["val_sampler"],
                 weighting=config["loss"]["timestep_weights"],
                 steps=config["train"]["val_steps"],
+                prediction=config["options"]["prediction"],
             )
         except ValueError as error:
             raise ValueError(f"config key 'train.val_steps': {error}") from None
@@ -107,7 +109,7 @@ class IRSDEMethod(Method):
         return self
 
     def build_net(self) -> nn.Module:
-        return ConditionalUNet(**self.architecture, time_conditioned=True)
+        return ConditionalUNet(**self.network, time_conditioned=True)
 
     def noise_predictor(self, net: nn.Module) -> nn.Module:
         """``net`` as the noise predictor that the losses, samplers and diagnostics call."""
@@ -124,7 +126,7 @@ class IRSDEMethod(Method):
     def settings(self) -> dict:
         nfe = self.sde.T if self.steps is None else self.steps
         return {"sampler": self.sampler, "steps": self.steps, "nfe": nfe, "prediction": self.prediction,
-                "sde": self.sde.settings(), "network": self.architecture}
+                "sde": self.sde.settings(), "network": self.network}
 
     def timestep_errors(self, net: nn.Module, gt: Tensor, lq: Tensor, seed: int) -> list[dict]:
         """Noise-prediction error by timestep (:mod:`irsde.diagnostics`), written at validation."""
@@ -133,4 +135,4 @@ class IRSDEMethod(Method):
     def with_sampler(self, sampler: str | None = None, steps: int | None = None) -> "IRSDEMethod":
         sampler = self.sampler if sampler is None else sampler
         steps = self.steps if steps is None else steps
-        return type(self)(self.network, self.sde, self.loss_name, self.kind, sampler, self.weighting, steps)
+        return type(self)(self.network, self.sde, self.loss_name, self.kind, sampler, self.weighting, steps, self.prediction)

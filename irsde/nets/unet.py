@@ -1,7 +1,7 @@
 """The conditional U-Net of IR-SDE (DESIGN §3), checkpoint-compatible with the published weights.
 
-``ConditionalUNet(in_nc, out_nc, nf, depth)`` predicts the noise ``eps_hat = net(x_t, mu, t)``
-(or, for IR-SDE with ``network.prediction: data``, the clean image's residual on ``mu``).
+``ConditionalUNet(in_nc, out_nc, nf, depth)`` maps ``(x_t, mu, t)`` to an image-shaped output (what
+that output means, the noise ``eps_hat`` or a clean image, is the method's business).
 Its ``state_dict()`` has exactly the parameter names and shapes of the authors' released
 checkpoints (``shared/reference/conditional_unet_nf{64,32}_depth4.json``), so those files load
 with ``strict=True``; the module attribute names below (``init_conv``, ``time_mlp``, ``downs``,
@@ -283,16 +283,6 @@ def check_architecture(nf, depth) -> None:
             "nf", f"nf={nf} with depth={depth} makes a {nf * 2**depth}-channel widest layer (nf * 2**depth), "
             f"more than {MAX_WIDTH} (the paper: nf 64, depth 4 -> 1024); lower nf or depth"
         )
-
-
-OUTPUT_MEANING_KEYS = ("prediction",)
-"""Keys of a config's ``network`` section that tell a method how to read the network's output
-(:data:`irsde.methods.ir_sde.PREDICTIONS`) rather than how to build it."""
-
-
-def unet_options(network: Mapping) -> dict:
-    """The :class:`ConditionalUNet` keyword arguments of a config's ``network`` section."""
-    return {key: value for key, value in network.items() if key not in OUTPUT_MEANING_KEYS}
 
 
 def build_net(cfg: Mapping) -> ConditionalUNet:

@@ -49,11 +49,30 @@ def validate_config(config: Mapping) -> dict:
     Raises ValueError naming the dotted key of the first unknown key, missing required key or
     bad value.
     """
-    resolved = schema.validate(config, SCHEMA_FILE)
+    resolved = schema.validate(_moved_keys(config), SCHEMA_FILE)
+    resolved["options"] = _method_options(resolved["method"], resolved["options"])
     check_network_size(resolved["network"])
     if resolved["output_dir"] is None:
         resolved["output_dir"] = str(Path("runs") / resolved["name"])
     return resolved
+
+
+def _method_options(method: str, options: Mapping) -> dict:
+    """The run's ``options`` validated by its method, defaults filled in."""
+    from irsde.methods import method_class
+
+    return method_class(method).resolve_options(options, "config key 'options'")
+
+
+def _moved_keys(config: Mapping) -> Mapping:
+    """A run written before a key moved, read as it is now: ``network.prediction`` (what the
+    network's output means) is the method option ``options.prediction``."""
+    network = config.get("network")
+    if not (isinstance(network, Mapping) and "prediction" in network):
+        return config
+    moved = {**config, "network": {k: v for k, v in network.items() if k != "prediction"}}
+    moved["options"] = {"prediction": network["prediction"], **(config.get("options") or {})}
+    return moved
 
 
 def check_network_size(network: Mapping, key: str = "network") -> None:
