@@ -30,7 +30,7 @@ from irsde.data.synthetic import planned_images
 from irsde.methods import INPUT, METHODS, USER_OUTPUTS, Method, RowFacts, build_method, method_class, row_facts
 from irsde.methods.ir_sde import IRSDEMethod
 from irsde.sampling import check_step_count
-from irsde.train.config import validate_config
+from irsde.train.config import schema_registries, validate_config
 
 TRAINING_PARTS = ("data", "optim", "train")
 """The sections of ``training`` a benchmark may override (``benchmarks.<name>.training``)."""
@@ -40,7 +40,7 @@ TRAINING_SECTIONS = ("network", "sde", "loss", "training")
 
 def validate_pipeline_config(config: Mapping, schema_file: str | os.PathLike, published_csv: str | os.PathLike) -> dict:
     """The checked config with defaults filled in; ValueError naming the key at fault otherwise."""
-    resolved = schema.validate(config, schema_file)
+    resolved = schema.validate(config, schema_file, schema_registries())
     _check_cross_keys(resolved, published_benchmarks(published_csv))
     return resolved
 

@@ -8,8 +8,9 @@ loaded (:func:`load_schema`):
   the training schema of this package); keys beside a ``$ref`` are added to what it points to,
   and ``x-partial: true`` beside it drops the defaults of what it points to (for a partial
   override of a section, whose missing keys must stay missing);
-* ``x-registry: NAME`` becomes ``enum: [...]``, the names of that registry of the package
-  (:func:`registry_names`), so the valid values are always those of the code.
+* ``x-registry: NAME`` becomes ``enum: [...]``, the names the caller gives for NAME (the
+  registries of the package, :func:`irsde.train.config.schema_registries`), so the valid values
+  are always those of the code and this module imports no domain module.
 
 :func:`validate` returns a checked copy of the document with every ``default`` filled in and
 keys in schema order. Beyond plain JSON Schema it reads numbers written as YAML strings (YAML
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import math
 import os
 from collections.abc import Iterable, Mapping
@@ -32,36 +34,26 @@ import yaml
 from jsonschema import Draft202012Validator, ValidationError, validators
 
 
-def registry_names(name: str) -> list[str]:
-    """The valid values ``x-registry: name`` stands for, read from the package's registries."""
-    from irsde.checkpoints import CHECKPOINTS
-    from irsde.data import ALL_DATASETS
-    from irsde.devices import DEVICE_CHOICES
-    from irsde.losses import LOSS_KINDS, LOSSES, TIMESTEP_WEIGHTS
-    from irsde.methods import METHODS
-    from irsde.metrics import METRIC_NAMES, PROTOCOLS
-    from irsde.sampling import SAMPLERS
-    from irsde.schedules import SCHEDULES
-
-    registries = {
-        "checkpoints": CHECKPOINTS, "datasets": ALL_DATASETS, "devices": DEVICE_CHOICES, "loss kinds": LOSS_KINDS, "losses": LOSSES,
-        "methods": METHODS, "trainable methods": [name for name, method in METHODS.items() if method.trainable],
-        "metrics": METRIC_NAMES, "protocols": PROTOCOLS, "samplers": SAMPLERS,
-        "schedules": SCHEDULES, "timestep weights": TIMESTEP_WEIGHTS,
-    }
-    if name not in registries:
-        raise ValueError(f"x-registry: unknown registry {name!r}; choose one of: {', '.join(registries)}")
-    return list(registries[name])
-
-
 # ----------------------------------------------------------------------------------- loading
 
 
-def load_schema(path: str | os.PathLike) -> dict:
-    """The schema in ``path`` with its references and registries filled in."""
-    path = Path(path).resolve()
+Registries = Mapping[str, Iterable[str]]
+"""What ``x-registry: NAME`` stands for: NAME -> the valid names (given by the caller, so that
+this module knows no domain)."""
+
+
+def load_schema(path: str | os.PathLike, registries: Registries | None = None) -> dict:
+    """The schema in ``path`` with its references filled in and every ``x-registry: NAME``
+    replaced by ``enum: registries[NAME]``. Loaded once per file and set of registry names (a
+    copy is returned: callers may change it)."""
+    frozen = tuple(sorted((name, tuple(values)) for name, values in (registries or {}).items()))
+    return copy.deepcopy(_load(Path(path).resolve(), frozen))
+
+
+@functools.lru_cache(maxsize=32)
+def _load(path: Path, registries: tuple[tuple[str, tuple[str, ...]], ...]) -> dict:
     document = _read_yaml(path)
-    return _resolve(document, document, path, depth=0)
+    return _resolve(document, document, path, 0, dict(registries))
 
 
 def _read_yaml(path: Path) -> dict:
@@ -70,24 +62,27 @@ def _read_yaml(path: Path) -> dict:
     return yaml.safe_load(path.read_text())
 
 
-def _resolve(node, document: dict, path: Path, depth: int):
+def _resolve(node, document: dict, path: Path, depth: int, registries: Mapping[str, tuple[str, ...]]):
     if depth > 50:
         raise ValueError(f"{path}: $ref chain too deep (a cycle?)")
     if isinstance(node, list):
-        return [_resolve(item, document, path, depth) for item in node]
+        return [_resolve(item, document, path, depth, registries) for item in node]
     if not isinstance(node, dict):
         return node
-    node = {key: _resolve(value, document, path, depth) for key, value in node.items() if key != "$ref"} | (
+    node = {key: _resolve(value, document, path, depth, registries) for key, value in node.items() if key != "$ref"} | (
         {"$ref": node["$ref"]} if "$ref" in node else {}
     )
     if "$ref" in node:
         target, target_document, target_path = _follow(node.pop("$ref"), document, path)
-        resolved = _resolve(target, target_document, target_path, depth + 1)
+        resolved = _resolve(target, target_document, target_path, depth + 1, registries)
         if node.pop("x-partial", False):
             resolved = _without_defaults(resolved)
         return {**resolved, **node}
     if "x-registry" in node:
-        node["enum"] = registry_names(node.pop("x-registry"))
+        name = node.pop("x-registry")
+        if name not in registries:
+            raise ValueError(f"{path}: x-registry: unknown registry {name!r}; choose one of: {', '.join(registries)}")
+        node["enum"] = list(registries[name])
     return node
 
 
@@ -170,14 +165,14 @@ _Validator = validators.extend(
 )
 
 
-def validate(document: Mapping, schema: Mapping | str | os.PathLike) -> dict:
+def validate(document: Mapping, schema: Mapping | str | os.PathLike, registries: Registries | None = None) -> dict:
     """A checked copy of ``document`` with defaults filled in, in schema order.
 
-    ``schema`` is a loaded schema or a schema file. Raises ValueError on the first problem, the
-    one nearest the top of the document (see the module docstring).
+    ``schema`` is a loaded schema or a schema file (loaded with ``registries``). Raises ValueError
+    on the first problem, the one nearest the top of the document (see the module docstring).
     """
     if not isinstance(schema, Mapping):
-        schema = load_schema(schema)
+        schema = load_schema(schema, registries)
     if not isinstance(document, Mapping):
         raise ValueError(f"a config must be a mapping of keys to values, got {type(document).__name__}")
     resolved = copy.deepcopy(dict(document))

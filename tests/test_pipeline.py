@@ -102,8 +102,9 @@ def test_default_config_restores_denoising_ode_from_the_denoising_sde_model(tmp_
 def test_config_schema_lists_every_registered_sampler():
     from irsde.sampling import SAMPLERS
     from irsde.schema import load_schema
+    from irsde.train.config import schema_registries
 
-    schema = load_schema(REPO / "workflow" / "schemas" / "config.schema.yaml")
+    schema = load_schema(REPO / "workflow" / "schemas" / "config.schema.yaml", schema_registries())
     assert schema["properties"]["sampler"]["enum"] == list(SAMPLERS)
     assert schema["properties"]["extra_samplers"]["items"]["properties"]["sampler"]["enum"] == list(SAMPLERS)
 

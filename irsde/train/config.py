@@ -33,14 +33,40 @@ RESUMABLE_CHANGES = frozenset(
 )
 
 
+def schema_registries() -> dict[str, list[str]]:
+    """What the training and pipeline schemas' ``x-registry: NAME`` stand for: the names of the
+    package's registries (methods, samplers, datasets ...)."""
+    from irsde.checkpoints import CHECKPOINTS
+    from irsde.data import ALL_DATASETS
+    from irsde.devices import DEVICE_CHOICES
+    from irsde.losses import LOSS_KINDS, LOSSES, TIMESTEP_WEIGHTS
+    from irsde.methods import METHODS
+    from irsde.metrics import METRIC_NAMES, PROTOCOLS
+    from irsde.sampling import SAMPLERS
+    from irsde.schedules import SCHEDULES
+
+    registries = {
+        "checkpoints": CHECKPOINTS, "datasets": ALL_DATASETS, "devices": DEVICE_CHOICES, "loss kinds": LOSS_KINDS,
+        "losses": LOSSES, "methods": METHODS, "metrics": METRIC_NAMES, "protocols": PROTOCOLS, "samplers": SAMPLERS,
+        "schedules": SCHEDULES, "timestep weights": TIMESTEP_WEIGHTS,
+        "trainable methods": [name for name, method in METHODS.items() if method.trainable],
+    }
+    return {name: list(names) for name, names in registries.items()}
+
+
+def load_training_schema() -> dict:
+    """The training schema, its registries filled in."""
+    return schema.load_schema(SCHEMA_FILE, schema_registries())
+
+
 def defaults() -> dict:
     """The schema's defaults as a nested dict (required keys are absent)."""
-    return schema.schema_defaults(schema.load_schema(SCHEMA_FILE))
+    return schema.schema_defaults(load_training_schema())
 
 
 def schema_keys() -> list[str]:
     """Every dotted leaf key of the schema, in schema order."""
-    return schema.leaf_keys(schema.load_schema(SCHEMA_FILE))
+    return schema.leaf_keys(load_training_schema())
 
 
 def validate_config(config: Mapping) -> dict:
@@ -49,7 +75,7 @@ def validate_config(config: Mapping) -> dict:
     Raises ValueError naming the dotted key of the first unknown key, missing required key or
     bad value.
     """
-    resolved = schema.validate(_moved_keys(config), SCHEMA_FILE)
+    resolved = schema.validate(_moved_keys(config), load_training_schema())
     resolved["options"] = _method_options(resolved["method"], resolved["options"])
     check_network_size(resolved["network"])
     if resolved["output_dir"] is None:
