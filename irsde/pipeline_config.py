@@ -34,7 +34,7 @@ from irsde.train.config import schema_registries, validate_config
 
 TRAINING_PARTS = ("data", "optim", "train")
 """The sections of ``training`` a benchmark may override (``benchmarks.<name>.training``)."""
-TRAINING_SECTIONS = ("network", "sde", "loss", "training")
+TRAINING_SECTIONS = ("network", "loss", "training")
 """Top-level sections a config needs when it trains a method (and only then)."""
 
 
@@ -293,7 +293,7 @@ def run_config(
         "options": dict(config["method_options"].get(method, {})),
         "data": {"train": train_dir, "val": val_dir, **training_part(config, benchmark, "data")},
         "network": method_section(config, benchmark, method, "network"),
-        "sde": method_section(config, benchmark, method, "sde"),
+        "sde": {**irsde_paper.PAPER_SDE, **method_section(config, benchmark, method, "sde")},
         "loss": dict(config["loss"]),
         "optim": training_part(config, benchmark, "optim"),
         "train": {**training_part(config, benchmark, "train"), "protocol": config["benchmarks"][benchmark]["protocol"]},
@@ -446,7 +446,7 @@ def schedule_variants(config: Mapping) -> list[str]:
 
 def loss_variants(config: Mapping) -> list[str]:
     """Runs of the loss comparison, ``<schedule>-<loss>``: every loss, the configured schedule."""
-    return [f"{config['sde']['schedule']}-{loss}" for loss in config["curves"]["losses"]]
+    return [f"{_curves_schedule(config)}-{loss}" for loss in config["curves"]["losses"]]
 
 
 def curve_variants(config: Mapping) -> list[str]:
@@ -456,7 +456,12 @@ def curve_variants(config: Mapping) -> list[str]:
 
 def paper_variant(config: Mapping) -> str:
     """The curves' run of the configured schedule and loss (whose timestep errors are plotted)."""
-    return f"{config['sde']['schedule']}-{config['loss']['name']}"
+    return f"{_curves_schedule(config)}-{config['loss']['name']}"
+
+
+def _curves_schedule(config: Mapping) -> str:
+    """The theta schedule the curves' benchmark trains with (the loss comparison's)."""
+    return benchmark_sde(config, config["curves"]["benchmark"])["schedule"]
 
 
 def curve_run_config(

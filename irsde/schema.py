@@ -10,7 +10,9 @@ loaded (:func:`load_schema`):
   override of a section, whose missing keys must stay missing);
 * ``x-registry: NAME`` becomes ``enum: [...]``, the names the caller gives for NAME (the
   registries of the package, :func:`irsde.train.config.schema_registries`), so the valid values
-  are always those of the code and this module imports no domain module.
+  are always those of the code and this module imports no domain module;
+* ``x-default: NAME`` becomes ``default: VALUE`` with the value the caller gives for NAME (e.g.
+  the paper's SDE, defined once in :mod:`irsde.paper`).
 
 :func:`validate` returns a checked copy of the document with every ``default`` filled in and
 keys in schema order. Beyond plain JSON Schema it reads numbers written as YAML strings (YAML
@@ -39,21 +41,27 @@ from jsonschema import Draft202012Validator, ValidationError, validators
 
 Registries = Mapping[str, Iterable[str]]
 """What ``x-registry: NAME`` stands for: NAME -> the valid names (given by the caller, so that
-this module knows no domain)."""
+this module knows no domain). The caller may also give the values ``x-default: NAME`` stands
+for, under the key :data:`DEFAULTS`: ``{DEFAULTS: {NAME: value}}``."""
+
+DEFAULTS = "x-default"
 
 
 def load_schema(path: str | os.PathLike, registries: Registries | None = None) -> dict:
-    """The schema in ``path`` with its references filled in and every ``x-registry: NAME``
-    replaced by ``enum: registries[NAME]``. Loaded once per file and set of registry names (a
-    copy is returned: callers may change it)."""
-    frozen = tuple(sorted((name, tuple(values)) for name, values in (registries or {}).items()))
-    return copy.deepcopy(_load(Path(path).resolve(), frozen))
+    """The schema in ``path`` with its references filled in, every ``x-registry: NAME`` replaced
+    by ``enum: registries[NAME]`` and every ``x-default: NAME`` by ``default:
+    registries[DEFAULTS][NAME]``. Loaded once per file and set of names (a copy is returned:
+    callers may change it)."""
+    given = dict(registries or {})
+    defaults = tuple(sorted(given.pop(DEFAULTS, {}).items()))  # simple values: strings and numbers
+    names = tuple(sorted((name, tuple(values)) for name, values in given.items()))
+    return copy.deepcopy(_load(Path(path).resolve(), names, defaults))
 
 
 @functools.lru_cache(maxsize=32)
-def _load(path: Path, registries: tuple[tuple[str, tuple[str, ...]], ...]) -> dict:
+def _load(path: Path, names: tuple, defaults: tuple) -> dict:
     document = _read_yaml(path)
-    return _resolve(document, document, path, 0, dict(registries))
+    return _resolve(document, document, path, 0, dict(names), dict(defaults))
 
 
 def _read_yaml(path: Path) -> dict:
@@ -62,19 +70,19 @@ def _read_yaml(path: Path) -> dict:
     return yaml.safe_load(path.read_text())
 
 
-def _resolve(node, document: dict, path: Path, depth: int, registries: Mapping[str, tuple[str, ...]]):
+def _resolve(node, document: dict, path: Path, depth: int, registries: Mapping[str, tuple[str, ...]],
+             defaults: Mapping):
     if depth > 50:
         raise ValueError(f"{path}: $ref chain too deep (a cycle?)")
     if isinstance(node, list):
-        return [_resolve(item, document, path, depth, registries) for item in node]
+        return [_resolve(item, document, path, depth, registries, defaults) for item in node]
     if not isinstance(node, dict):
         return node
-    node = {key: _resolve(value, document, path, depth, registries) for key, value in node.items() if key != "$ref"} | (
-        {"$ref": node["$ref"]} if "$ref" in node else {}
-    )
+    node = {key: _resolve(value, document, path, depth, registries, defaults) for key, value in node.items()
+            if key != "$ref"} | ({"$ref": node["$ref"]} if "$ref" in node else {})
     if "$ref" in node:
         target, target_document, target_path = _follow(node.pop("$ref"), document, path)
-        resolved = _resolve(target, target_document, target_path, depth + 1, registries)
+        resolved = _resolve(target, target_document, target_path, depth + 1, registries, defaults)
         if node.pop("x-partial", False):
             resolved = _without_defaults(resolved)
         return {**resolved, **node}
@@ -83,6 +91,11 @@ def _resolve(node, document: dict, path: Path, depth: int, registries: Mapping[s
         if name not in registries:
             raise ValueError(f"{path}: x-registry: unknown registry {name!r}; choose one of: {', '.join(registries)}")
         node["enum"] = list(registries[name])
+    if "x-default" in node:
+        name = node.pop("x-default")
+        if name not in defaults:
+            raise ValueError(f"{path}: x-default: unknown value {name!r}; the caller gives: {', '.join(defaults)}")
+        node["default"] = copy.deepcopy(defaults[name])
     return node
 
 

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from irsde import pipeline_config
+from irsde.paper import PAPER_SDE
 from irsde.train import validate_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -69,11 +70,12 @@ def test_run_config_puts_each_benchmark_s_own_keys_on_top():
 def test_a_benchmark_override_changes_only_its_own_keys():
     """A partial `sde:` of a benchmark is never filled with defaults that would hide the global keys."""
     config = shipped("config")
-    config["sde"]["T"] = 40
+    config["sde"] = {"T": 40}
     config["benchmarks"]["synthetic-rain"]["sde"] = {"max_sigma": 20}
     config = validated(config)
     assert config["benchmarks"]["synthetic-rain"]["sde"] == {"max_sigma": 20.0}
-    assert pipeline_config.benchmark_section(config, "synthetic-rain", "sde")["T"] == 40
+    assert pipeline_config.benchmark_section(config, "synthetic-rain", "sde") == {"T": 40, "max_sigma": 20.0}
+    assert pipeline_config.benchmark_sde(config, "synthetic-rain") == {**PAPER_SDE, "T": 40, "max_sigma": 20.0}
 
 
 def test_curve_runs_vary_schedule_and_loss_within_the_curves_budget():
@@ -89,7 +91,7 @@ def test_curve_runs_vary_schedule_and_loss_within_the_curves_budget():
     assert run["train"]["iterations"] == curves["iterations"] and run["train"]["val_every"] == curves["val_every"]
     assert run["train"]["checkpoint_every"] == min(table_run["checkpoint_every"], curves["iterations"])
     assert run["data"]["val_images"] == curves["val_images"]
-    assert config["sde"]["schedule"] == "cosine" and config["loss"]["name"] == "maximum_likelihood"  # untouched
+    assert "sde" not in config and config["loss"]["name"] == "maximum_likelihood"  # untouched: the paper's SDE
     assert pipeline_config.paper_variant(config) == "cosine-maximum_likelihood"
     assert pipeline_config.validation_subset(run) == {
         "split_dir": "v", "count": curves["val_images"], "crop_size": None, "protocol": "irsde-derain"}

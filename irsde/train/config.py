@@ -23,6 +23,7 @@ import yaml
 
 from irsde import schema
 from irsde.nets import ArchitectureTooLarge, check_architecture
+from irsde.paper import PAPER_SDE
 
 SCHEMA_FILE = Path(__file__).with_name("config.schema.yaml")
 
@@ -34,8 +35,9 @@ RESUMABLE_CHANGES = frozenset(
 
 
 def schema_registries() -> dict[str, list[str]]:
-    """What the training and pipeline schemas' ``x-registry: NAME`` stand for: the names of the
-    package's registries (methods, samplers, datasets ...)."""
+    """What the training and pipeline schemas' ``x-registry: NAME`` stand for (the names of the
+    package's registries: methods, samplers, datasets ...), and their ``x-default: NAME`` (the
+    paper's SDE, :data:`irsde.paper.PAPER_SDE`)."""
     from irsde.checkpoints import CHECKPOINTS
     from irsde.data import ALL_DATASETS
     from irsde.devices import DEVICE_CHOICES
@@ -51,7 +53,8 @@ def schema_registries() -> dict[str, list[str]]:
         "schedules": SCHEDULES, "timestep weights": TIMESTEP_WEIGHTS,
         "trainable methods": [name for name, method in METHODS.items() if method.trainable],
     }
-    return {name: list(names) for name, names in registries.items()}
+    paper = {f"paper sde.{key}": value for key, value in PAPER_SDE.items()}
+    return {**{name: list(names) for name, names in registries.items()}, schema.DEFAULTS: paper}
 
 
 def load_training_schema() -> dict:
