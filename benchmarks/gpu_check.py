@@ -36,6 +36,7 @@ from irsde.nets import ConditionalUNet
 from irsde.sampling import sample
 from irsde.sde import MeanRevertingSDE
 from irsde.train.ema import build_ema
+from timing import synchronize, timed
 
 
 @dataclass(frozen=True)
@@ -60,20 +61,6 @@ VARIANTS = {  # name: (bf16 autocast, channels_last)
     "bf16 + channels_last": (True, True),
 }
 RESTORATIONS = (("sde", 100), ("fast-sde", 10))
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def timed(function, device: torch.device) -> float:
-    """Wall-clock seconds of ``function()``, the device synchronised before and after."""
-    synchronize(device)
-    start = time.perf_counter()
-    function()
-    synchronize(device)
-    return time.perf_counter() - start
 
 
 def build_method(scale: Scale, device: torch.device) -> IRSDEMethod:

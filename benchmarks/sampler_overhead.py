@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from dataclasses import dataclass
 
 import torch
@@ -26,6 +25,7 @@ import torch
 from irsde.nets import ConditionalUNet
 from irsde.sampling import SAMPLERS, sample
 from irsde.sde import MeanRevertingSDE
+from timing import clock_for, timed
 
 PAPER_CONFIG = {"nf": 64, "depth": 4, "size": 128}
 
@@ -38,26 +38,6 @@ class Setting:
     size: int
     batch: int
     device: torch.device
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def clock_for(device: torch.device):
-    """CPU time of this process on CPU (robust to other processes), wall-clock on accelerators."""
-    return time.process_time if device.type == "cpu" else time.perf_counter
-
-
-def timed(function, device: torch.device) -> float:
-    """Seconds of ``function()`` on ``device``'s clock, with the device synchronised on both ends."""
-    clock = clock_for(device)
-    synchronize(device)
-    start = clock()
-    function()
-    synchronize(device)
-    return clock() - start
 
 
 def bare_forwards(net: torch.nn.Module, xt: torch.Tensor, mu: torch.Tensor, steps: int) -> None:
@@ -100,7 +80,7 @@ def measure(setting: Setting, sde: MeanRevertingSDE, sampler: str, repeats: int)
     times = {name: [] for name in runs}
     for _ in range(repeats):
         for name, run in runs.items():
-            times[name].append(timed(run, device))
+            times[name].append(timed(run, device, clock_for(device)))
     result = {name: statistics.median(values) for name, values in times.items()}
     result["ratio"] = result["restore_s"] / result["forwards_s"]
     result["estimated_ratio"] = 1 + result["sampler_alone_s"] / result["forwards_s"]
