@@ -74,15 +74,8 @@ def sample(
                     generator, f"{chosen.name} sampler", progress)
 
 
-def denoise(
-    net: NoisePredictor,
-    sde: MeanRevertingSDE,
-    noisy: Tensor,
-    sigma: float,
-    sampler: str | Sampler = "ode",
-    generator: torch.Generator | None = None,
-    progress: bool = False,
-) -> SamplingResult:
+def denoise(net: NoisePredictor, sde: MeanRevertingSDE, noisy: Tensor, sigma: float, sampler: str | Sampler = "ode",
+            generator: torch.Generator | None = None, progress: bool = False) -> SamplingResult:
     """Restore ``noisy`` (``(B, C, H, W)``, clean + Gaussian noise of std ``sigma``, not clipped)
     from the step ``t* = start_step(sde, sigma)`` down to ``x_0`` with the Denoising form of
     ``sampler`` (``sde``: Denoising-SDE, ``ode``: Denoising-ODE): ``t*`` network evaluations."""
