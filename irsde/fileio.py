@@ -22,8 +22,36 @@ from typing import BinaryIO
 logger = logging.getLogger(__name__)
 
 
+class _WriteThrough:
+    """The stream a writer of :func:`atomic_write_bytes` gets: the temporary file behind a plain
+    write/flush/seek interface. A writer that would write to a real file's descriptor itself
+    (numpy's ``tofile``, behind ``np.save``) then writes through Python, whose errors carry the
+    OS's reason ("No space left on device"), not only a short count ("N requested and M written")."""
+
+    def __init__(self, stream: BinaryIO):
+        self._stream = stream
+
+    def write(self, data) -> int:
+        return self._stream.write(data)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def tell(self) -> int:
+        return self._stream.tell()
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._stream.seek(offset, whence)
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+
 def atomic_write_bytes(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
-    """Call ``write(file_object)`` on a temporary file next to ``path``, fsync, rename to ``path``."""
+    """Call ``write(stream)`` on a temporary file next to ``path``, fsync, rename to ``path``."""
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, f"cannot write {path}: it is a folder; give a file name")
@@ -31,21 +59,34 @@ def atomic_write_bytes(path: str | os.PathLike, write: Callable[[BinaryIO], obje
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as stream:
-            write(stream)
+            write(_WriteThrough(stream))
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)
-    except OSError as error:
+    except Exception as error:
         Path(temporary).unlink(missing_ok=True)
-        if error.filename is not None:
+        cause = _os_error_behind(error)
+        if cause is None or cause.filename is not None:
             raise
-        reason = error.strerror or str(error)
-        advice = "; free some space or write elsewhere" if error.errno in (errno.ENOSPC, errno.EDQUOT) else ""
-        raise OSError(error.errno, f"cannot write {path}: {reason}{advice}") from error
+        reason = cause.strerror or str(cause)
+        advice = "; free some space or write elsewhere" if cause.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+        raise OSError(cause.errno, f"cannot write {path}: {reason}{advice}") from error
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def _os_error_behind(error: BaseException) -> OSError | None:
+    """The OSError behind ``error``: itself, or the one it was raised while handling (``torch.save``
+    turns a failed write into a RuntimeError of its own, "unexpected pos ...")."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, OSError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def atomic_write_text(path: str | os.PathLike, content: str) -> Path:

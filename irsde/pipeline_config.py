@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from pathlib import Path
 
 from irsde import paper as irsde_paper
 from irsde import schema, user_outputs
 from irsde.data import SYNTHETIC
+from irsde.documents import read_yaml_file
 from irsde.data.layout import marker_path
 from irsde.data.synthetic import planned_images
 from irsde.methods import (INPUT, METHODS, PUBLISHED_WEIGHTS, USER_OUTPUTS, Method, RowFacts, build_method,
@@ -33,6 +34,14 @@ from irsde.train.config import validate_config
 
 TRAINING_PARTS = ("data", "optim", "train")
 """The sections of ``training`` a benchmark may override (``benchmarks.<name>.training``)."""
+
+
+def check_config_files(paths: Iterable[str | os.PathLike]) -> None:
+    """Read each config file again with irsde's one YAML loader (:mod:`irsde.documents`), which
+    Snakemake does not use: a key given twice (Snakemake keeps the last silently) or an alias
+    bomb (which would keep validation busy for hours) fails here, naming the file and line."""
+    for path in dict.fromkeys(map(str, paths)):
+        read_yaml_file(path, "config file")
 
 
 def validate_pipeline_config(config: Mapping, schema_file: str | os.PathLike, published_csv: str | os.PathLike) -> dict:

@@ -36,7 +36,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from irsde.cli.arguments import positive_int
+from irsde.cli.arguments import non_negative_int, positive_int
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampling noise (default 0)")
     parser.add_argument("--batch-size", type=positive_int, default=1, help="images (or tiles) per network call (default 1)")
     parser.add_argument("--tile", type=positive_int, help="restore in tiles of this size (for images too large for memory)")
-    parser.add_argument("--tile-overlap", type=int, default=32, help="pixels shared by neighbouring tiles (default 32)")
+    parser.add_argument("--tile-overlap", type=non_negative_int, default=32, help="pixels shared by neighbouring tiles (default 32)")
     parser.add_argument("--device", choices=DEVICE_CHOICES, help="auto (default: cuda when available), cpu or cuda")
     parser.add_argument("--limit", type=positive_int, help="restore only the first N images by name")
     published = parser.add_argument_group("--weights only (a run brings its own network and SDE)")

@@ -20,7 +20,8 @@ import importlib
 import importlib.metadata
 from collections.abc import Iterable, Mapping
 
-from irsde.methods.base import THIS_RUN, USER_OUTPUTS, Method, RowFacts, SamplerRow, Shard, check_method_class
+from irsde.methods.base import (THIS_RUN, USER_OUTPUTS, Method, MethodOutputError, RowFacts, SamplerRow, Shard,
+                                check_method_class, restore_batch)
 from irsde.methods.denoising_sde import DenoisingSDEMethod
 from irsde.methods.ir_sde import PUBLISHED_WEIGHTS, IRSDEMethod
 from irsde.registry import Registry
@@ -95,7 +96,7 @@ def row_facts(
 
 
 __all__ = [
-    "ENTRY_POINT_GROUP", "INPUT", "METHODS", "Method", "PUBLISHED_WEIGHTS", "RowFacts", "SamplerRow", "Shard", "THIS_RUN",
-    "USER_OUTPUTS",
-    "build_method", "check_method_class", "method_class", "row_facts",
+    "ENTRY_POINT_GROUP", "INPUT", "METHODS", "Method", "MethodOutputError", "PUBLISHED_WEIGHTS", "RowFacts", "SamplerRow",
+    "Shard", "THIS_RUN", "USER_OUTPUTS",
+    "build_method", "check_method_class", "method_class", "restore_batch", "row_facts",
 ]
