@@ -16,6 +16,7 @@ by :func:`check_user_outputs`) and the published weights.
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 from collections.abc import Iterable, Mapping
 
@@ -25,7 +26,8 @@ from irsde import paper as irsde_paper
 from irsde import schema, user_outputs
 from irsde.data import SYNTHETIC
 from irsde.documents import read_yaml_file
-from irsde.data.layout import marker_path
+from irsde.images import list_images
+from irsde.data.layout import marker_path, sha256_file
 from irsde.data.synthetic import planned_images
 from irsde.methods import (INPUT, METHODS, PUBLISHED_WEIGHTS, USER_OUTPUTS, Method, RowFacts, build_method,
                            method_class, row_facts)
@@ -161,6 +163,37 @@ def user_output_rows(config: Mapping) -> dict[str, RowFacts]:
 def user_outputs_folder(config: Mapping, row: str, benchmark: str) -> str:
     """The folder of user outputs ``row`` for ``benchmark``."""
     return config["user_outputs"][row]["folders"][benchmark]
+
+
+def as_input_path(path: str | os.PathLike) -> str:
+    """A configured file or folder as a rule input: a bare name (``my_outputs``) gets ``./``, so that
+    Snakemake takes it for a file and never for a target's name (the workflow's catch-all rule for
+    misspelled targets)."""
+    path = str(path)
+    return path if "/" in path else f"./{path}"
+
+
+def user_outputs_inputs(config: Mapping, row: str, benchmark: str) -> list[str]:
+    """What importing user outputs ``row`` for ``benchmark`` reads: every image of its folder, so that an
+    image replaced in place reruns the import (the folder's own time stamp does not change then); the
+    folder itself while it is no folder (the import then names it)."""
+    folder = Path(user_outputs_folder(config, row, benchmark))
+    if not folder.is_dir():
+        return [as_input_path(folder)]
+    return [as_input_path(path) for path in list_images(folder)]
+
+
+def user_outputs_digest(config: Mapping, row: str, benchmark: str) -> str:
+    """sha256 over the names and contents of the images of user outputs ``row`` for ``benchmark``
+    ("" while the folder is missing): a rule parameter, so that new content under old time stamps
+    (copied or unpacked with its times kept) also reruns the import."""
+    folder = Path(user_outputs_folder(config, row, benchmark))
+    if not folder.is_dir():
+        return ""
+    digest = hashlib.sha256()
+    for path in list_images(folder):
+        digest.update(f"{path.name}\0{sha256_file(path)}\n".encode())
+    return digest.hexdigest()
 
 
 def expected_test_images(config: Mapping, benchmark: str) -> dict[str, tuple[int, int]] | None:
