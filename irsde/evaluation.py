@@ -30,7 +30,7 @@ import torch
 from tqdm.auto import tqdm
 
 from irsde.finite import check_finite_images
-from irsde.images import FLOAT_IMAGE_SUFFIX, list_images, read_float_image, read_image, read_uint8, to_tensor
+from irsde.images import FLOAT_IMAGE_SUFFIX, image_size, list_images, read_float_image, read_image, read_uint8, to_tensor
 from irsde.metrics import (
     METRIC_NAMES,
     FIDMetric,
@@ -42,7 +42,7 @@ from irsde.metrics import (
     ssim,
 )
 from irsde.metrics.batching import same_size_batches
-from irsde.restoration import FLOAT_SUBDIR, MANIFEST, PNG_SUBDIR, RestoredSet
+from irsde.restoration import FLOAT_SUBDIR, MANIFEST, PNG_SUBDIR, RestoredSet, check_whole_image_size
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,8 @@ SET_IMAGE = "(set)"
 COLUMNS = ["dataset", "method", "image", "seed", "protocol", "metric", "value", "note"]
 MAX_LISTED = 5
 IDENTICAL_NOTE = "identical to its ground truth: PSNR is infinite"
+LPIPS_BYTES_PER_PIXEL = 200  # measured: AlexNet's features of both images, one 2048x2048 pair on the CPU
+LPIPS_HINT = "leave lpips out of --metrics (PSNR, SSIM and FID have no such bound)"
 
 
 @dataclass
@@ -255,6 +257,9 @@ def _load_restored_float(path: Path) -> np.ndarray:
 
 
 def _score_lpips(scores: _Scores, inputs: dict[Path, Path], device, download: bool, batch_size: int, progress: bool) -> None:
+    for gt in inputs:
+        check_whole_image_size(*image_size(gt), str(gt), LPIPS_HINT, "LPIPS scores", "its AlexNet",
+                               LPIPS_BYTES_PER_PIXEL)
     metric = LPIPSMetric(device=device, download=download)
     with tqdm(total=len(inputs), desc="lpips", unit="img", disable=not progress) as bar:
         for gt_batch in same_size_batches(list(inputs), batch_size):

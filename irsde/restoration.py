@@ -82,16 +82,18 @@ def check_tiling(tile: int | None, overlap: int) -> None:
         tile_starts(tile, tile, overlap)
 
 
-def check_whole_image_size(height: int, width: int, image: str, hint: str) -> None:
-    """Refuse to restore an image larger than :data:`MAX_WHOLE_IMAGE_PIXELS` in one piece, naming
-    it, the bound and its reason; ``hint`` says how to restore it in parts."""
+def check_whole_image_size(height: int, width: int, image: str, hint: str, work: str = "irsde restores",
+                           network: str = "the paper's network", bytes_per_pixel: int = ACTIVATION_BYTES_PER_PIXEL) -> None:
+    """Refuse to run a network over an image larger than :data:`MAX_WHOLE_IMAGE_PIXELS` in one
+    piece, naming it, the bound and its reason (``network`` needs ``bytes_per_pixel``); ``work``
+    says what is bounded, ``hint`` what to do instead."""
     pixels = height * width
     if pixels > MAX_WHOLE_IMAGE_PIXELS:
-        need = pixels * ACTIVATION_BYTES_PER_PIXEL / 2**30
+        need = pixels * bytes_per_pixel / 2**30
         raise ValueError(
             f"{image} is {width}x{height} px ({pixels / 1e6:.1f} Mpx), more than the "
-            f"{MAX_WHOLE_IMAGE_PIXELS / 1e6:.1f} Mpx irsde restores in one piece: a network's memory grows with the "
-            f"pixel count (the paper's network would need about {need:.0f} GB for it); {hint}"
+            f"{MAX_WHOLE_IMAGE_PIXELS / 1e6:.1f} Mpx {work} in one piece: a network's memory grows with the "
+            f"pixel count ({network} would need about {need:.0f} GB for it); {hint}"
         )
 
 

@@ -545,3 +545,9 @@ def test_an_image_too_large_to_restore_whole_is_refused_with_the_tile_hint_and_t
     assert "restore it in tiles: --tile 512" in message and calls == [] and not (tmp_path / "out").exists()
     restored = restore_with(identity, [lq], tmp_path / "out", tile=512, progress=False)
     assert np.array_equal(read_uint8(restored.png_dir / "big.png"), read_uint8(lq)) and calls[0] == (1, 3, 512, 512)
+    # LPIPS runs a network over the whole image too (about 200 bytes per pixel): the same bound
+    gt = tmp_path / "GT" / "big.png"
+    gt.parent.mkdir()
+    Image.new("RGB", (width, height), (100, 110, 40)).save(gt)
+    with pytest.raises(ValueError, match="more than the 4.2 Mpx LPIPS scores in one piece.*leave lpips out of --metrics"):
+        evaluate(restored.root, gt.parent, "rgb-full", "x", "big", 0, metrics=["lpips"], progress=False)
