@@ -211,6 +211,7 @@ def restore_folder(
         raise ValueError(
             f"output folder {restored.root} is a file; give a folder (it receives png/, float/, {MANIFEST})"
         )
+    _check_apart_from_inputs(restored.root, lq_paths)
     check_tiling(tile, tile_overlap)
     if tile is None:
         for path in lq_paths:
@@ -274,6 +275,18 @@ def _restore_images(checked_restore: RestoreBatch, lq_paths: list[Path], restore
 def _device_of(net: nn.Module) -> torch.device:
     parameter = next(net.parameters(), None)
     return parameter.device if parameter is not None else torch.device("cpu")
+
+
+def _check_apart_from_inputs(out: Path, lq_paths: list[Path]) -> None:
+    """The output folder is neither an input folder, nor inside one, nor around one: writing there
+    would add png/, float/ and restore.json to a dataset (an LQ folder holding restore.json is then
+    read as a restoration, and its degraded images are no longer what is scored as the input)."""
+    target = out.resolve()
+    for folder in sorted({path.parent.resolve() for path in lq_paths}):
+        if target == folder or folder in target.parents or target in folder.parents:
+            where = "is" if target == folder else ("is inside" if folder in target.parents else "holds")
+            raise ValueError(f"output folder {out} {where} the input folder {folder}: write restorations to a "
+                             f"folder of their own (e.g. results/restored/...)")
 
 
 def _check_output_folder(restored: RestoredSet, lq_paths: list[Path]) -> None:

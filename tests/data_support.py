@@ -157,7 +157,8 @@ class LoopbackServer:
                     return
                 route.requests.append(self.headers.get("Range"))
                 route.encodings.append(self.headers.get("Accept-Encoding"))
-                time.sleep(route.header_delay)
+                if route.header_delay:
+                    time.sleep(route.header_delay)
                 if route.fail_first > 0:
                     route.fail_first -= 1
                     self.send_error(route.fail_status)

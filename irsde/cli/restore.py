@@ -36,7 +36,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from irsde.cli.arguments import non_negative_int, positive_int
+from irsde.cli.arguments import non_negative_int, positive_int, seed
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                           "(default: the run's; sde with --weights)")
     parser.add_argument("--steps", type=positive_int,
                         help="network evaluations per image, 1..T (default: the run's; T with --weights); e.g. 10 with fast-sde")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the sampling noise (default 0)")
+    parser.add_argument("--seed", type=seed, default=0, help="seed of the sampling noise (default 0)")
     parser.add_argument("--batch-size", type=positive_int, default=1, help="images (or tiles) per network call (default 1)")
     parser.add_argument("--tile", type=positive_int, help="restore in tiles of this size (for images too large for memory)")
     parser.add_argument("--tile-overlap", type=non_negative_int, default=32, help="pixels shared by neighbouring tiles (default 32)")

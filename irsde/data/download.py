@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from irsde.data.archives import DamagedArchiveError, UnsafeArchiveError
 from irsde.data.lock import ChecksumMismatch
+from irsde.fileio import waiting_lock
 
 log = logging.getLogger(__name__)
 
@@ -269,10 +270,22 @@ def download(urls: tuple[str, ...] | list[str], destination: str | os.PathLike,
     ``verify(part, url)`` runs on the complete ``.part`` file; if it raises one of
     ``REJECTIONS`` the file is moved to ``destination.bad`` and the next URL is tried; when no URL
     is left that error is re-raised (with the new location and every URL's failure). Otherwise
-    ``.part`` is renamed to ``destination``. No URL is tried once the deadline has passed.
+    ``.part`` is renamed to ``destination``. No URL is tried once the deadline has passed. One
+    process at a time downloads a destination (:func:`irsde.fileio.waiting_lock`): a second one
+    waits, then returns the file the first one completed (unless it was there to be replaced).
     """
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
+    replacing = destination.is_file()
+    with waiting_lock(destination, f"downloading {destination.name}"):
+        if not replacing and destination.is_file():  # another process got and verified it meanwhile
+            log.info("%s was downloaded by another process", destination)
+            return destination
+        return _download_locked(urls, destination, verify, policy)
+
+
+def _download_locked(urls, destination: Path, verify, policy: DownloadPolicy) -> Path:
+    """:func:`download`, holding the destination's lock."""
     part = destination.with_name(destination.name + ".part")
     bad = destination.with_name(destination.name + ".bad")
     give_up_at = time.monotonic() + policy.seconds_allowed()

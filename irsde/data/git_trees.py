@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 from tqdm import tqdm
@@ -18,6 +19,7 @@ from irsde.data.download import DownloadPolicy, download, on_mirrors
 from irsde.data.lock import ChecksumMismatch
 from irsde.data.records import GitTreeSource
 from irsde.documents import DocumentError, read_json_object
+from irsde.fileio import is_lock_file
 
 LISTING_NAME = ".listing.json"
 
@@ -70,6 +72,7 @@ def _folder_files(folder: Path) -> list[Path]:
     return sorted(
         path for path in folder.iterdir()
         if path.is_file() and path.name != LISTING_NAME and not path.name.endswith((".part", ".bad"))
+        and not is_lock_file(path)
     )
 
 
@@ -114,8 +117,8 @@ def fetch_git_tree(source: GitTreeSource, folder: Path, policy: DownloadPolicy, 
     try:
         _download_git_files(source, folder, policy, mirrors)
     except BaseException:
-        if not any(folder.iterdir()):
-            folder.rmdir()
+        if all(is_lock_file(path) for path in folder.iterdir()):  # nothing of the tree arrived
+            shutil.rmtree(folder, ignore_errors=True)
         raise
     verify_git_folder(source, folder)
 
