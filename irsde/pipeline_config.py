@@ -183,6 +183,16 @@ def user_outputs_inputs(config: Mapping, row: str, benchmark: str) -> list[str]:
     return [as_input_path(path) for path in list_images(folder)]
 
 
+def scored_source_digest(config: Mapping, row: str, benchmark: str) -> str:
+    """What the scores of ``row`` on ``benchmark`` depend on beyond its restored folder: the contents
+    of a user's outputs (:func:`user_outputs_digest`; "" for every other row). A parameter of the
+    scoring job, so that new outputs are scored again even when their imported copy is gone (deleted
+    to free disk, or removed by Snakemake after a clock-skew error) and Snakemake would otherwise keep
+    the old scores."""
+    folders = config["user_outputs"].get(row, {}).get("folders", {})
+    return user_outputs_digest(config, row, benchmark) if benchmark in folders else ""
+
+
 def user_outputs_digest(config: Mapping, row: str, benchmark: str) -> str:
     """sha256 over the names and contents of the images of user outputs ``row`` for ``benchmark``
     ("" while the folder is missing): a rule parameter, so that new content under old time stamps
