@@ -100,6 +100,15 @@ def _load(path: Path, size: int, what: str):
             warnings.simplefilter("ignore", UserWarning)  # torch's note about the pickle protocol
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
+        with open(path, "rb") as handle:
+            head = handle.read(512)
+        if not head.startswith((b"PK", b"\x80")):  # neither torch's zip container nor a pickle
+            page = head.lstrip().lower().startswith((b"<!doctype", b"<html", b"<?xml", b"<head", b"<body"))
+            raise TorchFileError(
+                f"{what} {path} is {'an HTML/XML page' if page else 'not a PyTorch file'} ({size} bytes)"
+                + (", not weights (a sign-in or virus-scan page served instead?)" if page else "")
+                + ": get the file itself again"
+            ) from None
         if "weights only load failed" not in str(error).lower():
             raise TorchFileError(
                 f"{what} {path} is not a PyTorch file or is damaged ({size} bytes): get it again"

@@ -4,6 +4,7 @@ and refuse what is not the file, and every refusal is one line naming the file o
 follow the issue's ten defect groups; each test fails on the code before the fix."""
 
 import gzip
+import io
 import json
 import os
 import shutil
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -128,6 +130,10 @@ def test_the_import_reads_every_image_and_their_contents(tmp_path, monkeypatch):
     write_png("0001.png", read_uint8("0002.png"))  # replaced in place, its old time stamp kept
     os.utime("0001.png", ns=(stamp, stamp))
     assert pipeline_config.user_outputs_digest(config, "mine", "b") != before
+    # the scores depend on those contents too, even when the imported copy is gone
+    assert pipeline_config.scored_source_digest(config, "mine", "b") == pipeline_config.user_outputs_digest(
+        config, "mine", "b")
+    assert pipeline_config.scored_source_digest(config, "irsde", "b") == ""
 
 
 @pytest.mark.slow
@@ -551,3 +557,118 @@ def test_an_image_too_large_to_restore_whole_is_refused_with_the_tile_hint_and_t
     Image.new("RGB", (width, height), (100, 110, 40)).save(gt)
     with pytest.raises(ValueError, match="more than the 4.2 Mpx LPIPS scores in one piece.*leave lpips out of --metrics"):
         evaluate(restored.root, gt.parent, "rgb-full", "x", "big", 0, metrics=["lpips"], progress=False)
+
+
+# -- a third probe: cases neither round tried --------------------------------------------------------
+
+
+def expanded_weights(path):
+    torch.save({"init_conv.weight": torch.zeros(1).expand(2**33)}, path)  # 32 GiB claimed, 4 bytes stored
+
+
+def compressed_weights(path):
+    buffer = io.BytesIO()
+    torch.save({"init_conv.weight": torch.zeros(2**20)}, buffer)
+    with zipfile.ZipFile(buffer) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as bomb:
+        for record in source.infolist():
+            bomb.writestr(record.filename, source.read(record.filename))
+
+
+def cast_weights(dtype):
+    def make(path):
+        save_net(path)
+        torch.save({name: tensor.to(dtype) for name, tensor in torch.load(path, weights_only=True).items()}, path)
+    return make
+
+
+@pytest.mark.parametrize("make, expected", [
+    (expanded_weights, "tensor init_conv.weight of shape (8589934592,) claims 34359738368 bytes but holds 4"),
+    (compressed_weights, "holds compressed records"),
+    (cast_weights(torch.int64), "init_conv.weight: file torch.int64 vs network torch.float32"),
+    (cast_weights(torch.complex64), "init_conv.weight: file torch.complex64 vs network torch.float32"),
+    (lambda path: path.write_text("<!DOCTYPE html><html>Virus scan warning</html>"), "is an HTML/XML page"),
+    (lambda path: path.mkdir(), "is not a file (a folder or a device?)"),
+], ids=["expanded-view", "zip-bomb", "integers", "complex", "html-page", "a-folder"])
+def test_a_hostile_weight_file_is_refused_before_it_allocates_naming_it(split, tmp_path, capsys, make, expected):
+    weights = tmp_path / "hostile.pth"
+    make(weights)
+    assert restore(weights, split, tmp_path / "out") == 2
+    message = capsys.readouterr().err
+    assert str(weights) in message and expected in message and "Traceback" not in message
+    assert not (tmp_path / "out" / "restore.json").exists()
+
+
+def test_a_download_its_check_refuses_is_moved_aside_not_kept_for_resuming(server, tmp_path):
+    from irsde.torchfile import TorchFileError, load_torch_file
+
+    route = server.add("/w.pth", b"<!DOCTYPE html><html>sign in</html>")
+    with pytest.raises(TorchFileError, match="is an HTML/XML page.*moved to .*w.pth.bad"):
+        download.download([server.url("/w.pth")], tmp_path / "w.pth", lambda part, url: load_torch_file(part), FAST)
+    assert not (tmp_path / "w.pth.part").exists() and (tmp_path / "w.pth.bad").exists() and len(route.requests) == 1
+
+
+FETCH_SCRIPT = textwrap.dedent("""
+    import logging, sys
+    logging.basicConfig(level=logging.INFO)
+    from irsde.data.download import DownloadPolicy
+    from irsde.data.fetch import fetch_source
+    from irsde.data.records import ArchiveSource
+    source = ArchiveSource("x.zip", (sys.argv[1],))
+    print(fetch_source(source, sys.argv[2], policy=DownloadPolicy(timeout=30, attempts=1, backoff=0, progress=False)))
+""")
+
+
+def test_two_fetches_of_one_archive_into_one_folder_take_turns(server, tmp_path):
+    body = zip_bytes({"a/1.bin": bytes(range(256)) * 5})
+    route = server.add("/x.zip", body, drip_delay=0.0015)  # about two seconds per download
+    command = [sys.executable, "-c", FETCH_SCRIPT, server.url("/x.zip"), str(tmp_path)]
+    fetches = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=subprocess_env()) for _ in range(2)]
+    errors = [fetch.communicate(timeout=120)[1] for fetch in fetches]
+    assert [fetch.returncode for fetch in fetches] == [0, 0], errors
+    assert (tmp_path / "x.zip").read_bytes() == body and len(route.requests) == 1
+    assert sum("was downloaded by another process" in error for error in errors) == 1, errors
+    assert not list(tmp_path.glob("*.part")) and not list(tmp_path.glob("*.bad"))
+
+
+def test_concurrent_first_use_pins_of_two_archives_are_both_kept(tmp_path):
+    from irsde.data.lock import LockFile
+
+    first, second = LockFile.load(tmp_path / "lock.json"), LockFile.load(tmp_path / "lock.json")
+    first.record("a.zip", {"sha256": "a" * 64})
+    second.record("b.zip", {"sha256": "b" * 64})  # loaded before a.zip was recorded
+    assert sorted(LockFile.load(tmp_path / "lock.json").entries) == ["a.zip", "b.zip"]
+
+
+@pytest.mark.parametrize("out", ["LQ", "LQ/restored", ".", ".."], ids=["the-lq-folder", "inside", "around", "above"])
+def test_restoring_into_inside_or_around_the_input_folder_is_refused(split, tmp_path, out):
+    with pytest.raises(ValueError, match="the input folder .*: write restorations to a folder of their own"):
+        restore_with(lambda lq, generator: lq * 0.9, lq_paths(split), split / out, progress=False)
+    assert not (split / "LQ" / "restore.json").exists() and not list(split.rglob("png"))
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda c: c["paths"].update(data="my data"), "config key 'paths.data': expected a path without spaces"),
+    (lambda c: c["paths"].update(results="out;rm -rf x"), "config key 'paths.results': expected a path without"),
+    (lambda c: c.update(seeds=[0, 2**70]), "config key 'seeds[1]': expected an integer in [0, 9223372036854775807]"),
+    (lambda c: c["training"]["optim"].update(lr=1e300), "config key 'training.optim.lr': expected a finite number in (0, 10]"),
+], ids=["space-in-a-path", "shell-in-a-path", "seed-beyond-64-bits", "huge-learning-rate"])
+def test_values_that_break_jobs_later_are_refused_naming_the_key(edit, expected):
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    edit(config)
+    with pytest.raises(ValueError) as caught:
+        pipeline_config.validate_pipeline_config(config, REPO / "workflow" / "schemas" / "config.schema.yaml",
+                                                 REPO / "results" / "published" / "published_results.csv")
+    assert expected in str(caught.value)
+
+
+def test_a_seed_beyond_64_bits_is_refused_by_option_and_config(split, tmp_path, capsys):
+    from irsde.cli.arguments import MAX_SEED
+    from irsde.data.seeding import MAX_SEED as LIBRARY_MAX_SEED
+
+    assert MAX_SEED == LIBRARY_MAX_SEED
+    with pytest.raises(SystemExit):
+        restore(save_net(tmp_path / "net.pth"), split, tmp_path / "out", "--seed", str(2**70))
+    assert f"--seed: expected a whole number from 0 to {MAX_SEED}" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=r"config key 'seed': expected an integer in \[0, 9223372036854775807\]"):
+        validate_config(tiny_config(tmp_path, seed=2**70))

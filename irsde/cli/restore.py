@@ -191,15 +191,16 @@ def weight_options(method_cls, args: argparse.Namespace, released: dict, split_d
 
 
 def parse_options(values: list[str]) -> dict:
-    """``KEY=VALUE`` strings -> a dict (VALUE read as YAML: numbers, true/false, null, text)."""
-    import yaml
+    """``KEY=VALUE`` strings -> a dict (VALUE read as YAML, by irsde's one loader: numbers,
+    true/false, null, text)."""
+    from irsde.documents import load_yaml
 
     options = {}
     for text in values:
         key, separator, value = text.partition("=")
         if not separator or not key.strip():
             raise ValueError(f"--option {text!r}: write KEY=VALUE, e.g. --option stages=6")
-        options[key.strip()] = yaml.safe_load(value) if value.strip() else None
+        options[key.strip()] = load_yaml(value, f"--option {text!r}") if value.strip() else None
     return options
 
 

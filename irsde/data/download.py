@@ -242,6 +242,24 @@ def _download_part(url: str, part: Path, policy: DownloadPolicy, label: str, giv
             delay *= 2
 
 
+class _Refused(Exception):
+    """A complete download its check refused (``error``, any ValueError: a checksum, an archive
+    or a weight file the check will not use)."""
+
+    def __init__(self, error: ValueError):
+        super().__init__(str(error))
+        self.error = error
+
+
+def _check(verify: Callable[[Path, str], None] | None, part: Path, url: str) -> None:
+    if verify is None:
+        return
+    try:
+        verify(part, url)
+    except ValueError as error:
+        raise _Refused(error) from error
+
+
 def _download_verified(url: str, part: Path, verify: Callable[[Path, str], None] | None, policy: DownloadPolicy,
                        label: str, give_up_at: float) -> None:
     """Download ``url`` into ``part`` and run ``verify`` on it. A file the check refuses after
@@ -250,26 +268,25 @@ def _download_verified(url: str, part: Path, verify: Callable[[Path, str], None]
     resumed = part.is_file() and part.stat().st_size > 0
     _download_part(url, part, policy, label, give_up_at)
     try:
-        if verify is not None:
-            verify(part, url)
-    except REJECTIONS as error:
+        _check(verify, part, url)
+    except _Refused as refused:
         if not resumed:
             raise
         log.warning("%s: the file completed from an earlier partial download was refused (%s); downloading it again "
-                    "from the start", label, error)
+                    "from the start", label, refused.error)
         part.unlink()
         _download_part(url, part, policy, label, give_up_at)
-        if verify is not None:
-            verify(part, url)
+        _check(verify, part, url)
 
 
 def download(urls: tuple[str, ...] | list[str], destination: str | os.PathLike,
              verify: Callable[[Path, str], None] | None = None, policy: DownloadPolicy = DownloadPolicy()) -> Path:
     """Download the first URL that works to ``destination`` via ``destination.part``.
 
-    ``verify(part, url)`` runs on the complete ``.part`` file; if it raises one of
-    ``REJECTIONS`` the file is moved to ``destination.bad`` and the next URL is tried; when no URL
-    is left that error is re-raised (with the new location and every URL's failure). Otherwise
+    ``verify(part, url)`` runs on the complete ``.part`` file; if it raises a ValueError (one of
+    ``REJECTIONS``, or any other refusal of the content, e.g. a weight file that is not one) the
+    file is moved to ``destination.bad`` and the next URL is tried; when no URL is left that error
+    is re-raised (with the new location and every URL's failure). Otherwise
     ``.part`` is renamed to ``destination``. No URL is tried once the deadline has passed. One
     process at a time downloads a destination (:func:`irsde.fileio.waiting_lock`): a second one
     waits, then returns the file the first one completed (unless it was there to be replaced).
@@ -297,10 +314,10 @@ def _download_locked(urls, destination: Path, verify, policy: DownloadPolicy) ->
             break
         try:
             _download_verified(url, part, verify, policy, destination.name, give_up_at)
-        except REJECTIONS as error:
+        except _Refused as refused:
             os.replace(part, bad)
-            failures.append(f"{url}: {error}")
-            rejection = error
+            failures.append(f"{url}: {refused.error}")
+            rejection = refused.error
             continue
         except (OSError, http.client.HTTPException, ValueError) as error:  # reported below; next mirror
             failures.append(f"{url}: {error}")
