@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import io
 import logging
 import os
 import tempfile
@@ -24,31 +25,19 @@ logger = logging.getLogger(__name__)
 
 
 class _WriteThrough:
-    """The stream a writer of :func:`atomic_write_bytes` gets: the temporary file behind a plain
-    write/flush/seek interface. A writer that would write to a real file's descriptor itself
-    (numpy's ``tofile``, behind ``np.save``) then writes through Python, whose errors carry the
-    OS's reason ("No space left on device"), not only a short count ("N requested and M written")."""
+    """The stream a writer of :func:`atomic_write_bytes` gets: the temporary file without its file
+    descriptor. A writer that would write to a real file's descriptor itself (numpy's ``tofile``,
+    behind ``np.save``) then writes through Python, whose errors carry the OS's reason ("No space
+    left on device"), not only a short count ("N requested and M written")."""
 
     def __init__(self, stream: BinaryIO):
         self._stream = stream
 
-    def write(self, data) -> int:
-        return self._stream.write(data)
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation("fileno")  # writers then write through write()
 
-    def flush(self) -> None:
-        self._stream.flush()
-
-    def tell(self) -> int:
-        return self._stream.tell()
-
-    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        return self._stream.seek(offset, whence)
-
-    def writable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
 
 
 def atomic_write_bytes(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
