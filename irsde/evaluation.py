@@ -141,6 +141,10 @@ def evaluate(
     manifest = RestoredSet(Path(restored_dir)).manifest()
     subset = manifest.get("images") if manifest.get("limit") else None
     pairs = match_pairs(png_dir, Path(gt_dir), subset)
+    if "lpips" in metrics:  # before any image is decoded
+        for _, gt in pairs:
+            check_whole_image_size(*image_size(gt), str(gt), LPIPS_HINT, "LPIPS scores", "its AlexNet",
+                                   LPIPS_BYTES_PER_PIXEL)
     refuse_copies_of_ground_truth(pairs, png_dir, Path(gt_dir))
     if float_dir is not None:
         _check_float_outputs(float_dir, pairs)
@@ -267,9 +271,6 @@ def _load_restored_float(path: Path) -> np.ndarray:
 
 
 def _score_lpips(scores: _Scores, inputs: dict[Path, Path], device, download: bool, batch_size: int, progress: bool) -> None:
-    for gt in inputs:
-        check_whole_image_size(*image_size(gt), str(gt), LPIPS_HINT, "LPIPS scores", "its AlexNet",
-                               LPIPS_BYTES_PER_PIXEL)
     metric = LPIPSMetric(device=device, download=download)
     with tqdm(total=len(inputs), desc="lpips", unit="img", disable=not progress) as bar:
         for gt_batch in same_size_batches(list(inputs), batch_size):
