@@ -105,7 +105,7 @@ def test_a_browser_only_file_is_recorded_on_first_use_then_enforced(tmp_path):
     path = tmp_path / "weights" / "by-hand.pth"
     path.parent.mkdir()
     path.write_bytes(b"not a weight file")
-    with pytest.raises(ValueError, match="by-hand.pth holds"):  # never pinned: it does not load as weights
+    with pytest.raises(ValueError, match="by-hand.pth is not a PyTorch file"):  # never pinned: it does not load as weights
         verify_checkpoint(checkpoint, path, tmp_path)
     assert "weights/by-hand.pth" not in LockFile.load(user_lock_path(tmp_path)).entries
     path.write_bytes(weight_bytes())
