@@ -41,10 +41,9 @@ EMBEDDED_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
 
 
 def embedded_config() -> dict:
-    import yaml
+    from irsde.documents import read_yaml_file
 
-    with open(EMBEDDED_CONFIG) as handle:
-        return yaml.safe_load(handle)
+    return read_yaml_file(EMBEDDED_CONFIG, "config file")
 
 
 def embedded_recipe() -> tuple[dict, int, int]:
