@@ -21,6 +21,7 @@ import csv
 import hashlib
 import os
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 from irsde import paper as irsde_paper
 from irsde import schema, user_outputs

@@ -141,12 +141,13 @@ def test_a_class_method_and_user_outputs_are_rows_with_their_source(repository_i
     assert (facts["median_filter"].label, facts["median_filter"].source) == ("Median filter 3x3 (user outputs)", "user outputs")
     assert not facts["median_filter"].stochastic and not facts["tiny_cnn"].stochastic
     assert set(pipeline_config.row_sampling(config, "synthetic-rain")) == {"irsde", "irsde-fast-sde-10"}
-    # the user's method is trained exactly as IR-SDE is, bar the method and where the run goes
+    # the user's method is trained exactly as IR-SDE is, bar the method, its own options and where the run goes
     own = pipeline_config.run_config(config, "synthetic-rain", "tiny_cnn", "d/train", "d/test", "runs/t")
     irsde = pipeline_config.run_config(config, "synthetic-rain", "irsde", "d/train", "d/test", "runs/i")
     assert own["method"] == "examples.tiny_cnn:TinyCNN"
     differing = {key for key in own if own[key] != irsde[key]}
-    assert differing == {"name", "method", "output_dir"}
+    assert differing == {"name", "method", "output_dir", "options"}
+    assert own["options"] == {} and irsde["options"] == {"prediction": "data"}
 
 
 @pytest.mark.parametrize(
