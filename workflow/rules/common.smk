@@ -50,6 +50,11 @@ def train_config(benchmark, method):
     return pipeline_config.run_config(config, benchmark, method, train, test, run_dir(benchmark, method))
 
 
+def training_ranks(wildcards, resources):
+    """Processes of a training job: one per GPU the job is given (resources, set in the profile)."""
+    return pipeline_config.training_ranks(resources.get("gpu"), resources.get("gres"))
+
+
 def curve_train_config(variant, seed):
     """The training config of one run of the curves (irsde.pipeline_config.curve_run_config)."""
     benchmark = config["curves"]["benchmark"]

@@ -1,4 +1,5 @@
-# Tables, training curves, qualitative figures and the metric regression check.
+# Tables, training curves, qualitative figures and the metric regression check. Each takes
+# seconds: local rules, which a cluster run (profiles/slurm) runs on the login node, not as jobs.
 
 
 rule table:
@@ -21,6 +22,7 @@ rule table:
         rows=dict(ROWS),
         synthetic=lambda w: config["benchmarks"][w.benchmark]["dataset"] in SYNTHETIC,
         deviations=lambda w: pipeline_config.paper_deviations(config, w.benchmark),
+    localrule: True
     log:
         f"{PATHS['logs']}/{NAME}/table/{{benchmark}}.log",
     script:
@@ -42,6 +44,7 @@ rule theta_schedule_curves:
         labels=lambda w: curve_labels(config["curves"]["schedules"]),
         title="Validation PSNR by theta schedule",
         reference=lambda w: curve_validation_subset(),
+    localrule: True
     log:
         f"{PATHS['logs']}/{NAME}/curves/theta_schedules.log",
     script:
@@ -63,6 +66,7 @@ rule loss_comparison_curves:
         labels=lambda w: curve_labels([loss.replace("_", "-") for loss in config["curves"]["losses"]]),
         title="Validation PSNR: maximum-likelihood vs noise-matching loss",
         reference=lambda w: curve_validation_subset(),
+    localrule: True
     log:
         f"{PATHS['logs']}/{NAME}/curves/loss_comparison.log",
     script:
@@ -82,6 +86,7 @@ rule timestep_error_plot:
     params:
         title=lambda w: f"Noise-prediction error by timestep ({pipeline_config.paper_variant(config)}, "
         f"seed {config['curves']['seeds'][0]})",
+    localrule: True
     log:
         f"{PATHS['logs']}/{NAME}/curves/timestep_errors.log",
     script:
@@ -105,6 +110,7 @@ rule qualitative_figure:
         rows=dict(ROWS),
         images=config.get("figures", {}).get("images", 3),
         crop=config.get("figures", {}).get("crop", 96),
+    localrule: True
     log:
         f"{PATHS['logs']}/{NAME}/figures/qualitative_{{benchmark}}.log",
     script:
@@ -123,6 +129,7 @@ rule regress:
         current=f"{PATHS['results']}/regress/{NAME}.current.csv",
         benchmarks=lambda w: {b: benchmark_metric_csvs(b) for b in enabled_benchmarks()},
         tolerances=config["regress"]["tolerances"],
+    localrule: True
     log:
         f"{PATHS['logs']}/{NAME}/regress.log",
     script:

@@ -18,8 +18,6 @@ rule restore:
         run=lambda w: run_dir(w.benchmark, w.method),
         test_dir=lambda w: split_dir(w.benchmark, "test"),
         sampling=lambda w: shlex.join(pipeline_config.restored_with(config, w.method)[1]),
-    resources:
-        gpu=1,
     log:
         f"{PATHS['logs']}/{NAME}/restore/{{benchmark}}/{{method}}-seed{{seed}}.log",
     benchmark:
@@ -41,8 +39,6 @@ rule restore_published:
         sampler=config["sampler"],
         steps=f"--steps {config['sampler_steps']}" if config["sampler_steps"] else "",
         sde=lambda w: pipeline_config.benchmark_section(config, w.benchmark, "sde"),
-    resources:
-        gpu=1,
     log:
         f"{PATHS['logs']}/{NAME}/restore/{{benchmark}}/{PUBLISHED}-seed{{seed}}.log",
     benchmark:
@@ -65,6 +61,7 @@ rule import_user_outputs:
         method=USER_OUTPUTS_PATTERN,
     params:
         test_dir=lambda w: split_dir(w.benchmark, "test"),
+    localrule: True
     log:
         f"{PATHS['logs']}/{NAME}/restore/{{benchmark}}/{{method}}-seed{{seed}}.log",
     script:
