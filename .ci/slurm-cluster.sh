@@ -10,10 +10,10 @@
 # The cluster: one node (this machine) in two partitions, `cpu` (default) and `gpu`, as in the
 # shipped profile; no accounting database (so no `sacct` history: the profile's status command
 # is `squeue`, and MinJobAge keeps finished jobs visible to it for 300 s); no cgroups
-# (proctrack/linuxproc, task/none); select/cons_tres on CPUs. The node declares 16 CPUs and
+# (proctrack/linuxproc, task/none); select/cons_tres on CPUs. The node declares 32 CPUs and
 # 64000 MB (SlurmdParameters=config_overrides), more than a CI machine has, so that the shipped
 # profile's requests of a common node (8 CPUs and 16000 MB per training) are accepted as they
-# are; memory is not a consumable, and the jobs run one thread each. It has no GPU, which is the
+# are (they then share the machine's cores; memory is not a consumable). It has no GPU, which is the
 # one site edit the CI profile makes.
 set -euo pipefail
 
@@ -69,7 +69,7 @@ SlurmctldLogFile=$STATE/slurmctld.log
 SlurmdLogFile=$STATE/slurmd.log
 SlurmctldDebug=info
 SlurmdDebug=info
-NodeName=$NODE NodeAddr=127.0.0.1 CPUs=16 RealMemory=64000 State=UNKNOWN
+NodeName=$NODE NodeAddr=127.0.0.1 CPUs=32 RealMemory=64000 State=UNKNOWN
 PartitionName=cpu Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
 PartitionName=gpu Nodes=$NODE MaxTime=INFINITE State=UP
 EOF
@@ -102,7 +102,7 @@ up() {
     chown munge:munge /etc/munge/munge.key
     chmod 0400 /etc/munge/munge.key
     start munged setpriv --reuid=munge --regid=munge --init-groups munged --foreground
-    start slurmctld slurmctld -D -i
+    start slurmctld slurmctld -D -c
     start slurmd slurmd -D
     local deadline=$((SECONDS + 60)) state=""
     until [[ $state == idle* ]]; do
