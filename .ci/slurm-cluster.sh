@@ -86,7 +86,10 @@ start() {
         || { tail -20 "$STATE/$name.out" >&2; die "$name exited at start (see $STATE/$name.out)"; }
 }
 
-running() { [[ -f $STATE/$1.pid.ours ]] && kill -0 "$(cat "$STATE/$1.pid.ours")" 2>/dev/null; }
+# running NAME: the pid recorded for NAME is alive and is that daemon (not a reused pid).
+running() {
+    [[ -f $STATE/$1.pid.ours ]] && [[ $(ps -p "$(cat "$STATE/$1.pid.ours")" -o comm= 2>/dev/null) == "$1" ]]
+}
 
 up() {
     mkdir -p "$STATE"
@@ -120,7 +123,7 @@ stop() {
     [[ -f $pidfile ]] || return 0
     local pid
     pid=$(cat "$pidfile")
-    if kill -0 "$pid" 2>/dev/null; then
+    if running "$name"; then
         kill -TERM "$pid"
         for _ in $(seq 60); do
             kill -0 "$pid" 2>/dev/null || break
