@@ -54,7 +54,7 @@ rule all:
 
 
 rule fetch:
-    # Every download the config needs (datasets' sources, LPIPS/FID weights, published checkpoints).
+    # Every download the config needs (datasets' sources, LPIPS/FID weights, released checkpoints).
     input:
         fetch_outputs(),
 

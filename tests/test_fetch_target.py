@@ -18,8 +18,8 @@ def test_fetch_plans_the_paper_downloads_and_nothing_else(tmp_path):
     environment = {**os.environ, "TORCH_HOME": str(tmp_path / "torch")}
     result = snakemake("-n", "fetch", "--configfile", PAPER, workdir=tmp_path, env=environment)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert sorted(set(planned_rules(result.stdout))) == ["fetch", "fetch_archive", "fetch_metric_weights",
-                                                          "published_weights_missing"]
+    assert sorted(set(planned_rules(result.stdout))) == ["fetch", "fetch_archive", "fetch_checkpoint",
+                                                          "fetch_metric_weights"]
     for archive in ("Rain100H.zip", "RainTrainH.zip", "Rain100L.zip", "RainTrainL.zip"):
         assert f"output: resources/{archive}" in result.stdout, archive
     checkpoints = tmp_path / "torch" / "hub" / "checkpoints"

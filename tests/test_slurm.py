@@ -23,10 +23,10 @@ from snakemake_executor_plugin_slurm.utils import set_gres_string
 from snakemake_executor_plugin_slurm.validation import validate_slurm_extra
 
 PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
-GPU_RULES = {"train", "train_curve", "restore", "restore_published", "evaluate", "evaluate_input"}
+GPU_RULES = {"train", "train_curve", "restore", "restore_released", "evaluate", "evaluate_input"}
 LOCAL_RULES = {"table", "qualitative_figure", "regress", "theta_schedule_curves", "loss_comparison_curves",
                "timestep_error_plot", "import_user_outputs", "fetch_archive", "fetch_folder",
-               "published_weights_missing", "fetch_metric_weights"}
+               "fetch_checkpoint", "fetch_metric_weights", "protocol_table"}
 REQUIRE_CLUSTER = "IRSDE_REQUIRE_SLURM"  # set by .ci/run: no cluster is then a failure, not a skip
 
 
@@ -70,7 +70,7 @@ def submit_command(job) -> str:
 def test_every_paper_job_passes_the_plugins_submission_checks(tmp_path):
     jobs = planned_jobs("all", "--configfile", str(REPO / "config" / "paper.yaml"), workdir=tmp_path)
     rules = {job.name for job in jobs}
-    assert {"train", "train_curve", "restore", "restore_published", "evaluate", "prepare_dataset"} <= rules
+    assert {"train", "train_curve", "restore", "restore_released", "evaluate", "prepare_dataset"} <= rules
     for job in jobs:
         call = submit_command(job)
         assert " --mem " in call and " -t " in call, call
