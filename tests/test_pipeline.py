@@ -105,7 +105,7 @@ def test_misspelled_target_lists_the_choices(tmp_path):
          "config key 'methods[1]': 'cnn_basline' is not valid (did you mean 'cnn_baseline'?); choose one of: irsde, denoising_sde, cnn_baseline"),
         (lambda c: c["benchmarks"]["synthetic-rain"].update(protocol="irsde-drain"),
          "config key 'benchmarks.synthetic-rain.protocol': 'irsde-drain' is not valid (did you mean 'irsde-derain'?); "
-         "choose one of: irsde-derain, irsde-deblur, irsde-denoise, rgb-full"),
+         "choose one of: irsde-derain, irsde-derain-nocrop, irsde-derain-truncate, prenet-matlab, irsde-deblur, irsde-denoise, rgb-full"),
         (lambda c: c["benchmarks"]["synthetic-rain"].update(dataset="synthetic-rian"),
          "config key 'benchmarks.synthetic-rain.dataset': 'synthetic-rian' is not valid (did you mean 'synthetic-rain'?); "
          "choose one of: Rain100H, "),
@@ -117,13 +117,13 @@ def test_misspelled_target_lists_the_choices(tmp_path):
          "config key 'sampler_steps': 101 network evaluations, but benchmark synthetic-noise has T=100"),  # keys sorted
         (lambda c: c.update(extra_samplers=[{"sampler": "fast-sde", "steps": 0}]),
          "config key 'extra_samplers[0].steps': expected an integer >= 1, got 0"),
-        (lambda c: c["training"]["optim"].update(lr="fast"), "config key 'training.optim.lr': expected a finite number > 0, got 'fast'"),
+        (lambda c: c["training"]["optim"].update(lr="fast"), "config key 'training.optim.lr': expected a finite number in (0, 10], got 'fast'"),
         (lambda c: c["training"]["train"].update(iteratons=10),
          "unknown config key 'training.train.iteratons'; did you mean 'iterations'?"),
         (lambda c: c["benchmarks"]["synthetic-rain"].update(network={"depth": 9}),
          "config key 'benchmarks.synthetic-rain.network.depth': expected an integer in [1, 6], got 9"),
         (lambda c: c["training"]["optim"].update(lr=float("inf")),
-         "config key 'training.optim.lr': expected a finite number > 0, got inf"),
+         "config key 'training.optim.lr': expected a finite number in (0, 10], got inf"),
         (lambda c: c.update(mirror="ftp://mirror.example.org"), "config key 'mirror': expected base URL of a copy"),
     ],
     ids=["method", "protocol", "dataset", "synthetic-published", "sampler", "sampler-steps", "extra-sampler-steps",
