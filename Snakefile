@@ -3,6 +3,7 @@
 #   snakemake --cores 8 tables                              # embedded offline benchmark (default)
 #   snakemake --cores 8 tables --configfile config/paper.yaml   # the paper's datasets and model
 #   snakemake --cores 8 curves | figures | regress | all
+#   snakemake --cores 1 fetch --configfile config/paper.yaml   # only the downloads (a cluster's login node)
 #   snakemake --report report.html                          # tables, figures and captions
 import os
 
@@ -54,6 +55,12 @@ rule all:
         curve_outputs(),
         figure_outputs(),
         regress_output(),
+
+
+rule fetch:
+    # Every download the config needs (datasets' sources, LPIPS/FID weights, released checkpoints).
+    input:
+        fetch_outputs(),
 
 
 # A misspelled target (a bare word that is no rule) fails while the DAG is built, with the choices.
