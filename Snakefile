@@ -3,7 +3,7 @@
 #   snakemake --cores 8 tables                              # embedded offline benchmark (default)
 #   snakemake --cores 8 tables --configfile config/paper.yaml   # the paper's datasets and model
 #   snakemake --cores 8 curves | figures | regress | all
-#   snakemake --report report.html                          # tables, figures and captions
+#   snakemake --report report.html                          # per benchmark: table, figures, provenance
 import os
 
 from snakemake.utils import min_version
@@ -18,6 +18,10 @@ if not workflow.overwrite_configfiles:
     configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
+# The report's landing page: what each benchmark is and how to reproduce it.
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
@@ -27,11 +31,12 @@ include: "workflow/rules/report.smk"
 
 
 rule tables:
-    # The qualitative figures come along: they only read the restorations the tables need.
+    # The qualitative figures and the report's pages come along: they only read what the tables need.
     default_target: True
     input:
         table_outputs(),
         figure_outputs(),
+        report_outputs(),
 
 
 rule curves:
@@ -49,7 +54,8 @@ rule all:
         table_outputs(),
         curve_outputs(),
         figure_outputs(),
-        regress_output(),
+        report_outputs(),
+        regress_page(),
 
 
 # A misspelled target (a bare word that is no rule) fails while the DAG is built, with the choices.

@@ -5,7 +5,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from irsde import pipeline_config
+from irsde import pipeline_config, report_landing
+from irsde.job_params import Listing, Settings
 from irsde.data import ALL_DATASETS, SYNTHETIC, source_owners
 from irsde.methods import INPUT, PUBLISHED_WEIGHTS
 
@@ -16,6 +17,8 @@ SCHEMA = REPOSITORY / "workflow" / "schemas" / "config.schema.yaml"
 # Every check runs now, before any job: an error names the key at fault and the valid choices.
 config.update(pipeline_config.validate_pipeline_config(config, SCHEMA, PUBLISHED_CSV))
 pipeline_config.check_user_outputs(config)  # each folder of user outputs against its test images
+# What the report's landing page (workflow/report/workflow.rst, rendered with the config only) says.
+config["report_landing"] = report_landing.landing_facts(config, workflow.overwrite_configfiles, workflow.basedir)
 # Jobs import from the repository as Snakemake does while parsing (e.g. examples.tiny_cnn:TinyCNN).
 os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")])))
 
@@ -108,8 +111,35 @@ def benchmark_metric_csvs(benchmark):
     return [metrics_csv(benchmark, INPUT.id, 0), *methods]
 
 
+def table_file(benchmark, ext):
+    """A benchmark's table as ``ext``: csv, md, tex, or caption.json (its caption and footnotes)."""
+    return f"{PATHS['results']}/tables/{benchmark}.{ext}"
+
+
 def table_outputs():
-    return [f"{PATHS['results']}/tables/{b}.{ext}" for b in enabled_benchmarks() for ext in ("csv", "md", "tex")]
+    return [table_file(b, ext) for b in enabled_benchmarks() for ext in ("csv", "md", "tex")]
+
+
+def report_file(benchmark, name):
+    """A page or figure of a benchmark's part of the Snakemake report."""
+    return f"{PATHS['results']}/report/{NAME}/{benchmark}/{name}"
+
+
+REPORT_PAGES = ("table.html", "training_curves.png", "per_image.png", "seeds.html", "provenance.html")
+
+
+def report_outputs():
+    return [report_file(b, page) for b in enabled_benchmarks() for page in REPORT_PAGES]
+
+
+def trained_run_logs(benchmark):
+    """The final training logs of the runs behind a benchmark's trained rows."""
+    return [f"{run_dir(benchmark, m)}/final/train_log.csv" for m in pipeline_config.methods_of(config, benchmark)]
+
+
+def benchmark_restored_dirs(benchmark):
+    """Every restoration folder of a benchmark's table (each row, each of its seeds)."""
+    return [restored_dir(benchmark, m, s) for m in methods_for(benchmark) for s in seeds_for(m)]
 
 
 def curve_logs(variants, log="val_log"):
@@ -146,6 +176,11 @@ def reference_csv():
 
 def regress_output():
     return f"{PATHS['results']}/regress/{NAME}.txt"
+
+
+def regress_page():
+    """The regress verdict as a report page."""
+    return f"{PATHS['results']}/regress/{NAME}.html"
 
 
 def unknown_target(wildcards):
