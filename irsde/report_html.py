@@ -19,7 +19,7 @@ p.caption { max-width: 62em; line-height: 1.45; }
 table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.92em; }
 th, td { padding: 0.3em 0.75em; border-bottom: 1px solid #d9e2ec; text-align: left; vertical-align: top; }
 th { background: #f0f4f8; }
-td.number, th.number { text-align: right; font-variant-numeric: tabular-nums; }
+td.number, th.number { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 th.sortable { cursor: pointer; } th.sortable:after { content: " \\2195"; color: #9fb3c8; }
 p.note { font-size: 0.88em; color: #52606d; max-width: 62em; }
 dl.facts { display: grid; grid-template-columns: max-content auto; gap: 0.2em 1em; margin: 0.4em 0 1.2em; }

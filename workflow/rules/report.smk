@@ -169,7 +169,7 @@ rule benchmark_report:
     params:
         restored=lambda w: restored_dir(w.benchmark, "{row}", "{seed}"),
         test_dir=lambda w: split_dir(w.benchmark, "test"),
-        seeds=Listing(config["seeds"]),
+        seeds=lambda w: Listing(config["seeds"]),
         reproduce=config["report_landing"]["tables_command"],
     log:
         f"{PATHS['logs']}/{NAME}/report/{{benchmark}}.log",
