@@ -132,6 +132,17 @@ def report_outputs():
     return [report_file(b, page) for b in enabled_benchmarks() for page in REPORT_PAGES]
 
 
+def report_page(name, caption, subcategory, page):
+    """A page of a benchmark's category of the report (a report() output; caption relative to rules/)."""
+    return report(
+        report_file("{benchmark}", name),
+        caption=f"../report/{caption}",
+        category="{benchmark}",
+        subcategory=subcategory,
+        labels={"benchmark": "{benchmark}", "page": page},
+    )
+
+
 def trained_run_logs(benchmark):
     """The final training logs of the runs behind a benchmark's trained rows."""
     return [f"{run_dir(benchmark, m)}/final/train_log.csv" for m in pipeline_config.methods_of(config, benchmark)]

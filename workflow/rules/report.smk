@@ -141,17 +141,6 @@ rule regress_page:
         "../scripts/regress_page.py"
 
 
-def report_page(name, caption, subcategory, page):
-    """A page of a benchmark's category of the report."""
-    return report(
-        report_file("{benchmark}", name),
-        caption=f"../report/{caption}",
-        category="{benchmark}",
-        subcategory=subcategory,
-        labels={"benchmark": "{benchmark}", "page": page},
-    )
-
-
 rule benchmark_report:
     # The pages of one benchmark drawn from its table, metrics, restorations and training runs.
     input:
