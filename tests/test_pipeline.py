@@ -401,7 +401,8 @@ def test_your_own_method_and_outputs_are_rows_of_the_table_figure_and_regress(tm
     multiplexer.AddRunsFromDirectory(str(tmp_path / "runs"))
     multiplexer.Reload()
     runs = multiplexer.Runs()
-    assert set(runs) == {"byom/synthetic-rain/irsde", "byom/synthetic-rain/tiny_cnn"}
+    assert set(runs) == {"byom/synthetic-rain/irsde", "byom/synthetic-rain/tiny_cnn", "byom/synthetic-noise/irsde",
+                         "byom/synthetic-noise/cnn_baseline", "byom/synthetic-noise/denoising_sde"}
     assert all({"train/loss", "train/lr", "val/psnr", "val/ssim"} <= set(run["scalars"]) for run in runs.values())
     assert any(tag.startswith("timestep/") for tag in runs["byom/synthetic-rain/irsde"]["scalars"])
     assert runs["byom/synthetic-rain/irsde"]["images"] == ["val_images/0000"]
