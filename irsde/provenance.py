@@ -86,7 +86,7 @@ def row_provenance(row: str, label: str, restored: Sequence[str | Path], test_di
         source = [("Source", f"user outputs, folder {first['folder']}"),
                   ("Files", f"{len(first.get('sha256', {}))} images, sha256 of each in restore.json")]
     elif "weights" in first:
-        source = checkpoint_facts(Path(first["weights"]), first.get("network"))
+        source = checkpoint_facts(first)
     else:
         source = [("Source", "not recorded in restore.json")]
     return RowProvenance(row, label, source + restore_facts(manifests))
@@ -139,11 +139,20 @@ def run_facts(run: Path) -> list[tuple[str, str]]:
     ]
 
 
-def checkpoint_facts(weights: Path, network: Mapping | None) -> list[tuple[str, str]]:
+def checkpoint_facts(manifest: Mapping) -> list[tuple[str, str]]:
+    """A row restored from a weight file: a released checkpoint of the registry (its name,
+    upstream location and options are recorded) or a file given by hand."""
+    weights = Path(manifest["weights"])
     digest = sha256_file(weights) if weights.is_file() else "file not found when the report was made"
     facts = [("Checkpoint", str(weights)), ("Checkpoint sha256", digest)]
-    if network:
-        facts.append(("Network", ", ".join(f"{name} {value}" for name, value in network.items())))
+    if manifest.get("checkpoint"):
+        upstream = manifest.get("source") or {}
+        where = (f"{upstream['repo']}@{upstream['commit']}:{upstream['path']}" if upstream.get("repo")
+                 else upstream.get("url", "not recorded"))
+        facts += [("Released checkpoint", str(manifest["checkpoint"])), ("Upstream", where)]
+    for key, name in (("options", "Options"), ("network", "Network")):
+        if manifest.get(key):
+            facts.append((name, ", ".join(f"{option} {value}" for option, value in manifest[key].items())))
     return facts
 
 

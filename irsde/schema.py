@@ -34,6 +34,7 @@ from jsonschema import Draft202012Validator, ValidationError, validators
 
 def registry_names(name: str) -> list[str]:
     """The valid values ``x-registry: name`` stands for, read from the package's registries."""
+    from irsde.checkpoints import CHECKPOINTS
     from irsde.data import ALL_DATASETS
     from irsde.devices import DEVICE_CHOICES
     from irsde.losses import LOSS_KINDS, LOSSES, TIMESTEP_WEIGHTS
@@ -43,7 +44,7 @@ def registry_names(name: str) -> list[str]:
     from irsde.schedules import SCHEDULES
 
     registries = {
-        "datasets": ALL_DATASETS, "devices": DEVICE_CHOICES, "loss kinds": LOSS_KINDS, "losses": LOSSES,
+        "checkpoints": CHECKPOINTS, "datasets": ALL_DATASETS, "devices": DEVICE_CHOICES, "loss kinds": LOSS_KINDS, "losses": LOSSES,
         "methods": METHODS, "metrics": METRIC_NAMES, "protocols": PROTOCOLS, "samplers": SAMPLERS,
         "schedules": SCHEDULES, "timestep weights": TIMESTEP_WEIGHTS,
     }

@@ -16,6 +16,8 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def load_script(name):
+    if str(BENCHMARKS) not in sys.path:  # the scripts import their shared helpers (timing) as siblings
+        sys.path.insert(0, str(BENCHMARKS))
     spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
@@ -62,3 +64,57 @@ def test_recipe_benchmark_builds_the_benchmark_with_another_training_count(tmp_p
     assert len(paired_files(more / "train")) == 5
     # the test split does not depend on how many training crops are drawn
     assert (default / "test" / "LQ" / "0000.png").read_bytes() == (more / "test" / "LQ" / "0000.png").read_bytes()
+
+
+def test_released_models_benchmark_counts_flops_and_times_both_layouts(tmp_path, capsys):
+    figures = tmp_path / "released.json"
+    assert load_script("released_models").main(["--threads", "1", "--repeats", "1", "--sizes", "24x20",
+                                                "--json", str(figures)]) == 0
+    rows = json.loads(figures.read_text())
+    assert [row["model"] for row in rows] == ["PReNet (6 stages)", "DnCNN (colour blind)", "FFDNet (colour)"]
+    prenet = rows[0]
+    # 6 stages x (conv0 6->32, four gates 64->32, ten 32->32, out 32->3) 3x3 convs, 2 FLOP per multiply-add
+    per_pixel = 6 * 9 * (6 * 32 + 4 * 64 * 32 + 10 * 32 * 32 + 32 * 3) * 2
+    assert prenet["gflop"] * 1e9 == pytest.approx(per_pixel * 24 * 20, rel=0.01)
+    assert all(row["seconds_nchw"] > 0 and row["seconds_channels_last"] > 0 for row in rows)
+    assert "GFLOP/s" in capsys.readouterr().out
+
+
+def test_noise_draw_benchmark_reproduces_the_restore_path_per_seed(tmp_path, capsys, monkeypatch):
+    """Seed 0 of the script is the registry's draw: its PSNR mean equals that of restoring the
+    prepared split with `irsde restore --checkpoint` and scoring it with `irsde evaluate`."""
+    import dataclasses
+
+    import torch
+
+    from irsde.checkpoints import CHECKPOINTS
+    from irsde.cli import main as irsde
+    from irsde.data import prepare_dataset
+    from irsde.data.registry import get_dataset
+    from irsde.nets.ffdnet import FFDNet
+    from data_support import png_bytes, random_image
+
+    torch.manual_seed(0)
+    resources = tmp_path / "res"
+    (resources / "weights").mkdir(parents=True)
+    torch.save(FFDNet(features=6, depth=3).state_dict(), resources / "weights" / "tiny.pth")
+    tiny = dataclasses.replace(CHECKPOINTS["ffdnet-color"], name="tiny", file="tiny.pth",
+                               source=CHECKPOINTS["irsde-derain-rain100h"].source)  # trusted on first use
+    monkeypatch.setitem(CHECKPOINTS._all(), "tiny", tiny)
+    folder = tmp_path / "clean"
+    folder.mkdir()
+    for index in range(2):
+        (folder / f"{index}.png").write_bytes(png_bytes(random_image(index, width=12, height=10)))
+    dataset = get_dataset("CBSD68")
+    dataset = dataclasses.replace(dataset, splits=(dataclasses.replace(dataset.splits[0], pairs=2),))
+    split = prepare_dataset(dataset, tmp_path / "data", resources, paths={"FFDNet-CBSD68": folder}, progress=False) / "test"
+    assert irsde(["restore", "--checkpoint", "tiny", "--resources", str(resources), "--dataset", str(split),
+                  "--out", str(tmp_path / "restored")]) == 0
+    assert irsde(["evaluate", "--restored", str(tmp_path / "restored"), "--gt", str(split / "GT"), "--protocol",
+                  "irsde-denoise", "--metrics", "psnr", "--out", str(tmp_path / "m.csv")]) == 0
+    expected = pd.read_csv(tmp_path / "m.csv")["value"].mean()
+    capsys.readouterr()
+    assert load_script("noise_draw").main(["--gt", str(split / "GT"), "--checkpoint", "tiny", "--resources",
+                                           str(resources), "--seeds", "0", "1", "--threads", "1"]) == 0
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert line.startswith("tiny") and f"seed 0: {expected:.3f}" in line and "seed 1:" in line and "range" in line

@@ -132,6 +132,11 @@ def test_provenance_of_a_run_a_checkpoint_user_outputs_and_the_input(tmp_path):
     make_restored(tmp_path / "restored" / "published" / "seed0",
                   {**common, "method": "published", "sampler": "sde", "nfe": 100, "seed": 0, "seconds": 3.0,
                    "weights": str(weights), "network": {"nf": 64, "depth": 4}})
+    make_restored(tmp_path / "restored" / "prenet" / "seed0",
+                  {**common, "method": "prenet-rain100h", "seed": 0, "seconds": 1.5, "weights": str(weights),
+                   "options": {"recurrent_iter": 6}, "checkpoint": "prenet-rain100h",
+                   "source": {"repo": "csdwren/PReNet", "commit": "c" * 40, "path": "logs/Rain100H/PReNet6/net_latest.pth",
+                              "url": "https://x", "git_blob": "d" * 40, "sha256": None, "size": 7}})
     make_restored(tmp_path / "restored" / "mine" / "seed0",
                   {"method": "mine", "source": "user outputs", "folder": "/my/outputs", "images": ["000", "001"],
                    "sha256": {"000.png": "x", "001.png": "y"}, "seed": 0, "seconds": 0.2})
@@ -140,7 +145,8 @@ def test_provenance_of_a_run_a_checkpoint_user_outputs_and_the_input(tmp_path):
     (test_dir.parent / "dataset.json").write_text(json.dumps(
         {"dataset": "synthetic-rain", "description": "streaks", "synthetic": True, "seed": 0,
          "label": "synthetic stand-in; not the real benchmark", "counts": {"test": 2, "train": 4}}))
-    labels = {"input": "Input", "irsde": "IR-SDE (ours)", "published": "IR-SDE (published weights)", "mine": "Mine"}
+    labels = {"input": "Input", "irsde": "IR-SDE (ours)", "published": "IR-SDE (published weights)", "mine": "Mine",
+              "prenet": "PReNet (released weights)"}
     frame = pd.concat([per_image(row, [1.0, 2.0], seed=seed) for row in labels for seed in ((0, 1) if row == "irsde" else (0,))])
     rows = provenance.benchmark_provenance(labels, frame, str(tmp_path / "restored" / "{row}" / "seed{seed}"), test_dir)
     facts = {row.row: dict(row.facts) for row in rows}
@@ -160,6 +166,10 @@ def test_provenance_of_a_run_a_checkpoint_user_outputs_and_the_input(tmp_path):
     assert published["Checkpoint"] == str(weights)
     assert published["Checkpoint sha256"] == hashlib.sha256(b"weights").hexdigest()
     assert published["Network"] == "nf 64, depth 4" and "Training run" not in published
+    released = facts["prenet"]
+    assert released["Released checkpoint"] == "prenet-rain100h" and released["Options"] == "recurrent_iter 6"
+    assert released["Upstream"] == f"csdwren/PReNet@{'c' * 40}:logs/Rain100H/PReNet6/net_latest.pth"
+    assert released["Sampler"].startswith("none") and released["Restore time"] == "1.5 s (seed 0) for 2 images"
     assert facts["mine"]["Source"] == "user outputs, folder /my/outputs"
     assert facts["mine"]["Files"] == "2 images, sha256 of each in restore.json"
     assert provenance.training_runs(rows) == [("IR-SDE (ours)", run)]

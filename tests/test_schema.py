@@ -66,7 +66,7 @@ def test_registries_fill_the_enums():
     assert properties["train"]["properties"]["val_sampler"]["enum"] == list(SAMPLERS)
     assert properties["method"]["anyOf"][0]["enum"] == list(METHODS)
     assert not {"x-registry", "$ref"} & keys_of(loaded)
-    with pytest.raises(ValueError, match="x-registry: unknown registry 'colours'; choose one of: datasets"):
+    with pytest.raises(ValueError, match="x-registry: unknown registry 'colours'; choose one of: checkpoints, datasets"):
         schema.registry_names("colours")
 
 

@@ -6,9 +6,11 @@ import sys
 from pathlib import Path
 
 from irsde import pipeline_config, report_landing
-from irsde.job_params import Listing, Settings
+from irsde.checkpoints import CHECKPOINTS
 from irsde.data import ALL_DATASETS, SYNTHETIC, source_owners
-from irsde.methods import INPUT, PUBLISHED_WEIGHTS
+from irsde.job_params import Listing, Settings
+from irsde.methods import INPUT
+from irsde.metrics.protocols import PROTOCOLS
 
 # Committed inputs live in the repository, wherever the workflow runs (`snakemake -d DIR`).
 REPOSITORY = Path(workflow.basedir)
@@ -24,14 +26,14 @@ os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [str(REPOSITORY), os.e
 
 PATHS = config["paths"]
 NAME = config["name"]
-PUBLISHED = PUBLISHED_WEIGHTS.id
 # The irsde CLI of the Python running Snakemake (works without an activated virtualenv).
 IRSDE = f"{shlex.quote(sys.executable)} -m irsde"
 TARGET_RULES = ("tables", "curves", "figures", "regress", "all")
 
 
 def alternatives_regex(names):
-    return "|".join(re.escape(name) for name in sorted(names, key=len, reverse=True))
+    """A regex matching exactly one of ``names`` (nothing at all when there are none)."""
+    return "|".join(re.escape(name) for name in sorted(names, key=len, reverse=True)) or "(?!)"
 
 
 SOURCE_OWNERS = {**source_owners(folders=False), **source_owners(folders=True)}
@@ -40,10 +42,14 @@ FOLDER_PATTERN = alternatives_regex(source_owners(folders=True))
 DATASET_PATTERN = alternatives_regex(ALL_DATASETS)
 METHOD_IDS = list(pipeline_config.method_classes(config))
 TRAINED_PATTERN = alternatives_regex(METHOD_IDS)
-USER_OUTPUTS_PATTERN = alternatives_regex(config["user_outputs"]) or "(?!)"
+USER_OUTPUTS_PATTERN = alternatives_regex(config["user_outputs"])
 # Rows restored from a sampling method's run with another sampler: row id -> (method, sampler, steps).
 VARIANTS = pipeline_config.sampler_variants(config)
 RESTORED_FROM_RUNS_PATTERN = alternatives_regex([*METHOD_IDS, *VARIANTS])
+# Rows restored with released checkpoints (`released:`), by checkpoint name.
+RELEASED = sorted({row for b in config["benchmarks"] for row in pipeline_config.released_rows(config, b)})
+RELEASED_PATTERN = alternatives_regex(RELEASED)
+WEIGHT_FILE_PATTERN = alternatives_regex([CHECKPOINTS[row].file for row in RELEASED])
 ROWS = pipeline_config.table_row_facts(config)
 
 
@@ -80,6 +86,11 @@ def prepare_inputs(dataset):
     return [f"{PATHS['resources']}/{source.name}" for source in ALL_DATASETS[dataset].sources]
 
 
+def released_weights(row):
+    """The file of a released checkpoint in resources/ (fetched by rule fetch_checkpoint)."""
+    return f"{PATHS['resources']}/{CHECKPOINTS[row].resources_path}"
+
+
 def run_dir(benchmark, row):
     """The training run of a method, which also restores its sampler variants."""
     return f"{PATHS['runs']}/{NAME}/{benchmark}/{pipeline_config.restored_with(config, row)[0]}"
@@ -101,14 +112,32 @@ def restored_dir(benchmark, method, seed):
     return f"{PATHS['results']}/restored/{NAME}/{benchmark}/{method}/seed{seed}"
 
 
-def metrics_csv(benchmark, method, seed):
-    return f"{PATHS['results']}/metrics/{NAME}/{benchmark}/{method}/seed{seed}.csv"
+def scored_folder(benchmark, row, seed):
+    """What a row's metrics are computed from: its restored folder (the input row: the test LQ)."""
+    return f"{split_dir(benchmark, 'test')}/LQ" if row == INPUT.id else restored_dir(benchmark, row, seed)
 
 
-def benchmark_metric_csvs(benchmark):
-    """Metric CSVs of a benchmark's table: the degraded input, then every method and seed."""
-    methods = [metrics_csv(benchmark, m, s) for m in methods_for(benchmark) for s in seeds_for(m)]
-    return [metrics_csv(benchmark, INPUT.id, 0), *methods]
+def metrics_csv(benchmark, method, seed, protocol=None):
+    """A row's per-image metrics (under another protocol than the benchmark's: ``protocol``)."""
+    variant = f"-{protocol}" if protocol else ""
+    return f"{PATHS['results']}/metrics/{NAME}/{benchmark}/{method}/seed{seed}{variant}.csv"
+
+
+def benchmark_metric_csvs(benchmark, protocol=None):
+    """Metric CSVs of a benchmark's table: the degraded input, then every method and seed
+    (under another protocol than the benchmark's: ``protocol``)."""
+    methods = [metrics_csv(benchmark, m, s, protocol) for m in methods_for(benchmark) for s in seeds_for(m)]
+    return [metrics_csv(benchmark, INPUT.id, 0, protocol), *methods]
+
+
+def protocol_variants(benchmark):
+    return config["benchmarks"][benchmark]["protocol_variants"]
+
+
+def protocol_table_csvs(benchmark):
+    """Every row's metric CSVs under the benchmark's protocol and under each of its variants."""
+    protocols = [None, *protocol_variants(benchmark)]
+    return [path for protocol in protocols for path in benchmark_metric_csvs(benchmark, protocol)]
 
 
 def table_file(benchmark, ext):
@@ -117,7 +146,10 @@ def table_file(benchmark, ext):
 
 
 def table_outputs():
-    return [table_file(b, ext) for b in enabled_benchmarks() for ext in ("csv", "md", "tex")]
+    tables = [table_file(b, ext) for b in enabled_benchmarks() for ext in ("csv", "md", "tex")]
+    sensitivity = [table_file(b, f"protocols.{ext}") for b in enabled_benchmarks() if protocol_variants(b)
+                   for ext in ("csv", "md")]
+    return tables + sensitivity
 
 
 def report_file(benchmark, name):
@@ -200,7 +232,8 @@ def unknown_target(wildcards):
 
 wildcard_constraints:
     benchmark="[a-z0-9][a-z0-9_-]*",
-    method=alternatives_regex([*METHOD_IDS, *VARIANTS, *config["user_outputs"], PUBLISHED]),
+    method=alternatives_regex([*METHOD_IDS, *VARIANTS, *config["user_outputs"], *RELEASED]),
+    protocol=alternatives_regex(PROTOCOLS),
     seed=r"\d+",
     dataset="[A-Za-z0-9][A-Za-z0-9_.-]*",
     variant="[a-z]+-[a-z_]+",
