@@ -194,7 +194,9 @@ def test_regress_fails_for_a_deliberately_worse_model(tmp_path):
 def ci_run(tmp_path_factory):
     """`all` on config/ci.yaml in a fresh folder (shared by the tests that inspect that run)."""
     workdir = tmp_path_factory.mktemp("ci-run")
-    result = snakemake("--cores", "2", "all", "--configfile", str(REPO / "config" / "ci.yaml"), workdir=workdir)
+    # 10-15 min on an idle 2-core machine; more than 15 when other jobs share the cores
+    result = snakemake("--cores", "2", "all", "--configfile", str(REPO / "config" / "ci.yaml"), workdir=workdir,
+                       timeout=2400)
     return workdir, result
 
 
