@@ -57,5 +57,5 @@ def render_page(benchmark: str, per_image: pd.DataFrame, labels: Mapping[str, st
         name = METRIC_LABELS[metric]
         header = ["Method", "Seeds", f"{name} per seed (mean over images)", f"{name} mean ± sd", "max − min"]
         parts.append(report_html.element("h2", f"{name} ({METRIC_DECIMALS[metric]} decimals)"))
-        parts.append(report_html.table(header, spread_rows(per_image, labels, metric), numeric=(1, 3, 4)))
-    return report_html.page(f"Spread over sampling seeds: {benchmark}", *parts)
+        parts.append(report_html.table(header, spread_rows(per_image, labels, metric), numeric=(1, 3, 4), sortable=True))
+    return report_html.page(f"Spread over sampling seeds: {benchmark}", *parts, script=report_html.SORT_SCRIPT)

@@ -48,18 +48,19 @@ def read_table(csv_path: str | Path, caption_path: str | Path) -> BenchmarkTable
 
 
 def render_html(table: BenchmarkTable, csv_name: str | None = None, csv_bytes: bytes | None = None) -> str:
-    """The table page: caption, table, footnotes (and a link saving the CSV, when given)."""
+    """The table page: caption, table (a click on a column's header sorts by it), footnotes (and
+    a link saving the CSV, when given)."""
     header, body = display_rows(table)
     parts = [
         report_html.element("p", table.caption, class_="caption"),
-        report_html.table(header, body, numeric=range(2, len(header))),
+        report_html.table(header, body, numeric=range(2, len(header)), sortable=True),
     ]
     parts.extend(report_html.element("p", f"* {note}", class_="note") for note in table.footnotes)
     if csv_bytes is not None:
         link = report_html.download_link(csv_name or f"{table.benchmark}.csv", csv_name or f"{table.benchmark}.csv",
                                          csv_bytes, "text/csv")
         parts.append(report_html.element("p", report_html.join(["Every number at full precision: ", link]), class_="note"))
-    return report_html.page(f"Table: {table.benchmark}", *parts)
+    return report_html.page(f"Table: {table.benchmark}", *parts, script=report_html.SORT_SCRIPT)
 
 
 def render_table_page(csv_path: str | Path, caption_path: str | Path) -> str:

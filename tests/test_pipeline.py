@@ -241,17 +241,21 @@ def report_data(path: Path) -> tuple[dict, dict, str]:
     """(results, categories, landing page HTML) of a Snakemake report, as its page's script holds them."""
     page = path.read_text()
 
-    def variable(name):
-        return json.loads(re.search(rf"var {name} = (.*?);\n", page, re.S).group(1))
+    def variable(script, name):
+        return json.loads(re.search(rf'<script id="{script}">\s*var {name} = (.*?);\s*</script>', page, re.S).group(1))
 
-    return variable("results"), variable("categories"), variable("workflow_desc")
+    return variable("results", "results"), variable("categories", "categories"), variable("workflow-desc", "workflow_desc")
+
+
+def visible(page: str) -> str:
+    """The text a reader sees of HTML: tags dropped, entities resolved, spaces collapsed."""
+    page = re.sub(r"<(style|script)>.*?</\1>", "", page, flags=re.S)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
 
 
 def shown(result: dict) -> str:
-    """The text a reader sees of an HTML result: its data URI decoded, tags dropped, entities resolved."""
-    page = base64.b64decode(result["data_uri"].split("base64,", 1)[1]).decode()
-    page = re.sub(r"<(style|script)>.*?</\1>", "", page, flags=re.S)
-    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
+    """The text a reader sees of an HTML result of the report (its data URI decoded)."""
+    return visible(base64.b64decode(result["data_uri"].split("base64,", 1)[1]).decode())
 
 
 @pytest.mark.slow
@@ -288,6 +292,7 @@ def test_report_shows_each_benchmarks_table_caption_curves_and_provenance(ci_run
     for name, kind in (("2 Qualitative figure", "image/png"), ("3 Training curves", "image/png"),
                        ("4 Per-image metrics", "image/png"), ("5 Sampling seeds", "text/html")):
         assert results[categories["synthetic-rain"][name][0]]["mime_type"] == kind, name
+    landing = visible(landing)
     assert "synthetic stand-in" in landing and "snakemake --cores 8 tables --configfile config/ci.yaml" in landing
     everything = json.dumps(results) + landing
     assert "DESIGN" not in everything and "RowFacts(" not in everything and "shared/" not in everything
