@@ -8,12 +8,16 @@ import os
 
 from snakemake.utils import min_version
 
+from irsde import pipeline_config
+
 min_version("9.0")
 
 
 # The embedded default, unless --configfile names another configuration: a config file given on
-# the command line replaces it whole (it is not merged into it).
+# the command line replaces it whole (it is not merged into it). It is read with irsde's loader
+# first, whose errors name the file and line (Snakemake's do not).
 if not workflow.overwrite_configfiles:
+    pipeline_config.check_config_files([os.path.join(workflow.basedir, "config", "config.yaml")])
 
     configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 

@@ -19,7 +19,8 @@ from torch import nn
 from irsde.data import PairedTestDataset
 from irsde.images import to_uint8
 from irsde.metrics import get_protocol, psnr, ssim
-from irsde.methods import Method
+from irsde.restoration import check_whole_image_size
+from irsde.methods import Method, restore_batch
 
 VALIDATION_METRICS = {"psnr": psnr, "ssim": ssim}
 
@@ -48,6 +49,9 @@ class Validator:
         self.lq = [center_crop(item["lq"], crop_size) for item in items]
         self.gt_float = [center_crop(item["gt"], crop_size) for item in items]
         self.gt = [to_uint8(gt) for gt in self.gt_float]
+        for name, lq in zip(self.names, self.lq):
+            check_whole_image_size(*lq.shape[-2:], f"validation image {split_dir}/LQ/{name}",
+                                   "set config key 'data.val_crop_size' (e.g. 256) to validate on its centre")
         self.protocol = get_protocol(protocol)
         self.seed = seed
         self._check_metrics_apply(split_dir)
@@ -85,7 +89,7 @@ class Validator:
         generator = torch.Generator(device=device).manual_seed(self.seed)
         try:
             with torch.no_grad():
-                return [to_uint8(method.restore(net, lq[None].to(device), generator)[0]) for lq in self.lq]
+                return [to_uint8(restore_batch(method, net, lq[None].to(device), generator)[0]) for lq in self.lq]
         finally:
             net.train(was_training)
 

@@ -16,6 +16,9 @@ from irsde.metrics.protocols import PROTOCOLS
 REPOSITORY = Path(workflow.basedir)
 PUBLISHED_CSV = str(REPOSITORY / "results" / "published" / "published_results.csv")
 SCHEMA = REPOSITORY / "workflow" / "schemas" / "config.schema.yaml"
+# Snakemake reads the config files with its own YAML loader: read them again with irsde's first,
+# so that a key given twice or an alias bomb fails naming the file and line.
+pipeline_config.check_config_files([*workflow.overwrite_configfiles, *workflow.configfiles])
 # Every check runs now, before any job: an error names the key at fault and the valid choices.
 config.update(pipeline_config.validate_pipeline_config(config, SCHEMA, PUBLISHED_CSV))
 pipeline_config.check_user_outputs(config)  # each folder of user outputs against its test images

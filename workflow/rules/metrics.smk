@@ -20,6 +20,7 @@ rule evaluate:
         gt=lambda w: f"{split_dir(w.benchmark, 'test')}/GT",
         protocol=lambda w: config["benchmarks"][w.benchmark]["protocol"],
         options=EVALUATE_OPTIONS,
+        source=lambda w: pipeline_config.scored_source_digest(config, w.method, w.benchmark),
     log:
         f"{PATHS['logs']}/{NAME}/metrics/{{benchmark}}/{{method}}-seed{{seed}}.log",
     shell:

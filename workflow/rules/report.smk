@@ -134,7 +134,7 @@ rule regress:
     input:
         metrics=lambda w: [path for b in enabled_benchmarks() for path in benchmark_metric_csvs(b)],
         # Read by the script, so that a missing reference gets our message on how to create it.
-        reference=lambda w: [p for p in [reference_csv()] if Path(p).is_file()],
+        reference=lambda w: [pipeline_config.as_input_path(p) for p in [reference_csv()] if Path(p).is_file()],
     output:
         regress_output(),
     params:

@@ -57,15 +57,18 @@ rule restore_released:
 
 rule import_user_outputs:
     # A user's precomputed restorations (`user_outputs:`), checked against the test split and
-    # copied into the same layout, so that they are scored and drawn like any restored set.
+    # copied into the same layout, so that they are scored and drawn like any restored set. The
+    # inputs are the images themselves and `digest` their contents: a replaced image reruns it.
     input:
-        folder=lambda w: pipeline_config.user_outputs_folder(config, w.method, w.benchmark),
+        images=lambda w: pipeline_config.user_outputs_inputs(config, w.method, w.benchmark),
         test=lambda w: dataset_marker(w.benchmark, "test"),
     output:
         directory(f"{PATHS['results']}/restored/{NAME}/{{benchmark}}/{{method}}/seed{{seed}}"),
     wildcard_constraints:
         method=USER_OUTPUTS_PATTERN,
     params:
+        folder=lambda w: pipeline_config.user_outputs_folder(config, w.method, w.benchmark),
+        digest=lambda w: pipeline_config.user_outputs_digest(config, w.method, w.benchmark),
         test_dir=lambda w: split_dir(w.benchmark, "test"),
     log:
         f"{PATHS['logs']}/{NAME}/restore/{{benchmark}}/{{method}}-seed{{seed}}.log",
