@@ -3,6 +3,7 @@
 #   snakemake --cores 8 tables                              # embedded offline benchmark (default)
 #   snakemake --cores 8 tables --configfile config/paper.yaml   # the paper's datasets and model
 #   snakemake --cores 8 curves | figures | regress | all
+#   snakemake --cores 1 fetch --configfile config/paper.yaml   # only the downloads (a cluster's login node)
 #   snakemake --report report.html                          # per benchmark: table, figures, provenance
 import os
 
@@ -60,6 +61,12 @@ rule all:
         figure_outputs(),
         report_outputs(),
         regress_page(),
+
+
+rule fetch:
+    # Every download the config needs (datasets' sources, LPIPS/FID weights, released checkpoints).
+    input:
+        fetch_outputs(),
 
 
 # A misspelled target (a bare word that is no rule) fails while the DAG is built, with the choices.

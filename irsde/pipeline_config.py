@@ -340,6 +340,23 @@ def run_config(
     }
 
 
+def training_ranks(gpu: object = None, gres: object = None) -> int:
+    """Processes of one training job: its GPUs, from the job's ``gpu`` resource (an integer, the
+    executor's ``--gpus``) or its ``gres`` resource (``gpu:N`` or ``gpu:TYPE:N``); 1 when it asks
+    for at most one GPU or none. More than 1 trains under torchrun (:mod:`irsde.train.launch`)."""
+    count = gpu
+    if not count and gres:
+        parts = str(gres).split(":")
+        count = parts[-1] if parts[0] == "gpu" and len(parts) > 1 else 0
+    try:
+        count = int(count or 0)
+    except ValueError:
+        raise ValueError(f"resource gpu/gres: expected a GPU count, got gpu={gpu!r} gres={gres!r}") from None
+    if count < 0:
+        raise ValueError(f"resource gpu: expected a GPU count >= 0, got {count}")
+    return max(1, count)
+
+
 def configured_variants(config: Mapping) -> dict[str, tuple[str, str, int]]:
     """More rows of every sampling method (:attr:`irsde.methods.Method.samples`), one per
     ``extra_samplers`` entry, restored from the method's trained model with that sampler and

@@ -9,27 +9,11 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
-
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
-
-
-def snakemake(*args, workdir: Path, timeout: int = 900) -> subprocess.CompletedProcess:
-    command = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-
-
-def write_config(tmp_path: Path, source: str, edit) -> Path:
-    config = yaml.safe_load((REPO / "config" / source).read_text())
-    edit(config)
-    path = tmp_path / f"edited-{source}"
-    path.write_text(yaml.safe_dump(config))
-    return path
+from pipeline_support import REPO, SNAKEMAKE, snakemake, write_config
 
 
 @pytest.mark.parametrize(
@@ -114,7 +98,7 @@ def test_config_schema_lists_every_registered_sampler():
 def test_misspelled_target_lists_the_choices(tmp_path):
     result = snakemake("-n", "talbes", workdir=tmp_path)
     assert result.returncode != 0
-    assert "unknown target 'talbes'; choose one of: tables, curves, figures, regress, all" in result.stdout + result.stderr
+    assert "unknown target 'talbes'; choose one of: tables, curves, figures, regress, all, fetch" in result.stdout + result.stderr
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ EVALUATE_OPTIONS = " ".join(
 rule evaluate:
     input:
         restored=lambda w: restored_dir(w.benchmark, w.method, w.seed),
+        weights=scoring_weights(),
     output:
         f"{PATHS['results']}/metrics/{NAME}/{{benchmark}}/{{method}}/seed{{seed}}.csv",
     params:
@@ -32,6 +33,7 @@ rule evaluate_input:
     # The degraded input itself, scored like a method: the floor every restoration should beat.
     input:
         test=lambda w: dataset_marker(w.benchmark, "test"),
+        weights=scoring_weights(),
     output:
         f"{PATHS['results']}/metrics/{NAME}/{{benchmark}}/{INPUT.id}/seed0.csv",
     params:

@@ -1,7 +1,8 @@
 # Tables, training curves, qualitative figures, the metric regression check, and the pages of the
 # Snakemake report (`snakemake --report report.html`): every file marked report() below is shown
 # there, one category per benchmark. Rules whose files are shown pass job params that read as
-# text (irsde.job_params): the report prints them in each result's info panel.
+# text (irsde.job_params): the report prints them in each result's info panel. Each takes
+# seconds: local rules, which a cluster run (profiles/slurm) runs on the login node, not as jobs.
 
 
 rule table:
@@ -22,6 +23,7 @@ rule table:
         deviations=lambda w: pipeline_config.paper_deviations(config, w.benchmark),
         released=lambda w: pipeline_config.released_sources(config, w.benchmark),
         omitted=lambda w: pipeline_config.omitted_released(config, w.benchmark),
+    localrule: True
     log:
         f"{PATHS['logs']}/{NAME}/table/{{benchmark}}.log",
     script:
@@ -40,6 +42,7 @@ rule protocol_table:
         published=lambda w: config["benchmarks"][w.benchmark].get("published"),
         protocols=lambda w: [config["benchmarks"][w.benchmark]["protocol"], *protocol_variants(w.benchmark)],
         rows=dict(ROWS),
+    localrule: True
     log:
         f"{PATHS['logs']}/{NAME}/table/{{benchmark}}.protocols.log",
     script:
@@ -61,6 +64,7 @@ rule theta_schedule_curves:
         labels=lambda w: Listing(curve_labels(config["curves"]["schedules"])),
         title="Validation PSNR by theta schedule",
         reference=lambda w: Settings(curve_validation_subset()),
+    localrule: True
     log:
         f"{PATHS['logs']}/{NAME}/curves/theta_schedules.log",
     script:
@@ -82,6 +86,7 @@ rule loss_comparison_curves:
         labels=lambda w: Listing(curve_labels([loss.replace("_", "-") for loss in config["curves"]["losses"]])),
         title="Validation PSNR: maximum-likelihood vs noise-matching loss",
         reference=lambda w: Settings(curve_validation_subset()),
+    localrule: True
     log:
         f"{PATHS['logs']}/{NAME}/curves/loss_comparison.log",
     script:
@@ -101,6 +106,7 @@ rule timestep_error_plot:
     params:
         title=lambda w: f"Noise-prediction error by timestep ({pipeline_config.paper_variant(config)}, "
         f"seed {config['curves']['seeds'][0]})",
+    localrule: True
     log:
         f"{PATHS['logs']}/{NAME}/curves/timestep_errors.log",
     script:
@@ -124,6 +130,7 @@ rule qualitative_figure:
         labels=lambda w: Listing(ROWS[m].label for m in methods_for(w.benchmark)),
         images=config.get("figures", {}).get("images", 3),
         crop=config.get("figures", {}).get("crop", 96),
+    localrule: True
     log:
         f"{PATHS['logs']}/{NAME}/figures/qualitative_{{benchmark}}.log",
     script:
@@ -142,6 +149,7 @@ rule regress:
         current=f"{PATHS['results']}/regress/{NAME}.current.csv",
         benchmarks=lambda w: {b: benchmark_metric_csvs(b) for b in enabled_benchmarks()},
         tolerances=config["regress"]["tolerances"],
+    localrule: True
     log:
         f"{PATHS['logs']}/{NAME}/regress.log",
     script:
@@ -155,6 +163,7 @@ rule regress_page:
         report(regress_page(), caption="../report/regress.rst", category="Regression check", labels={"check": "regress"}),
     params:
         title=f"Regression check of configuration {NAME}",
+    localrule: True
     log:
         f"{PATHS['logs']}/{NAME}/regress_page.log",
     script:
@@ -180,6 +189,7 @@ rule benchmark_report:
         test_dir=lambda w: split_dir(w.benchmark, "test"),
         seeds=lambda w: Listing(config["seeds"]),
         reproduce=config["report_landing"]["tables_command"],
+    localrule: True
     log:
         f"{PATHS['logs']}/{NAME}/report/{{benchmark}}.log",
     script:
