@@ -9,6 +9,10 @@ gradients. One output folder per run::
     <out>/restore.json       how it was made: method, seed, sampler, batch size, tiling, sources, ...
                              (written last: its presence marks a complete folder)
 
+A set whose method delivers 8-bit images only (a user's precomputed outputs,
+:mod:`irsde.user_outputs`) has the same layout without ``float/`` and says so in its record
+(``"float_outputs": false``); evaluation then computes LPIPS on its PNGs and notes it.
+
 Same-size images are restored ``batch_size`` at a time, or each image in overlapping tiles
 blended with linear ramps (:func:`restore_tiled`). One CPU ``torch.Generator`` seeded with the
 run's seed drives all noise, so an output depends on (method, weights, seed, batch size,
@@ -43,6 +47,9 @@ from irsde.metrics.batching import same_size_batches
 PNG_SUBDIR = "png"
 FLOAT_SUBDIR = "float"
 MANIFEST = "restore.json"
+FLOAT_OUTPUTS = "float_outputs"
+"""Manifest key: true when the set has ``float/`` (every ``irsde restore``), false when its PNGs
+are all the method delivered (a user's precomputed outputs). Absent (older records): true."""
 MAX_LISTED = 5
 
 RestoreBatch = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
@@ -113,6 +120,10 @@ class RestoredSet:
     @property
     def manifest_path(self) -> Path:
         return self.root / MANIFEST
+
+    def eight_bit_only(self) -> bool:
+        """Whether the set declares that its PNGs are all there is (no float output was ever made)."""
+        return self.manifest().get(FLOAT_OUTPUTS, True) is False
 
     def manifest(self) -> dict:
         """The ``restore.json`` record ({} when absent, e.g. PNGs from elsewhere)."""
@@ -197,6 +208,7 @@ def restore_folder(
             "tile_overlap": tile_overlap if tile else None,
             "device": str(device),
             "seconds": round(time.time() - started, 3),
+            FLOAT_OUTPUTS: True,
             **(metadata or {}),
         }
         write_manifest(restored, record)
