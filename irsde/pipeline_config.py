@@ -25,7 +25,7 @@ from irsde import paper as irsde_paper
 from irsde import schema, user_outputs
 from irsde.data import SYNTHETIC
 from irsde.data.layout import marker_path
-from irsde.data.synthetic import planned_images
+from irsde.data.synthetic import planned_images, recipe_key
 from irsde.methods import (INPUT, METHODS, PUBLISHED_WEIGHTS, USER_OUTPUTS, Method, RowFacts, build_method,
                            method_class, row_facts)
 from irsde.methods.ir_sde import IRSDEMethod
@@ -160,7 +160,7 @@ def expected_test_images(config: Mapping, benchmark: str) -> dict[str, tuple[int
     dataset, split = dataset_of(config, benchmark, "test"), config["benchmarks"][benchmark]["test_split"]
     if dataset in SYNTHETIC:
         return planned_images(split, **synthetic_recipe(config, dataset))
-    if marker_path(config["paths"]["data"], dataset).is_file():
+    if marker_path(prepared_root(config, dataset), dataset).is_file():
         return user_outputs.split_images(split_dir(config, benchmark, "test"))
     return None
 
@@ -187,10 +187,26 @@ def benchmarks_using(config: Mapping, dataset: str) -> list[str]:
     return [name for name in config["benchmarks"] if dataset in (dataset_of(config, name, "train"), dataset_of(config, name, "test"))]
 
 
+def prepared_root(config: Mapping, dataset: str) -> str:
+    """The folder ``irsde data prepare`` builds ``dataset`` into (as ``<root>/<dataset>/``):
+    ``paths.data`` for a registered dataset, ``<paths.data>/synthetic/<recipe key>`` for a
+    synthetic stand-in, keyed by what it is built from (:func:`irsde.data.synthetic.recipe_key`),
+    so that configurations with different recipes keep their data, and their trained models,
+    side by side."""
+    if dataset in SYNTHETIC:
+        return f"{config['paths']['data']}/synthetic/{recipe_key(dataset, **synthetic_recipe(config, dataset))}"
+    return config["paths"]["data"]
+
+
+def prepared_dir(config: Mapping, dataset: str) -> str:
+    """The prepared folder of ``dataset`` (its splits and ``dataset.json``)."""
+    return f"{prepared_root(config, dataset)}/{dataset}"
+
+
 def split_dir(config: Mapping, benchmark: str, split: str) -> str:
     """The prepared folder (holding GT/ and LQ/) of a benchmark's ``train`` or ``test`` split."""
     dataset = dataset_of(config, benchmark, split)
-    return f"{config['paths']['data']}/{dataset}/{config['benchmarks'][benchmark][f'{split}_split']}"
+    return f"{prepared_dir(config, dataset)}/{config['benchmarks'][benchmark][f'{split}_split']}"
 
 
 def local_source(config: Mapping, dataset: str) -> str | None:

@@ -164,6 +164,48 @@ def test_regress_fails_for_a_deliberately_worse_model(tmp_path):
     assert not (tmp_path / "results" / "regress" / "ci.txt").exists()
 
 
+def tiny_side_by_side(name, train_count):
+    """A tiny deraining config named ``name`` whose synthetic recipe has ``train_count`` crops."""
+
+    def edit(config):
+        config["name"] = name
+        config["benchmarks"] = {"synthetic-rain": {**config["benchmarks"]["synthetic-rain"],
+                                                   "synthetic": {"seed": 0, "train_count": train_count,
+                                                                 "test_count": 2, "size": 32}}}
+        config.update(methods=["cnn_baseline"], extra_samplers=[], metrics=["psnr"], figures={"images": 1, "crop": 32})
+        config.pop("curves")
+        config["training"]["optim"]["milestones"] = [1]
+        config["training"]["train"].update(iterations=2, checkpoint_every=2, val_every=2, log_every=1)
+        config["training"]["data"].update(val_images=1, batch_size=2)
+
+    return edit
+
+
+@pytest.mark.slow
+def test_configs_live_side_by_side_so_switching_back_has_nothing_to_do(tmp_path):
+    """`tables` with config A, then B (another synthetic recipe), then A again: the second run of
+    A has nothing to do (its data, models, tables and figures were not touched by B)."""
+    configs = {}
+    for name, train_count in (("side-a", 4), ("side-b", 8)):
+        (tmp_path / name).mkdir()
+        configs[name] = write_config(tmp_path / name, "config.yaml", tiny_side_by_side(name, train_count))
+    a, b = configs.values()
+    for config in (a, b):
+        result = snakemake("--cores", "2", "tables", "--configfile", str(config), workdir=tmp_path)
+        assert result.returncode == 0, result.stdout + result.stderr
+    again = snakemake("-n", "tables", "--configfile", str(a), workdir=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "Nothing to be done" in again.stdout + again.stderr, again.stdout
+    builds = list((tmp_path / "data" / "synthetic").glob("*/synthetic-rain/dataset.json"))
+    assert len(builds) == 2, builds  # one build per recipe, each under its recipe's key
+    for name in ("side-a", "side-b"):
+        assert (tmp_path / "results" / "tables" / name / "synthetic-rain.csv").is_file(), name
+        assert (tmp_path / "results" / "figures" / name / "qualitative_synthetic-rain.png").is_file(), name
+    tables = {name: pd.read_csv(tmp_path / "results" / "tables" / name / "synthetic-rain.csv").set_index("id")
+              for name in ("side-a", "side-b")}
+    assert tables["side-a"].loc["cnn_baseline", "psnr"] != tables["side-b"].loc["cnn_baseline", "psnr"]
+
+
 @pytest.fixture(scope="module")
 def ci_run(tmp_path_factory):
     """`all` on config/ci.yaml in a fresh folder (shared by the tests that inspect that run)."""

@@ -7,13 +7,13 @@ rule table:
         published=PUBLISHED_CSV,
     output:
         csv=report(
-            f"{PATHS['results']}/tables/{{benchmark}}.csv",
+            table_path("{benchmark}", "csv"),
             caption="../report/table.rst",
             category="Tables",
             labels={"benchmark": "{benchmark}", "format": "csv"},
         ),
-        md=f"{PATHS['results']}/tables/{{benchmark}}.md",
-        tex=f"{PATHS['results']}/tables/{{benchmark}}.tex",
+        md=table_path("{benchmark}", "md"),
+        tex=table_path("{benchmark}", "tex"),
     params:
         published=lambda w: config["benchmarks"][w.benchmark].get("published"),
         protocol=lambda w: config["benchmarks"][w.benchmark]["protocol"],
@@ -33,11 +33,11 @@ rule theta_schedule_curves:
         test=lambda w: dataset_marker(config["curves"]["benchmark"], "test"),
     output:
         png=report(
-            f"{PATHS['results']}/figures/theta_schedules.png",
+            figure_path("theta_schedules.png"),
             caption="../report/theta_schedules.rst",
             category="Training curves",
         ),
-        pdf=f"{PATHS['results']}/figures/theta_schedules.pdf",
+        pdf=figure_path("theta_schedules.pdf"),
     params:
         labels=lambda w: curve_labels(config["curves"]["schedules"]),
         title="Validation PSNR by theta schedule",
@@ -54,11 +54,11 @@ rule loss_comparison_curves:
         test=lambda w: dataset_marker(config["curves"]["benchmark"], "test"),
     output:
         png=report(
-            f"{PATHS['results']}/figures/loss_comparison.png",
+            figure_path("loss_comparison.png"),
             caption="../report/loss_comparison.rst",
             category="Training curves",
         ),
-        pdf=f"{PATHS['results']}/figures/loss_comparison.pdf",
+        pdf=figure_path("loss_comparison.pdf"),
     params:
         labels=lambda w: curve_labels([loss.replace("_", "-") for loss in config["curves"]["losses"]]),
         title="Validation PSNR: maximum-likelihood vs noise-matching loss",
@@ -74,11 +74,11 @@ rule timestep_error_plot:
         logs=lambda w: curve_logs([pipeline_config.paper_variant(config)], log="val_timesteps"),
     output:
         png=report(
-            f"{PATHS['results']}/figures/timestep_errors.png",
+            figure_path("timestep_errors.png"),
             caption="../report/timestep_errors.rst",
             category="Training curves",
         ),
-        pdf=f"{PATHS['results']}/figures/timestep_errors.pdf",
+        pdf=figure_path("timestep_errors.pdf"),
     params:
         title=lambda w: f"Noise-prediction error by timestep ({pipeline_config.paper_variant(config)}, "
         f"seed {config['curves']['seeds'][0]})",
@@ -94,7 +94,7 @@ rule qualitative_figure:
         restored=lambda w: [restored_dir(w.benchmark, m, seeds_for(m)[0]) for m in methods_for(w.benchmark)],
     output:
         report(
-            f"{PATHS['results']}/figures/qualitative_{{benchmark}}.png",
+            figure_path("qualitative_{benchmark}.png"),
             caption="../report/qualitative.rst",
             category="Qualitative",
             labels={"benchmark": "{benchmark}"},
