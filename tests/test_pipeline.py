@@ -3,6 +3,7 @@ real run of the CI config whose deliberately worse variant must fail `regress`."
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from metrics_support import generated_torch_home  # noqa: F401  (fixture)
+from snakemake.utils import update_config
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -50,7 +53,22 @@ def test_paper_config_plans_published_weights_and_both_rain_sets(tmp_path):
     result = snakemake("-n", "tables", "--configfile", str(REPO / "config" / "paper.yaml"), workdir=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "published_weights_missing" in result.stdout
-    assert "tables/rain100h.tex" in result.stdout and "tables/rain100l.tex" in result.stdout
+    assert "tables/paper/rain100h.tex" in result.stdout and "tables/paper/rain100l.tex" in result.stdout
+
+
+def test_each_config_plans_its_own_data_tables_and_figures(tmp_path):
+    """The CI config and the default build synthetic-rain from different recipes: each under its
+    recipe's key, never one folder for both; tables and figures under the config's name."""
+    planned = {}
+    for name, extra in (("embedded", []), ("ci", ["--configfile", str(REPO / "config" / "ci.yaml")])):
+        result = snakemake("-n", "-p", "tables", *extra, workdir=tmp_path)
+        assert result.returncode == 0, result.stderr
+        prepare = [line for line in result.stdout.splitlines() if "data prepare synthetic-rain" in line]
+        assert len(prepare) == 1, result.stdout
+        planned[name] = re.search(r"--root (data/synthetic/[0-9a-f]{10}) ", prepare[0]).group(1)
+        assert f"results/tables/{name}/synthetic-rain.csv" in result.stdout
+        assert f"results/figures/{name}/qualitative_synthetic-rain.png" in result.stdout
+    assert planned["embedded"] != planned["ci"]
 
 
 def test_default_config_restores_a_fast_sampler_row_from_the_irsde_model(tmp_path):
@@ -206,6 +224,12 @@ def test_configs_live_side_by_side_so_switching_back_has_nothing_to_do(tmp_path)
     assert tables["side-a"].loc["cnn_baseline", "psnr"] != tables["side-b"].loc["cnn_baseline", "psnr"]
 
 
+def split_of_run(run: Path) -> Path:
+    """The test split a pipeline run validated on (its config.yaml records it, relative to the
+    working directory, the parent of runs/)."""
+    return run.parents[3] / yaml.safe_load((run / "config.yaml").read_text())["data"]["val"]
+
+
 @pytest.fixture(scope="module")
 def ci_run(tmp_path_factory):
     """`all` on config/ci.yaml in a fresh folder (shared by the tests that inspect that run)."""
@@ -223,23 +247,24 @@ def test_every_target_runs_on_the_ci_config_and_matches_its_reference(ci_run):
     ci = str(REPO / "config" / "ci.yaml")
     assert result.returncode == 0, result.stdout + result.stderr
     results = tmp_path / "results"
-    table = pd.read_csv(results / "tables" / "synthetic-rain.csv")
+    table = pd.read_csv(results / "tables" / "ci" / "synthetic-rain.csv")
     assert set(table["method"]) == {"Input (degraded, no restoration)", "IR-SDE (ours)", "CNN-baseline (our reconstruction)"}
     assert set(table["id"]) == {"input", "irsde", "cnn_baseline"}
     assert table["psnr"].notna().all() and (table["protocol"] == "irsde-derain").all()
-    assert "synthetic stand-in" in (results / "tables" / "synthetic-rain.md").read_text()
-    assert r"\toprule" in (results / "tables" / "synthetic-rain.tex").read_text()
+    assert "synthetic stand-in" in (results / "tables" / "ci" / "synthetic-rain.md").read_text()
+    assert r"\toprule" in (results / "tables" / "ci" / "synthetic-rain.tex").read_text()
     figures = ("theta_schedules.png", "theta_schedules.pdf", "loss_comparison.png", "timestep_errors.png",
                "qualitative_synthetic-rain.png")
     for figure in figures:
-        assert (results / "figures" / figure).stat().st_size > 1000, figure
+        assert (results / "figures" / "ci" / figure).stat().st_size > 1000, figure
     assert "0 regressed or missing" in (results / "regress" / "ci.txt").read_text()
     # `irsde restore --run` on the pipeline's run gives the pipeline's restoration, byte for byte
     for method in ("irsde", "cnn_baseline"):
         by_hand = tmp_path / "by-hand" / method
         restore = subprocess.run(
             [sys.executable, "-m", "irsde", "restore", "--run", str(tmp_path / "runs" / "ci" / "synthetic-rain" / method),
-             "--dataset", str(tmp_path / "data" / "synthetic-rain" / "test"), "--seed", "0", "--out", str(by_hand)],
+             "--dataset", str(split_of_run(tmp_path / "runs" / "ci" / "synthetic-rain" / method)), "--seed", "0",
+             "--out", str(by_hand)],
             capture_output=True, text=True, timeout=600,
         )
         assert restore.returncode == 0, restore.stderr
@@ -318,7 +343,7 @@ def bring_your_own(config, outputs=EXAMPLE_OUTPUTS):
     """The example's method class and user outputs (examples/config.yaml) on ``config``."""
     example = yaml.safe_load((REPO / "examples" / "config.yaml").read_text())
     example["user_outputs"]["median_filter"]["folders"]["synthetic-rain"] = str(outputs)
-    config.update(example)
+    update_config(config, example)  # as a later --configfile is laid over an earlier one
 
 
 def test_user_outputs_with_a_missing_and_a_missized_image_fail_at_parse_time(tmp_path):
@@ -339,64 +364,98 @@ def test_user_outputs_with_a_missing_and_a_missized_image_fail_at_parse_time(tmp
     assert not (tmp_path / "data").exists()
 
 
-def tiny_embedded(config):
-    """The embedded recipe's data, network and SDE with a tiny training budget, IR-SDE and the
-    example's own method and outputs, PSNR/SSIM only, no curves."""
-    bring_your_own(config)
-    config["methods"] = ["irsde", "examples.tiny_cnn:TinyCNN"]
-    config.update(name="byom", metrics=["psnr", "ssim"], extra_samplers=[], sampler_steps=10)
-    config.pop("curves")
-    config["training"]["optim"]["milestones"] = [15]
-    config["training"]["train"].update(iterations=20, checkpoint_every=20, val_every=20, log_every=10)
-    config["training"]["data"]["val_images"] = 1
+EXAMPLE_BUDGET = {
+    # laid over the worked example's command (tests only): a tiny training budget and 32 training crops
+    "benchmarks": {"synthetic-rain": {"synthetic": {"train_count": 32}}},
+    "sampler_steps": 10,
+    "training": {"optim": {"milestones": [15]}, "data": {"val_images": 1},
+                 "train": {"iterations": 20, "checkpoint_every": 20, "val_every": 20, "log_every": 10}},
+}
+
+
+def readme_commands(readme: Path, program: str) -> list[list[str]]:
+    """The ``program`` command lines of a README's ```bash blocks, split as a shell splits them."""
+    blocks = re.findall(r"```bash\n(.*?)```", readme.read_text(), flags=re.DOTALL)
+    lines = [line.split("#")[0].strip() for block in blocks for line in block.splitlines()]
+    return [shlex.split(line) for line in lines if line.startswith(program + " ")]
+
+
+def fresh_checkout(tmp_path: Path) -> Path:
+    """The files of a fresh clone of this checkout (tracked and new files, as git lists them)."""
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
+                            text=True, check=True).stdout.splitlines()
+    clone = tmp_path / "clone"
+    for name in listed:
+        if (REPO / name).is_file():
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, clone / name)
+    return clone
 
 
 @pytest.mark.slow
-def test_your_own_method_and_outputs_are_rows_of_the_table_figure_and_regress(tmp_path):
-    """A method class outside irsde and a folder of precomputed outputs, through the whole
-    pipeline: trained like IR-SDE, restored by `irsde restore --run`, scored, drawn and regressed."""
-    config = write_config(tmp_path, "config.yaml", tiny_embedded)
-    result = snakemake("--cores", "2", "tables", "figures", "--configfile", str(config), workdir=tmp_path)
+def test_the_worked_example_runs_as_its_readme_says_through_table_figure_and_regress(tmp_path, generated_torch_home):
+    """examples/README.md's command in a fresh checkout, with a tiny budget laid over it: a method
+    class outside irsde and a folder of PNG-only outputs become rows of the table (every metric
+    of the config, LPIPS on the PNGs of the outputs, marked) and columns of the figure; the class
+    is trained like IR-SDE and restored by `irsde restore --run`; both take part in regress."""
+    commands = readme_commands(REPO / "examples" / "README.md", "snakemake")
+    assert len(commands) == 1, commands
+    command = commands[0]
+    assert command[-3:] == ["--configfile", "config/config.yaml", "examples/config.yaml"], command
+    clone = fresh_checkout(tmp_path)
+    (clone / "budget.yaml").write_text(yaml.safe_dump(EXAMPLE_BUDGET))
+    environment = {**os.environ, "TORCH_HOME": str(generated_torch_home), "PYTHONPATH": str(clone)}
+
+    def run(target, *overlays):
+        arguments = [target if word == "tables" else word for word in command[1:]]
+        return subprocess.run([SNAKEMAKE, *arguments, "budget.yaml", *overlays], cwd=clone, capture_output=True,
+                              text=True, timeout=900, env=environment)
+
+    result = run("tables")
     assert result.returncode == 0, result.stdout + result.stderr
-    table = pd.read_csv(tmp_path / "results" / "tables" / "synthetic-rain.csv").set_index("id")
-    assert set(table.index) == {"input", "irsde", "tiny_cnn", "median_filter"}
+    results = clone / "results"
+    table = pd.read_csv(results / "tables" / "example" / "synthetic-rain.csv").set_index("id")
+    assert set(table.index) == {"input", "irsde", "irsde-fast-sde-10", "cnn_baseline", "tiny_cnn", "median_filter"}
     assert table.loc["tiny_cnn", "method"] == "Tiny CNN (user example)" and table.loc["tiny_cnn", "source"] == "this run"
     assert table.loc["median_filter", "method"] == "Median filter 3x3 (user outputs)"
     assert table.loc["median_filter", "source"] == "user outputs"
-    assert table[["psnr", "ssim"]].notna().all().all() and (table["protocol"] == "irsde-derain").all()
+    assert table[["psnr", "ssim", "lpips", "fid"]].notna().all().all() and (table["protocol"] == "irsde-derain").all()
     assert table.loc["median_filter", "psnr"] != table.loc["input", "psnr"]
-    figure_log = (tmp_path / "logs" / "byom" / "figures" / "qualitative_synthetic-rain.log").read_text()
-    assert "columns: GT, LQ, IR-SDE (ours), Tiny CNN (user example), Median filter 3x3 (user outputs)" in figure_log
+    markdown = (results / "tables" / "example" / "synthetic-rain.md").read_text()
+    assert "† LPIPS↓ of Input (degraded, no restoration), Median filter 3x3 (user outputs): computed on the 8-bit" in markdown
+    assert (results / "figures" / "example" / "qualitative_synthetic-rain.png").stat().st_size > 1000
+    figure_log = (clone / "logs" / "example" / "figures" / "qualitative_synthetic-rain.log").read_text()
+    assert ("columns: GT, LQ, IR-SDE (ours), CNN-baseline (our reconstruction), Tiny CNN (user example), "
+            "IR-SDE (fast-sde, 10 NFE), Median filter 3x3 (user outputs)") in figure_log
+    assert not (results / "tables" / "embedded").exists()  # the example is a configuration of its own
     # trained by the same engine with IR-SDE's data, crops, optimiser, iterations and seed
-    runs = tmp_path / "runs" / "byom" / "synthetic-rain"
+    runs = clone / "runs" / "example" / "synthetic-rain"
     own, irsde = (yaml.safe_load((runs / method / "config.yaml").read_text()) for method in ("tiny_cnn", "irsde"))
     assert own["method"] == "examples.tiny_cnn:TinyCNN"
     for key in ("seed", "data", "optim", "train"):
         assert own[key] == irsde[key], key
     # restored by hand from its run, as the pipeline did: the same PNGs
     by_hand = tmp_path / "by-hand"
-    environment = {**os.environ, "PYTHONPATH": str(REPO)}
     restore = subprocess.run(
         [sys.executable, "-m", "irsde", "restore", "--run", str(runs / "tiny_cnn"), "--dataset",
-         str(tmp_path / "data" / "synthetic-rain" / "test"), "--seed", "0", "--out", str(by_hand)],
+         str(split_of_run(runs / "tiny_cnn")), "--seed", "0", "--out", str(by_hand)],
         capture_output=True, text=True, timeout=600, env=environment,
     )
     assert restore.returncode == 0, restore.stderr
-    pipeline = tmp_path / "results" / "restored" / "byom" / "synthetic-rain" / "tiny_cnn" / "seed0" / "png"
+    pipeline = results / "restored" / "example" / "synthetic-rain" / "tiny_cnn" / "seed0" / "png"
     assert sorted(p.name for p in pipeline.iterdir()) == sorted(p.name for p in (by_hand / "png").iterdir())
     assert all(png.read_bytes() == (by_hand / "png" / png.name).read_bytes() for png in pipeline.iterdir())
     # regress compares the user's rows with a reference that has them: 1 dB better there fails
     from irsde import regression, report
 
-    metrics = sorted((tmp_path / "results" / "metrics" / "byom" / "synthetic-rain").glob("*/seed0.csv"))
+    metrics = sorted((results / "metrics" / "example" / "synthetic-rain").glob("*/seed0.csv"))
     reference = regression.summary_frame(report.read_metric_csvs(metrics), "synthetic-rain")
     reference.loc[(reference["method"] == "median_filter") & (reference["metric"] == "psnr"), "value"] += 1.0
     reference.to_csv(tmp_path / "reference.csv", index=False)
-    regressing = write_config(tmp_path, "config.yaml", lambda c: (tiny_embedded(c), c["regress"].update(
-        reference=str(tmp_path / "reference.csv"))))
-    result = snakemake("--cores", "2", "regress", "--configfile", str(regressing), workdir=tmp_path)
+    (clone / "reference.yaml").write_text(yaml.safe_dump({"regress": {"reference": str(tmp_path / "reference.csv")}}))
+    result = run("regress", "reference.yaml")
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
     regressed = {line.split()[1:3] == ["median_filter", "psnr"] for line in output.splitlines() if line.endswith("REGRESSED")}
     assert regressed == {True}, output  # that row, and only that one
-    assert "tiny_cnn" in (tmp_path / "results" / "regress" / "byom.current.csv").read_text()
+    assert "tiny_cnn" in (results / "regress" / "example.current.csv").read_text()

@@ -2,6 +2,7 @@
 scored like a restored set, a method class named package.module:Class in the pipeline config,
 both validated by the schema and shown as table rows with their source."""
 
+import copy
 import json
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 import yaml
 from metrics_support import generated_torch_home, torch_home  # noqa: F401  (fixtures)
 from PIL import Image
+from snakemake.utils import update_config
 
 from irsde import pipeline_config, regression, report
 from irsde.data import build_synthetic
@@ -156,7 +158,9 @@ def with_example(config, folder=str(EXAMPLE_OUTPUTS)):
     """``config`` with the example's method class and user outputs (examples/config.yaml)."""
     example = yaml.safe_load((REPO / "examples" / "config.yaml").read_text())
     example["user_outputs"]["median_filter"]["folders"]["synthetic-rain"] = folder
-    return {**config, **example}
+    laid_over = copy.deepcopy(config)
+    update_config(laid_over, example)  # as a later --configfile is laid over an earlier one
+    return laid_over
 
 
 @pytest.fixture
