@@ -23,7 +23,7 @@ from pathlib import Path
 
 from irsde import paper as irsde_paper
 from irsde import schema, user_outputs
-from irsde.data import SYNTHETIC
+from irsde.data import ALL_DATASETS, SYNTHETIC
 from irsde.data.layout import marker_path
 from irsde.data.synthetic import planned_images, recipe_key
 from irsde.methods import (INPUT, METHODS, PUBLISHED_WEIGHTS, USER_OUTPUTS, Method, RowFacts, build_method,
@@ -395,11 +395,12 @@ def validation_subset(run: Mapping) -> dict:
 
 
 def paper_deviations(config: Mapping, benchmark: str) -> list[str]:
-    """How the IR-SDE run of ``benchmark`` differs from the paper's setting, in words
+    """How the IR-SDE run of ``benchmark`` differs from the paper's setting for its task, in words
     (:func:`irsde.paper.paper_deviations`); none when IR-SDE is not trained. The run's folders
     play no part in this, so placeholders stand for them."""
     if IRSDEMethod.id not in methods_of(config, benchmark):
         return []
     run = run_config(config, benchmark, IRSDEMethod.id, "train", "test", "run")
-    return irsde_paper.paper_deviations(validate_config(run))
+    task = ALL_DATASETS[dataset_of(config, benchmark, "test")].task
+    return irsde_paper.paper_deviations(validate_config(run), task=task)
 

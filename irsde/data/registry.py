@@ -299,7 +299,7 @@ def _build_registry() -> dict[str, Dataset]:
     return {record.name: record for record in records}
 
 
-DATASETS: Registry[Dataset] = Registry("dataset", _build_registry())
+DATASETS: Registry[Dataset] = Registry("dataset", _build_registry(), ignore_case=True)
 
 
 def get_dataset(name: str | Dataset) -> Dataset:
