@@ -148,7 +148,7 @@ def evaluate(
         _check_float_outputs(float_dir, pairs)
     scores = _Scores(dataset, method, seed, protocol.name)
     if {"psnr", "ssim"} & set(metrics):
-        _score_fidelity(scores, pairs, protocol, metrics, progress)
+        _score_fidelity(scores, pairs, protocol, metrics, float_dir, progress)
     if "lpips" in metrics:
         eight_bit_only = _eight_bit_only(Path(restored_dir), png_dir)
         inputs = _lpips_inputs(pairs, protocol, float_dir, eight_bit_only)
@@ -169,9 +169,10 @@ def _check_metric_names(metrics: Iterable[str]) -> list[str]:
     return metrics
 
 
-def _score_fidelity(scores: _Scores, pairs, protocol: MetricProtocol, metrics: list[str], progress: bool) -> None:
+def _score_fidelity(scores: _Scores, pairs, protocol: MetricProtocol, metrics: list[str], float_dir: Path | None,
+                    progress: bool) -> None:
     for restored_path, gt_path in tqdm(pairs, desc="psnr/ssim", unit="img", disable=not progress):
-        restored, gt = read_uint8(restored_path), read_uint8(gt_path)
+        restored, gt = _quantized_output(restored_path, float_dir, protocol), read_uint8(gt_path)
         if restored.shape != gt.shape:
             raise ValueError(f"{restored_path} is {restored.shape} but its ground truth {gt_path} is {gt.shape}")
         for name, function in (("psnr", psnr), ("ssim", ssim)):
@@ -184,6 +185,15 @@ def _eight_bit_only(restored_dir: Path, png_dir: Path) -> bool:
     restore output, whose floats must be used) or a set whose record says so (user outputs)."""
     plain_folder = png_dir == restored_dir and not (png_dir.parent / MANIFEST).is_file()
     return plain_folder or RestoredSet(restored_dir).eight_bit_only()
+
+
+def _quantized_output(restored_path: Path, float_dir: Path | None, protocol: MetricProtocol) -> np.ndarray:
+    """The uint8 output PSNR/SSIM see: the PNG (rounded), or under a ``truncate`` protocol the
+    clamped float output truncated (a plain 8-bit image is already what it is)."""
+    if protocol.quantize == "round" or float_dir is None:
+        return read_uint8(restored_path)
+    output = _load_restored_float(float_dir / f"{restored_path.stem}.npy")
+    return np.floor(np.clip(output, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
 def _lpips_inputs(pairs, protocol: MetricProtocol, float_dir: Path | None, eight_bit_only: bool = False) -> dict[Path, Path]:

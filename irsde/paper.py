@@ -17,6 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+PAPER_SDE = {"schedule": "cosine", "T": 100, "max_sigma": 10.0, "eps": 0.005}
+"""The paper's SDE (deraining, deblurring, denoising with IR-SDE): cosine theta, T 100, max_sigma 10, eps 0.005."""
+DENOISING_SDE = {**PAPER_SDE, "max_sigma": 70.0, "eps": 0.04}
+"""The authors' Denoising-SDE/ODE setting: max_sigma 70, eps (their delta) 0.04, with T 100."""
+
 PAPER_KEYS = (
     "sde.schedule",
     "sde.T",

@@ -5,12 +5,14 @@ references the training schema of :mod:`irsde.train.config` for ``network``, ``s
 and ``training``, so a training key is described and bounded in one place.
 :func:`validate_pipeline_config` applies that schema (defaults filled in) and the few checks that
 relate keys to one another or to the published numbers (every ``methods`` entry, a registered
-id or a class named ``package.module:Class``, is imported then). :func:`run_config` and
+id or a class named ``package.module:Class``, is imported then; every ``method_options`` entry
+is validated by its method). :func:`run_config` and
 :func:`curve_run_config` translate the validated config into the training config of one run
 (validated by :func:`irsde.train.train` when it starts). :func:`table_rows` and
 :func:`table_row_facts` list a benchmark's rows by id: the methods, their sampler variants, the
 ``user_outputs`` (a user's folders of precomputed restorations, checked against the test images
-by :func:`check_user_outputs`) and the published weights.
+by :func:`check_user_outputs`) and the rows restored with released checkpoints (``released:``,
+:func:`released_rows`).
 """
 
 from __future__ import annotations
@@ -23,16 +25,18 @@ from pathlib import Path
 
 from irsde import paper as irsde_paper
 from irsde import schema, user_outputs
+from irsde.checkpoints import CHECKPOINTS, checkpoint_location
 from irsde.data import ALL_DATASETS, SYNTHETIC
 from irsde.data.layout import marker_path
 from irsde.data.synthetic import planned_images, recipe_key
-from irsde.methods import (INPUT, METHODS, PUBLISHED_WEIGHTS, USER_OUTPUTS, Method, RowFacts, build_method,
-                           method_class, row_facts)
+from irsde.methods import INPUT, METHODS, USER_OUTPUTS, Method, RowFacts, build_method, method_class, row_facts
 from irsde.methods.ir_sde import IRSDEMethod
 from irsde.train.config import validate_config
 
 TRAINING_PARTS = ("data", "optim", "train")
 """The sections of ``training`` a benchmark may override (``benchmarks.<name>.training``)."""
+TRAINING_SECTIONS = ("network", "sde", "loss", "training")
+"""Top-level sections a config needs when it trains a method (and only then)."""
 
 
 def validate_pipeline_config(config: Mapping, schema_file: str | os.PathLike, published_csv: str | os.PathLike) -> dict:
@@ -64,18 +68,18 @@ def _check_cross_keys(config: Mapping, published: list[str]) -> None:
             )
         if bench.get("published"):
             _check_choice(f"benchmarks.{name}.published", bench["published"], published)
-    for name in config["published_weights"]:
-        _check_choice("published_weights", name, benchmarks)
     if "curves" in config:
         _check_choice("curves.benchmark", config["curves"]["benchmark"], benchmarks)
+    _check_training_sections(config)
     _check_rows(config, benchmarks)
+    _check_method_options(config)
     missing = [metric for metric in config["metrics"] if metric not in config["regress"]["tolerances"]]
     if missing:
         raise ValueError(f"config key 'regress.tolerances': no tolerance for metric(s) {', '.join(missing)}")
     steps = {"sampler_steps": config["sampler_steps"]}
     steps.update({f"extra_samplers[{i}].steps": entry["steps"] for i, entry in enumerate(config["extra_samplers"])})
     for name in config["benchmarks"]:
-        T = benchmark_section(config, name, "sde")["T"]
+        T = benchmark_sde(config, name)["T"]
         for key, value in steps.items():
             if value is not None and value > T:
                 raise ValueError(f"config key '{key}': {value} network evaluations, but benchmark {name} has T={T}")
@@ -86,9 +90,34 @@ def _check_cross_keys(config: Mapping, published: list[str]) -> None:
                 raise ValueError(f"benchmark {name}, method {method}: {error}") from None
 
 
+def _check_training_sections(config: Mapping) -> None:
+    """The network, sde, loss and training sections must be there when some benchmark trains a method."""
+    trained = {name: methods_of(config, name) for name in config["benchmarks"]}
+    trained = {name: methods for name, methods in trained.items() if methods}
+    missing = [section for section in TRAINING_SECTIONS if section not in config]
+    if trained and missing:
+        name, methods = next(iter(trained.items()))
+        raise ValueError(f"config key '{missing[0]}' is required: benchmark {name} trains {', '.join(methods)} "
+                         f"(a config that trains nothing needs none of {', '.join(TRAINING_SECTIONS)})")
+
+
+def _check_method_options(config: Mapping) -> None:
+    """Each ``method_options`` entry names a method and passes its validation, alone and on top of
+    the options of every released checkpoint of that method the config restores."""
+    known = {**METHODS, **method_classes(config)}
+    for method, options in config["method_options"].items():
+        _check_choice("method_options", method, sorted(known))
+        known[method].resolve_options(options, f"config key 'method_options.{method}'")
+    for benchmark in config["benchmarks"]:
+        for row in config["benchmarks"][benchmark]["released"]:
+            released_options(config, row)
+
+
 def _check_rows(config: Mapping, benchmarks: list[str]) -> None:
-    """Every method importable, and every row id (methods, sampler variants, user outputs) used once."""
-    taken = {INPUT.id: "the degraded input", PUBLISHED_WEIGHTS.id: "the published weights"}
+    """Every method importable, and every row id (methods, sampler variants, user outputs,
+    released checkpoints) used once."""
+    taken = {INPUT.id: "the degraded input"}
+    taken.update({name: f"released checkpoint {name}" for name in CHECKPOINTS})
     taken.update({row: f"methods entry {spec!r}" for row, spec in method_specs(config).items()})
     taken.update({row: f"a sampler variant of {method}" for row, (method, _, _) in sampler_variants(config).items()})
     for method in config["method_sections"]:
@@ -233,7 +262,12 @@ def synthetic_recipe(config: Mapping, dataset: str) -> dict:
 
 def benchmark_section(config: Mapping, benchmark: str, section: str) -> dict:
     """``sde`` or ``network`` of a benchmark: the top-level section with the benchmark's own keys on top."""
-    return {**config[section], **(config["benchmarks"][benchmark].get(section) or {})}
+    return {**config.get(section, {}), **(config["benchmarks"][benchmark].get(section) or {})}
+
+
+def benchmark_sde(config: Mapping, benchmark: str) -> dict:
+    """The SDE of a benchmark, with the paper's values for keys no section sets (as a run's)."""
+    return {**irsde_paper.PAPER_SDE, **benchmark_section(config, benchmark, "sde")}
 
 
 def method_section(config: Mapping, benchmark: str, method: str, section: str) -> dict:
@@ -294,13 +328,67 @@ def sampler_variants(config: Mapping) -> dict[str, tuple[str, str, int | None]]:
 
 def table_rows(config: Mapping, benchmark: str) -> list[str]:
     """The restored rows of a benchmark's table by id: every method of the benchmark, their sampler
-    variants, the user outputs with a folder for the benchmark, and the authors' published weights
-    when they are configured for the benchmark."""
+    variants, the user outputs with a folder for the benchmark, and its released checkpoints
+    (:func:`released_rows`)."""
     methods = methods_of(config, benchmark)
     variants = [row for row, (method, *_) in sampler_variants(config).items() if method in methods]
-    published = [PUBLISHED_WEIGHTS.id] if benchmark in config["published_weights"] else []
     users = [row for row, entry in config["user_outputs"].items() if benchmark in entry["folders"]]
-    return [*methods, *variants, *users, *published]
+    return [*methods, *variants, *users, *released_rows(config, benchmark)]
+
+
+def released_rows(config: Mapping, benchmark: str) -> list[str]:
+    """The ``released`` checkpoints of a benchmark that it restores: every one that can be
+    downloaded, and each browser-only one whose file is already in ``resources/weights/`` (the
+    others are named in the table's footnotes, :func:`omitted_released`)."""
+    return [name for name in config["benchmarks"][benchmark]["released"] if not _awaits_the_user(config, name)]
+
+
+def omitted_released(config: Mapping, benchmark: str) -> list[str]:
+    """One footnote per browser-only checkpoint of a benchmark whose file is not there yet."""
+    from irsde.checkpoints import missing_message
+
+    notes = []
+    for name in config["benchmarks"][benchmark]["released"]:
+        if _awaits_the_user(config, name):
+            checkpoint = CHECKPOINTS[name]
+            location = checkpoint_location(checkpoint, config["paths"]["resources"])
+            notes.append(f"{checkpoint.label}: not in this table. "
+                         + missing_message(checkpoint, location, "browser download"))
+    return notes
+
+
+def _awaits_the_user(config: Mapping, name: str) -> bool:
+    checkpoint = CHECKPOINTS[name]
+    return checkpoint.source.browser and not checkpoint_location(checkpoint, config["paths"]["resources"]).is_file()
+
+
+def released_options(config: Mapping, row: str) -> dict:
+    """The options a released checkpoint restores with: those it was released for, with the
+    config's ``method_options`` of its method on top (validated by the method)."""
+    checkpoint = CHECKPOINTS[row]
+    options = {**checkpoint.options, **config["method_options"].get(checkpoint.method, {})}
+    return METHODS[checkpoint.method].resolve_options(options, f"config key 'method_options.{checkpoint.method}'")
+
+
+def released_restore_options(config: Mapping, benchmark: str, row: str) -> list[str]:
+    """The ``irsde restore --checkpoint`` options of a released row: the method's options the config
+    sets, and for a method that samples the configured sampler and the benchmark's SDE."""
+    checkpoint = CHECKPOINTS[row]
+    method = METHODS[checkpoint.method]
+    options = [part for key, value in config["method_options"].get(checkpoint.method, {}).items()
+               for part in ("--option", f"{key}={'null' if value is None else value}")]
+    if method.samples:
+        options += ["--sampler", config["sampler"]] + (["--steps", str(config["sampler_steps"])] if config["sampler_steps"] else [])
+    if method.default_sde is not None:
+        sde = benchmark_section(config, benchmark, "sde")
+        options += [part for key, value in sde.items() for part in (f"--{key.replace('_', '-')}", str(value))]
+    return options
+
+
+def released_sources(config: Mapping, benchmark: str) -> list[str]:
+    """For a table caption: each released row of the benchmark, its checkpoint, source and git blob id."""
+    return [f"{CHECKPOINTS[row].label}: checkpoint {row}, {CHECKPOINTS[row].source.describe()}"
+            for row in released_rows(config, benchmark)]
 
 
 def variant_of(config: Mapping, row: str) -> tuple[str, str | None, int | None]:
@@ -317,13 +405,13 @@ def restored_with(config: Mapping, row: str) -> tuple[str, list[str]]:
 
 def row_sampling(config: Mapping, benchmark: str) -> dict[str, tuple[str, int]]:
     """Row id -> (sampler, network evaluations per image) of every sampled row of a benchmark's
-    table (the methods that sample, their variants, the published weights), for its caption: as
+    table (the methods that sample, their variants, released checkpoints of such methods), for its caption: as
     the row's method, configured for this benchmark, reports it (:meth:`Method.settings`)."""
-    main = (config["sampler"], config["sampler_steps"] or benchmark_section(config, benchmark, "sde")["T"])
+    main = (config["sampler"], config["sampler_steps"] or benchmark_sde(config, benchmark)["T"])
     trained = set(method_classes(config)) | set(sampler_variants(config))
     sampling = {}
     for row in table_rows(config, benchmark):
-        if row == PUBLISHED_WEIGHTS.id:
+        if row in CHECKPOINTS and METHODS[CHECKPOINTS[row].method].samples:
             sampling[row] = main
         elif row in trained:
             settings = restoring_method(config, benchmark, row).settings()

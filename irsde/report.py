@@ -115,6 +115,8 @@ def build_table(
     samplers: Mapping[str, tuple[str, int]],
     synthetic: bool,
     deviations: Sequence[str] = (),
+    released: Sequence[str] = (),
+    omitted: Sequence[str] = (),
 ) -> BenchmarkTable:
     """Assemble published rows and our rows into one table.
 
@@ -125,14 +127,14 @@ def build_table(
     benchmark only (may be empty or None). ``samplers`` maps the ids of our sampled rows to
     (sampler, NFE), e.g. ``{"irsde": ("sde", 100)}``; the caption states those of the rows
     present. ``deviations`` lists, in words, how our IR-SDE run differs from the paper's setting
-    (:func:`irsde.paper.paper_deviations`); the caption names each of them.
+    (:func:`irsde.paper.paper_deviations`); the caption names each of them. ``released`` names,
+    in words, the checkpoint, source and git blob id of each row restored with released weights
+    (the caption lists them); ``omitted`` explains each configured released row that is not in
+    the table (a footnote each). The degraded input comes first; each of our rows that
+    reproduces a published row sits right below it.
     """
-    rows, footnotes, remarks = [], [], {}
+    ours, footnotes, remarks = [], list(omitted), {}
     published = published if published is not None else pd.DataFrame(columns=["method", *METRICS, "source"])
-    for record in published.to_dict("records"):
-        row = {"method": record["method"], "id": None, "source": f"published ({record['source']})"}
-        row.update({m: _float_or_nan(record.get(m)) for m in METRICS})
-        rows.append(row)
     for method_id, group in summary.groupby("method", sort=False):
         facts = row_facts.get(method_id)
         row = {"method": facts.label if facts else method_id, "id": method_id, "source": facts.source if facts else THIS_RUN}
@@ -151,8 +153,8 @@ def build_table(
             paper = matches.iloc[0]
             for metric in METRICS:
                 row[f"delta_{metric}"] = row.get(metric, np.nan) - _float_or_nan(paper.get(metric))
-        rows.append(row)
-    table = pd.DataFrame(rows)
+        ours.append((reference if len(matches) else None, row))
+    table = pd.DataFrame(_interleave(published, ours))
     for metric in METRICS:
         if metric not in table.columns:
             table[metric] = np.nan
@@ -166,12 +168,26 @@ def build_table(
     )
     if deviations:
         caption += f" Our IR-SDE differs from the paper's setting in: {'; '.join(deviations)}."
+    if released:
+        caption += f" Restored here with released weights: {'; '.join(released)}."
     if any("delta_" in c for c in table.columns):
         caption += " Δ = this run minus the paper's row."
     noted = {(row, metric) for (metric, _), rows_noted in remarks.items() for row, _ in rows_noted}
     remark_lines = [f"{METRIC_LABELS[metric]} of {', '.join(label for _, label in rows_noted)}: {note}"
                     for (metric, note), rows_noted in remarks.items()]
     return BenchmarkTable(benchmark, table, protocol, samplers, caption, sorted(set(footnotes)), remark_lines, noted)
+
+
+def _interleave(published: pd.DataFrame, ours: list[tuple[str | None, dict]]) -> list[dict]:
+    """Table rows in order: our rows that reproduce no published row (the input first), then each
+    published row followed by ours that reproduce it."""
+    rows = [row for reference, row in ours if reference is None]
+    for record in published.to_dict("records"):
+        row = {"method": record["method"], "id": None, "source": f"published ({record['source']})"}
+        row.update({m: _float_or_nan(record.get(m)) for m in METRICS})
+        rows.append(row)
+        rows += [ours_row for reference, ours_row in ours if reference == record["method"]]
+    return rows
 
 
 def _sampling_sentence(samplers: dict[str, tuple[str, int]], labels: Mapping[str, str]) -> str:

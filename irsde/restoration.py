@@ -2,7 +2,7 @@
 
 Every restoration, by any method, goes through :func:`restore_split` / :func:`restore_folder`,
 which call ``method.restore(net, lq, generator)`` (:class:`irsde.methods.Method`) without
-gradients. One output folder per run::
+gradients (``torch.inference_mode``). One output folder per run::
 
     <out>/png/<stem>.png     the clamped, rounded uint8 output: nothing else lives here (FID reads it)
     <out>/float/<stem>.npy   the unclamped float32 HxWx3 output (LPIPS-on-float protocols read it)
@@ -222,7 +222,7 @@ def _restore_images(restore_batch: RestoreBatch, lq_paths: list[Path], restored:
     batches = list(same_size_batches(lq_paths, 1 if tile else batch_size))
     written: list[Path] = []
     try:
-        with torch.no_grad(), tqdm(total=len(lq_paths), desc="restore", unit="img", disable=not progress) as bar:
+        with torch.inference_mode(), tqdm(total=len(lq_paths), desc="restore", unit="img", disable=not progress) as bar:
             for batch in batches:
                 lq = torch.stack([to_tensor(read_degraded(path)) for path in batch]).to(device)
                 if tile:

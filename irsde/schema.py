@@ -42,6 +42,7 @@ def registry_names(name: str) -> list[str]:
 
 def _registry(name: str):
     """The registry (or tuple of names) ``x-registry: name`` refers to."""
+    from irsde.checkpoints import CHECKPOINTS
     from irsde.data import ALL_DATASETS
     from irsde.devices import DEVICE_CHOICES
     from irsde.losses import LOSS_KINDS, LOSSES, TIMESTEP_WEIGHTS
@@ -51,7 +52,7 @@ def _registry(name: str):
     from irsde.schedules import SCHEDULES
 
     registries = {
-        "datasets": ALL_DATASETS, "devices": DEVICE_CHOICES, "loss kinds": LOSS_KINDS, "losses": LOSSES,
+        "checkpoints": CHECKPOINTS, "datasets": ALL_DATASETS, "devices": DEVICE_CHOICES, "loss kinds": LOSS_KINDS, "losses": LOSSES,
         "methods": METHODS, "metrics": METRIC_NAMES, "protocols": PROTOCOLS, "samplers": SAMPLERS,
         "schedules": SCHEDULES, "timestep weights": TIMESTEP_WEIGHTS,
     }

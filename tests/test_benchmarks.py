@@ -16,6 +16,8 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def load_script(name):
+    if str(BENCHMARKS) not in sys.path:  # the scripts import their shared helpers (timing) as siblings
+        sys.path.insert(0, str(BENCHMARKS))
     spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
@@ -62,3 +64,17 @@ def test_recipe_benchmark_builds_the_benchmark_with_another_training_count(tmp_p
     assert len(paired_files(more / "train")) == 5
     # the test split does not depend on how many training crops are drawn
     assert (default / "test" / "LQ" / "0000.png").read_bytes() == (more / "test" / "LQ" / "0000.png").read_bytes()
+
+
+def test_released_models_benchmark_counts_flops_and_times_both_layouts(tmp_path, capsys):
+    figures = tmp_path / "released.json"
+    assert load_script("released_models").main(["--threads", "1", "--repeats", "1", "--sizes", "24x20",
+                                                "--json", str(figures)]) == 0
+    rows = json.loads(figures.read_text())
+    assert [row["model"] for row in rows] == ["PReNet (6 stages)", "DnCNN (colour blind)", "FFDNet (colour)"]
+    prenet = rows[0]
+    # 6 stages x (conv0 6->32, four gates 64->32, ten 32->32, out 32->3) 3x3 convs, 2 FLOP per multiply-add
+    per_pixel = 6 * 9 * (6 * 32 + 4 * 64 * 32 + 10 * 32 * 32 + 32 * 3) * 2
+    assert prenet["gflop"] * 1e9 == pytest.approx(per_pixel * 24 * 20, rel=0.01)
+    assert all(row["seconds_nchw"] > 0 and row["seconds_channels_last"] > 0 for row in rows)
+    assert "GFLOP/s" in capsys.readouterr().out

@@ -406,3 +406,17 @@ def test_a_browser_only_source_is_fetched_from_a_mirror_and_a_bad_mirror_is_name
     assert fetch_source(source, tmp_path, policy=FAST, mirrors=[server.url("/m")]).read_bytes() == BODY
     with pytest.raises(ValueError, match="mirror 'ftp://x' .*IRSDE_MIRROR"):
         fetch_source(ArchiveSource("other.zip", ("http://a/b",)), tmp_path, policy=FAST, mirrors="ftp://x")
+
+
+def test_a_workflow_manager_s_hidden_marker_in_a_git_tree_folder_is_not_part_of_it(server, tmp_path):
+    """Snakemake writes .snakemake_timestamp into a directory() output: the copy still matches."""
+    files = {"a.png": b"first", "b.png": b"second"}
+    tree_id = server.add_git_tree("owner/repo", "c0ffee", "set", files, tmp_path / "git")
+    source = GitTreeSource("set-copy", "owner/repo", "c0ffee", "set", tree_id,
+                           api_base=server.url("/api"), raw_base=server.url("/raw"))
+    folder = fetch_source(source, tmp_path / "res", policy=FAST)
+    (folder / ".snakemake_timestamp").write_bytes(b"")
+    assert verify_git_folder(source, folder) == tree_id
+    (folder / "c.png").write_bytes(b"not in the tree")
+    with pytest.raises(ChecksumMismatch, match="does not match owner/repo"):
+        verify_git_folder(source, folder)

@@ -163,3 +163,39 @@ def test_restored_set_without_manifest_reads_as_empty(tmp_path):
     assert RestoredSet(tmp_path).manifest() == {}
     (tmp_path / "restore.json").write_text(json.dumps({"seed": 4}))
     assert RestoredSet(tmp_path).manifest() == {"seed": 4}
+
+
+def test_a_truncating_protocol_scores_floor_255x_of_the_float_output_not_the_rounded_png(restored_set, split_dir):
+    """PReNet's convention (np.uint8(255 * out)) differs from rounding by up to one level per pixel."""
+    image = sorted((restored_set.root / "float").iterdir())[0]
+    output = np.load(image)
+    gt = read_uint8(split_dir / "GT" / f"{image.stem}.png")
+    rows = {}
+    for name in ("irsde-derain-nocrop", "prenet-matlab"):
+        frame = evaluate(restored_set.root, split_dir / "GT", name, "m", "d", 0, metrics=["psnr"], progress=False)
+        rows[name] = frame[frame["image"] == f"{image.stem}.png"]["value"].iloc[0]
+    truncated = np.floor(np.clip(output, 0, 1) * 255).astype(np.uint8)
+    assert rows["prenet-matlab"] == pytest.approx(psnr(truncated, gt, crop_border=0, y_channel=True))
+    assert rows["irsde-derain-nocrop"] == pytest.approx(psnr(read_uint8(restored_set.png_dir / f"{image.stem}.png"), gt,
+                                                              crop_border=0, y_channel=True))
+    assert rows["prenet-matlab"] != rows["irsde-derain-nocrop"]
+
+
+def test_the_protocol_table_puts_each_variant_beside_the_published_row():
+    from irsde.methods import row_facts
+    from irsde.sensitivity import build_protocol_table, render_protocol_markdown
+
+    def rows(protocol, psnr_value):
+        return [dict(dataset="d", method="prenet-rain100h", image=f"{i}.png", seed=0, protocol=protocol, metric=metric,
+                     value=psnr_value + i if metric == "psnr" else 0.9, note="") for i in (0, 2) for metric in ("psnr", "ssim")]
+
+    per_image = pd.DataFrame(rows("irsde-derain", 29.0) + rows("prenet-matlab", 28.5), columns=COLUMNS)
+    published = pd.DataFrame([{"method": "PReNet", "psnr": 29.46, "ssim": 0.899}])
+    table = build_protocol_table(per_image, ["irsde-derain", "prenet-matlab"], row_facts(), published)
+    row = table.set_index("id").loc["prenet-rain100h"]
+    assert row["psnr irsde-derain"] == 30.0 and row["psnr prenet-matlab"] == 29.5 and row["psnr published"] == 29.46
+    text = render_protocol_markdown(table, "rain100h", ["irsde-derain", "prenet-matlab"])
+    assert "| PReNet (released weights, RainTrainH) | released weights, this run | 30.00 | 0.9000 | 29.50 |" in text
+    assert "'prenet-matlab': PReNet's own evaluation" in text
+    with pytest.raises(ValueError, match="no PSNR/SSIM under protocol 'irsde-derain-nocrop'"):
+        build_protocol_table(per_image, ["irsde-derain-nocrop"], row_facts(), published)

@@ -86,18 +86,18 @@ def test_a_run_restores_like_its_weights_with_its_sde_through_the_published_path
     assert main(["restore", "--weights", str(weights), "--dataset", split, "--seed", "3", "--out", str(tmp_path / "w"),
                  "--T", "4", "--max-sigma", "10", "--schedule", "cosine", "--eps", "0.005"]) == 0
     assert png_digests(tmp_path / "run") == png_digests(tmp_path / "w")
-    assert json.loads((tmp_path / "w" / "restore.json").read_text())["method"] == "published"
+    assert json.loads((tmp_path / "w" / "restore.json").read_text())["method"] == "irsde"
     assert main(["restore", "--run", str(runs["irsde"]), "--dataset", split, "--seed", "4",
                  "--out", str(tmp_path / "seed4")]) == 0
     assert png_digests(tmp_path / "seed4") != png_digests(tmp_path / "run")
 
 
-def test_run_options_exclude_sde_and_network_options(runs, data_root, tmp_path, capsys):
+def test_run_options_exclude_sde_method_and_option_flags(runs, data_root, tmp_path, capsys):
     code = main(["restore", "--run", str(runs["irsde"]), "--dataset", "toy", "--root", str(data_root),
-                 "--out", str(tmp_path / "o"), "--T", "100", "--nf", "8"])
+                 "--out", str(tmp_path / "o"), "--T", "100", "--method", "irsde", "--option", "stages=2"])
     assert code == 2
     error = capsys.readouterr().err
-    assert "--nf, --T: with --run the network and SDE come from the run's config.yaml" in error
+    assert "--method, --T, --option: with --run the method, network and SDE come from the run's config.yaml" in error
     assert not (tmp_path / "o").exists()
 
 
@@ -143,7 +143,7 @@ def test_an_unfinished_or_missing_run_is_named(runs, data_root, tmp_path, capsys
     assert "has not finished training (run.json: iteration 1 of 2)" in capsys.readouterr().err
 
 
-def test_published_checkpoint_layout_is_inferred_and_recorded_as_published(data_root, tmp_path, reference_dir):
+def test_published_checkpoint_layout_is_inferred_and_recorded(data_root, tmp_path, reference_dir):
     # A file with exactly the published layout (names and shapes of the released nf=32 model).
     layout = json.loads((reference_dir / "conditional_unet_nf32_depth4.json").read_text())
     generator = torch.Generator().manual_seed(0)
@@ -154,19 +154,25 @@ def test_published_checkpoint_layout_is_inferred_and_recorded_as_published(data_
                  "--out", str(out), "--limit", "2", *SMALL_SDE])
     assert code == 0
     manifest = json.loads((out / "restore.json").read_text())
-    assert manifest["network"] == {"nf": 32, "depth": 4, "in_nc": 3, "out_nc": 3, "time_conditioned": True, "attn_head_dim": 32,
-                                   "conditional": True, "mid_attention": "linear"}
-    assert manifest["sampler"] == "sde" and manifest["method"] == "published"
+    assert manifest["network"] == {"nf": 32, "depth": 4, "in_nc": 3, "out_nc": 3, "attn_head_dim": 32}
+    assert manifest["sampler"] == "sde" and manifest["method"] == "irsde" and manifest["options"] == {}
     assert manifest["sde"] == {"schedule": "cosine", "T": 2, "max_sigma": 10.0, "eps": 0.005}
     assert len(list((out / "png").iterdir())) == 2
 
 
-def test_wrong_architecture_is_reported_without_traceback(data_root, tmp_path, capsys):
+def test_weights_that_do_not_fit_are_reported_without_traceback(data_root, tmp_path, capsys):
     weights = save_net(tmp_path / "net.pth", nf=8, depth=2)
-    code = main(["restore", "--weights", str(weights), "--dataset", "toy", "--root", str(data_root),
-                 "--nf", "16", "--out", str(tmp_path / "o"), *SMALL_SDE])
+    state = torch.load(weights, weights_only=True)
+    torch.save({**state, "extra.weight": torch.zeros(2)}, tmp_path / "extra.pth")
+    code = main(["restore", "--weights", str(tmp_path / "extra.pth"), "--dataset", "toy", "--root", str(data_root),
+                 "--out", str(tmp_path / "o"), *SMALL_SDE])
     assert code == 2
-    assert "does not fit" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "does not fit the network" in error and "unexpected keys (1): extra.weight" in error
+    assert main(["restore", "--weights", str(weights), "--method", "prenet", "--dataset", "toy", "--root", str(data_root),
+                 "--out", str(tmp_path / "p")]) == 2
+    assert "method 'prenet': not a PReNet state dict" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists() and not (tmp_path / "p").exists()
 
 
 def test_restore_with_a_fast_sampler_and_fewer_steps(data_root, tmp_path, capsys):

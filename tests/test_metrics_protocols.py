@@ -24,8 +24,9 @@ def test_presets_follow_the_design(name, crop_border, y_channel, lpips_on_float)
     assert protocol.clamp is True
 
 
-def test_exactly_the_four_presets_exist():
-    assert sorted(PROTOCOLS) == ["irsde-deblur", "irsde-denoise", "irsde-derain", "rgb-full"]
+def test_exactly_the_named_presets_exist():
+    assert sorted(PROTOCOLS) == ["irsde-deblur", "irsde-denoise", "irsde-derain", "irsde-derain-nocrop",
+                                 "irsde-derain-truncate", "prenet-matlab", "rgb-full"]
 
 
 def test_unknown_protocol_lists_the_valid_names():

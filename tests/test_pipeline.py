@@ -49,10 +49,11 @@ def test_dry_run_plans_the_jobs(tmp_path, args):
     assert "train" in result.stdout and "evaluate" in result.stdout
 
 
-def test_paper_config_plans_published_weights_and_both_rain_sets(tmp_path):
+def test_paper_config_plans_released_prenet_and_both_rain_sets(tmp_path):
     result = snakemake("-n", "tables", "--configfile", str(REPO / "config" / "paper.yaml"), workdir=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "published_weights_missing" in result.stdout
+    assert "rain100h/prenet-rain100h/seed0" in result.stdout and "fetch_checkpoint" in result.stdout
+    assert "irsde-derain-rain100h" not in result.stdout  # a browser download nobody has placed yet
     assert "tables/paper/rain100h.tex" in result.stdout and "tables/paper/rain100l.tex" in result.stdout
 
 
@@ -69,6 +70,28 @@ def test_each_config_plans_its_own_data_tables_and_figures(tmp_path):
         assert f"results/tables/{name}/synthetic-rain.csv" in result.stdout
         assert f"results/figures/{name}/qualitative_synthetic-rain.png" in result.stdout
     assert planned["embedded"] != planned["ci"]
+
+
+def test_released_config_restores_every_checkpoint_and_scores_each_protocol_variant(tmp_path):
+    """config/released.yaml trains nothing: it fetches released weights, restores with them and
+    scores the Rain100H rows under PReNet's conventions too; the IR-SDE authors' model (a browser
+    download) joins only once its file is in resources/weights/."""
+    released = str(REPO / "config" / "released.yaml")
+    result = snakemake("-n", "-p", "tables", "--configfile", released, workdir=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "rule train" not in result.stdout and "irsde-derain-rain100h" not in result.stdout
+    restores = [line for line in result.stdout.splitlines() if "irsde restore --checkpoint" in line]
+    assert len(restores) == 7  # PReNet on Rain100H; DnCNN and FFDNet on CBSD68, Kodak24, McMaster
+    assert any("--checkpoint prenet-rain100h" in line and "--option stages=6" in line and "--offline" in line
+               for line in restores)
+    assert any("--checkpoint ffdnet-color" in line and "--option noise_sigma=null" in line for line in restores)
+    assert "--protocol prenet-matlab" in result.stdout and "tables/released/rain100h.protocols.md" in result.stdout
+    (tmp_path / "resources" / "weights").mkdir(parents=True)
+    (tmp_path / "resources" / "weights" / "irsde-derain-rain100h.pth").write_bytes(b"placed by the user")
+    result = snakemake("-n", "-p", "tables", "--configfile", released, workdir=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    line = next(line for line in result.stdout.splitlines() if "--checkpoint irsde-derain-rain100h" in line)
+    assert "--sampler sde" in line and "--option" not in line
 
 
 def test_default_config_restores_a_fast_sampler_row_from_the_irsde_model(tmp_path):

@@ -138,15 +138,21 @@ def test_the_paper_budget_is_stated_once_and_used_by_the_paper_config_and_the_re
          "config key 'benchmarks.synthetic-rain.published': a synthetic stand-in is never compared"),
         (lambda c: c["benchmarks"].update(rain={"dataset": "Rain100H", "protocol": "irsde-derain", "published": "rain100x"}),
          "config key 'benchmarks.rain.published': 'rain100x' is not valid; choose one of: "),
-        (lambda c: c.update(published_weights={"rain100h": "w.pth"}),
-         "config key 'published_weights': 'rain100h' is not valid; choose one of: synthetic-noise, synthetic-rain"),
+        (lambda c: c["benchmarks"]["synthetic-rain"].update(released=["prenet-rain100x"]),
+         "config key 'benchmarks.synthetic-rain.released[0]': 'prenet-rain100x' is not valid (did you mean 'prenet-rain100l'?); choose one of: prenet-rain100h,"),
+        (lambda c: c.update(method_options={"prenet": {"stages": 0}}),
+         "config key 'method_options.prenet': method 'prenet': config key 'stages': expected an integer"),
+        (lambda c: c.update(method_options={"prenett": {}}),
+         "config key 'method_options': 'prenett' is not valid; choose one of: cnn_baseline, denoising_sde"),
+        (lambda c: c.pop("training"), "config key 'training' is required: benchmark synthetic-rain trains irsde, cnn_baseline"),
         (lambda c: c["curves"].update(benchmark="rain"), "config key 'curves.benchmark': 'rain' is not valid"),
         (lambda c: c["regress"]["tolerances"].pop("fid"), "config key 'regress.tolerances': no tolerance for metric(s) fid"),
         (lambda c: c["network"].pop("nf"), "config key 'network.nf' is required"),
         (lambda c: c["training"]["train"].update(protocol="rgb-full"),
          "unknown config key 'training.train.protocol' (valid here: iterations, "),
     ],
-    ids=["synthetic-published", "published-name", "published-weights", "curves-benchmark", "tolerance", "required", "run-only-key"],
+    ids=["synthetic-published", "published-name", "released-name", "method-option", "method-options-id",
+         "training-needed", "curves-benchmark", "tolerance", "required", "run-only-key"],
 )
 def test_cross_key_errors_name_the_key(edit, message):
     config = copy.deepcopy(shipped("config"))
@@ -170,20 +176,24 @@ def test_prepare_options_give_a_local_source_or_a_synthetic_recipe():
         "--seed", "0", "--train-count", "480", "--test-count", "6", "--size", "96"]
 
 
-def test_sampler_variants_are_rows_of_every_sampling_method_restored_from_its_run():
+def test_sampler_variants_are_rows_of_every_sampling_method_restored_from_its_run(tmp_path):
     config = validated(shipped("config"))
     del config["benchmarks"]["synthetic-noise"]  # its denoising_sde adds a row of its own (below)
     config["extra_samplers"] = [{"sampler": "fast-sde", "steps": 10}, {"sampler": "ode", "steps": 20}]
     config["sampler_steps"] = 50
-    config["published_weights"] = {"synthetic-rain": "w.pth"}
+    config["paths"]["resources"] = str(tmp_path)
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "irsde-derain-rain100h.pth").write_bytes(b"placed by the user")
+    config["benchmarks"]["synthetic-rain"]["released"] = ["irsde-derain-rain100h", "prenet-rain100h"]
     variants = pipeline_config.sampler_variants(config)
     assert variants == {"irsde-fast-sde-10": ("irsde", "fast-sde", 10), "irsde-ode-20": ("irsde", "ode", 20)}
     rows = pipeline_config.table_rows(config, "synthetic-rain")
-    assert rows == ["irsde", "cnn_baseline", "irsde-fast-sde-10", "irsde-ode-20", "published"]
+    assert rows == ["irsde", "cnn_baseline", "irsde-fast-sde-10", "irsde-ode-20", "irsde-derain-rain100h", "prenet-rain100h"]
     assert pipeline_config.restored_with(config, "irsde-ode-20") == ("irsde", ["--sampler", "ode", "--steps", "20"])
     assert pipeline_config.restored_with(config, "cnn_baseline") == ("cnn_baseline", [])
     assert pipeline_config.row_sampling(config, "synthetic-rain") == {
-        "irsde": ("sde", 50), "irsde-fast-sde-10": ("fast-sde", 10), "irsde-ode-20": ("ode", 20), "published": ("sde", 50)}
+        "irsde": ("sde", 50), "irsde-fast-sde-10": ("fast-sde", 10), "irsde-ode-20": ("ode", 20),
+        "irsde-derain-rain100h": ("sde", 50)}
     facts = pipeline_config.table_row_facts(config)
     assert facts["irsde-ode-20"].label == "IR-SDE (ode, 20 NFE)" and facts["irsde-ode-20"].stochastic
     config["methods"] = ["cnn_baseline"]  # no sampling method, no variant

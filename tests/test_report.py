@@ -178,3 +178,23 @@ def test_caption_names_every_deviation_from_the_paper():
     summary = pd.DataFrame([{"method": "irsde", "metric": "psnr", "mean": 20.0, "std": 0.0, "seeds": 1}])
     table = report.build_table("b", summary, None, FACTS, "irsde-derain", {"irsde": ("sde", 100)}, True, deviations)
     assert "differs from the paper's setting in: sde.eps 0.1 (paper 0.005); loss.timestep_weights x0" in table.caption
+
+
+def test_a_reproduced_row_sits_under_its_published_row_and_the_caption_names_the_checkpoint():
+    from irsde.methods import row_facts
+
+    frame = pd.concat([per_image("input", [12.0]), per_image("prenet-rain100h", [29.5]), per_image("irsde", [30.0])])
+    released = ["PReNet (released weights, RainTrainH): checkpoint prenet-rain100h, csdwren/PReNet@6d908d1e:logs/"
+                "Rain100H/PReNet6/net_latest.pth (git blob cc604a708bf3)"]
+    omitted = ["IR-SDE (released weights): not in this table. Save it as resources/weights/irsde-derain-rain100h.pth"]
+    table = report.build_table("rain100h", report.summarize_methods(frame), PUBLISHED, {**row_facts(), **FACTS},
+                               "irsde-derain", {}, False, released=released, omitted=omitted)
+    order = table.rows["method"].tolist()
+    assert order[0] == "Input (degraded, no restoration)"
+    assert order.index("PReNet (released weights, RainTrainH)") == order.index("PReNet") + 1
+    assert order.index("IR-SDE (ours)") == order.index("IR-SDE") + 1
+    prenet = table.rows.set_index("method").loc["PReNet (released weights, RainTrainH)"]
+    assert prenet["source"] == "released weights, this run" and prenet["delta_psnr"] == pytest.approx(29.5 - 29.46)
+    assert "Restored here with released weights: PReNet (released weights, RainTrainH): checkpoint prenet-rain100h" in table.caption
+    assert "git blob cc604a708bf3" in table.caption and omitted[0] in table.footnotes
+    assert omitted[0] in report.render_markdown(table)

@@ -67,7 +67,7 @@ def test_registries_fill_the_enums():
     assert properties["method"]["anyOf"][0]["enum"] == list(METHODS)
     assert "$ref" not in keys_of(loaded)
     assert properties["train"]["properties"]["val_sampler"]["x-registry"] == "samplers"  # kept for canonical_name
-    with pytest.raises(ValueError, match="x-registry: unknown registry 'colours'; choose one of: datasets"):
+    with pytest.raises(ValueError, match="x-registry: unknown registry 'colours'; choose one of: checkpoints, datasets"):
         schema.registry_names("colours")
 
 

@@ -14,7 +14,8 @@ import sys
 SUBCOMMANDS = {
     "data": "list, fetch, prepare and verify benchmark datasets",
     "train": "train a restoration method (IR-SDE, the CNN baseline ...) from a config",
-    "restore": "restore a test set with a trained or published network",
+    "weights": "list, fetch and verify released checkpoints (PReNet, DnCNN, FFDNet, IR-SDE ...)",
+    "restore": "restore a test set with a trained run, a released checkpoint or a weight file",
     "evaluate": "compute PSNR/SSIM/LPIPS/FID of restored images under a named protocol",
 }
 

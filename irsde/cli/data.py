@@ -33,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     listing = actions.add_parser("list", help="the registered and synthetic datasets")
     listing.add_argument("--root", help="also say which datasets are prepared under this folder")
+    listing.add_argument("--json", action="store_true",
+                         help="every source as JSON: upstream, checksum or git tree id, resources_path (to build a mirror)")
 
     fetch = actions.add_parser("fetch", help="download and verify a dataset's archives into resources/")
     fetch.add_argument("name")
@@ -98,6 +100,9 @@ def parse_paths(values: list[str], source_names: list[str]) -> dict[str, str]:
 def _list(args) -> int:
     from irsde.data import DATASETS, SYNTHETIC, read_marker
 
+    if args.json:
+        return _list_json()
+
     def status(name: str) -> str:
         return "" if not args.root else ("prepared" if read_marker(args.root, name) else "-")
 
@@ -109,6 +114,23 @@ def _list(args) -> int:
     for benchmark in SYNTHETIC.values():
         print(f"{benchmark.name:18} {benchmark.task:8} {'train/test (configurable)':28} {'built':10} {status(benchmark.name)}")
     print("\nsynthetic-* are offline stand-ins built from scikit-image photographs, not the real benchmarks.")
+    return 0
+
+
+def _list_json() -> int:
+    """Every source of the registry once, with the datasets that use it."""
+    import json
+
+    from irsde.data import DATASETS, PINNED_LOCK
+    from irsde.data.lock import LockFile
+
+    pinned = LockFile.load(PINNED_LOCK).entries
+    sources: dict[str, dict] = {}
+    for dataset in DATASETS.values():
+        for source in dataset.sources:
+            entry = sources.setdefault(source.name, {**source.manifest(pinned.get(source.name, {})), "datasets": []})
+            entry["datasets"].append(dataset.name)
+    print(json.dumps(list(sources.values()), indent=2))
     return 0
 
 

@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from tqdm import tqdm
@@ -49,10 +50,15 @@ def _listing_entries(listing: dict, source: GitTreeSource) -> list[dict]:
     return entries
 
 
-def _folder_files(folder: Path) -> list[Path]:
+def _folder_files(folder: Path, listed: Iterable[str] = ()) -> list[Path]:
+    """The files of a local copy that belong to the source: not our listing, partial or rejected
+    downloads, nor hidden files the listing does not name (a workflow manager's marker such as
+    ``.snakemake_timestamp``)."""
+    listed = set(listed)
     return sorted(
         path for path in folder.iterdir()
         if path.is_file() and path.name != LISTING_NAME and not path.name.endswith((".part", ".bad"))
+        and (not path.name.startswith(".") or path.name in listed)
     )
 
 
@@ -74,7 +80,8 @@ def verify_git_folder(source: GitTreeSource, folder: str | os.PathLike) -> str:
                 problems.append(f"missing {path}")
             elif git_blob_id(path.read_bytes()) != entry["sha"]:
                 problems.append(f"content differs from git blob {entry['sha']}: {path}")
-    local = [(modes.get(path.name, "100644"), path.name, git_blob_id(path.read_bytes())) for path in _folder_files(folder)]
+    local = [(modes.get(path.name, "100644"), path.name, git_blob_id(path.read_bytes()))
+             for path in _folder_files(folder, modes)]
     found = git_tree_id(local)
     if found != source.tree_id:
         detail = ("; " + "; ".join(problems)) if problems else ""

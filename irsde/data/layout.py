@@ -152,3 +152,20 @@ def _split_problems(split_dir: Path, pairs: int) -> list[str]:
     if len(names["GT"]) != pairs:
         problems.append(f"{split_dir}: {len(names['GT'])} GT images, the marker records {pairs} pairs")
     return problems
+
+
+def split_noise_level(split_dir: str | os.PathLike) -> float | None:
+    """The Gaussian noise std (0-255 scale) a prepared split's LQ images were made with, as its
+    dataset's marker records it (a registry test set's synthesis, or the degradation of every
+    sample of a synthetic stand-in); None when the marker records none (or is absent)."""
+    split_dir = Path(split_dir)
+    marker_file = split_dir.parent / MARKER
+    if not marker_file.is_file():
+        return None
+    marker = json.loads(marker_file.read_text())
+    synthesis = ((marker.get("splits") or {}).get(split_dir.name) or {}).get("synthesis") or {}
+    if synthesis.get("kind") == "gaussian-noise":
+        return float(synthesis["sigma"])
+    sigmas = {sample["degradation"].get("sigma") for name, sample in (marker.get("samples") or {}).items()
+              if name.startswith(f"{split_dir.name}/") and isinstance(sample.get("degradation"), dict)}
+    return float(sigmas.pop()) if len(sigmas) == 1 and None not in sigmas else None

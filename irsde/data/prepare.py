@@ -160,9 +160,11 @@ def plan_pairs(split: Split, trees: Mapping[str, Path], label: str) -> list[Plan
     problems: list[str] = []
     for source in split.sources:
         root = trees[source]
+        holds_gt = split.lq_source is None or source != split.lq_source
+        holds_lq = lq_regex is not None and (split.lq_source is None or source == split.lq_source)
         for relative in _walk(root):
-            gt_match = gt_regex.search(relative)
-            lq_match = lq_regex.search(relative) if lq_regex else None
+            gt_match = gt_regex.search(relative) if holds_gt else None
+            lq_match = lq_regex.search(relative) if holds_lq else None
             path = root / relative
             if gt_match and lq_match:
                 problems.append(f"{path} matches both the GT and the LQ pattern")

@@ -30,6 +30,13 @@ class ArchiveSource:
     def kind(self) -> str:
         return "archive"
 
+    def manifest(self, pinned: dict) -> dict:
+        """What a user behind a firewall needs to fetch it by hand (``pinned``: its entry of the
+        package's checksum lock, if any)."""
+        return {"name": self.name, "kind": self.kind, "upstream": {"urls": list(self.urls), "browser": self.browser},
+                "sha256": pinned.get("sha256"), "md5": pinned.get("md5"), "size": pinned.get("size"),
+                "resources_path": self.name}
+
 
 @dataclass(frozen=True)
 class GitTreeSource:
@@ -64,6 +71,14 @@ class GitTreeSource:
 
     def file_url(self, filename: str) -> str:
         return f"{self.raw_base}/{self.repo}/{self.commit}/{self.folder}/{filename}"
+
+    def manifest(self, pinned: dict) -> dict:
+        """What a user behind a firewall needs to fetch it by hand: every file of the folder,
+        and its listing saved as ``.listing.json`` beside them."""
+        return {"name": self.name, "kind": self.kind,
+                "upstream": {"repo": self.repo, "commit": self.commit, "folder": self.folder,
+                             "listing_url": self.listing_url, "files_url": self.urls[0]},
+                "git_tree": self.tree_id, "resources_path": f"{self.name}/"}
 
 
 Source = ArchiveSource | GitTreeSource
@@ -105,7 +120,10 @@ class Split:
     root (posix separators). Their named groups identify a pair: the LQ pattern must contain
     every group of the GT pattern (several LQ may share one GT, as in RESIDE). ``output`` names
     the normalised files from the LQ groups (GT groups for GT-only splits); a format spec ending
-    in ``d`` turns a digit group into an int (``"{id:04d}.png"``).
+    in ``d`` turns a digit group into an int (``"{id:04d}.png"``). ``lq_source`` names the
+    source holding the LQ files when they are named like the GT files (a rainy ``norain-N.png``
+    in a ``rain/`` folder): the LQ pattern is then searched in that source only, the GT pattern
+    in the others.
     """
 
     name: str
@@ -118,6 +136,7 @@ class Split:
     fix: str | None = None
     select: tuple[int, int | None] | None = None  # slice of the name-sorted pairs
     pairs_confirmed: bool = True  # False: the expected count is unsourced; a mismatch only warns
+    lq_source: str | None = None
 
     def gt_regex(self) -> re.Pattern:
         return re.compile(self.gt)

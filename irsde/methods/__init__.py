@@ -1,8 +1,9 @@
 """Restoration methods: what is trained, how it restores, and the facts tables need about it.
 
 :class:`Method` (:mod:`irsde.methods.base`) is the interface. :data:`METHODS` holds the methods
-by id: IR-SDE (:mod:`irsde.methods.ir_sde`) and Denoising-SDE/ODE
-(:mod:`irsde.methods.denoising_sde`) are built in; a method outside this package (the CNN
+by id: IR-SDE (:mod:`irsde.methods.ir_sde`), Denoising-SDE/ODE
+(:mod:`irsde.methods.denoising_sde`) and the comparison methods that restore from released
+weights only (PReNet, DnCNN, FFDNet: :mod:`irsde.methods.released`) are built in; a method outside this package (the CNN
 baseline in ``baselines/``, or a user's) registers through the ``irsde.methods`` entry-point
 group of its installed package, e.g. in its ``pyproject.toml``::
 
@@ -20,9 +21,11 @@ import importlib
 import importlib.metadata
 from collections.abc import Iterable, Mapping
 
-from irsde.methods.base import THIS_RUN, USER_OUTPUTS, Method, RowFacts, SamplerRow, Shard, check_method_class
+from irsde.methods.base import (RELEASED_WEIGHTS, THIS_RUN, USER_OUTPUTS, Method, RowFacts, SamplerRow, Shard,
+                                check_method_class)
 from irsde.methods.denoising_sde import DenoisingSDEMethod
-from irsde.methods.ir_sde import PUBLISHED_WEIGHTS, IRSDEMethod
+from irsde.methods.ir_sde import IRSDEMethod
+from irsde.methods.released import DnCNNMethod, FFDNetMethod, PReNetMethod
 from irsde.registry import Registry
 
 ENTRY_POINT_GROUP = "irsde.methods"
@@ -45,7 +48,7 @@ def _installed_methods() -> dict[str, type[Method]]:
 
 METHODS: Registry[type[Method]] = Registry(
     "method",
-    {IRSDEMethod.id: IRSDEMethod, DenoisingSDEMethod.id: DenoisingSDEMethod},
+    {method.id: method for method in (IRSDEMethod, DenoisingSDEMethod, PReNetMethod, DnCNNMethod, FFDNetMethod)},
     discover=_installed_methods,
     hint=(
         f"Methods outside irsde register through the {ENTRY_POINT_GROUP!r} entry points of an installed "
@@ -83,19 +86,28 @@ def row_facts(
 ) -> Registry[RowFacts]:
     """Every kind of table row by id: the degraded input, each method (the registered ones and
     ``classes``, methods named ``package.module:Class``) and the rows it always adds
-    (:attr:`Method.sampler_rows`), the published weights, for each
+    (:attr:`Method.sampler_rows`), each released checkpoint (:mod:`irsde.checkpoints`, id its
+    name), for each
     ``(method id, sampler, steps)`` of ``variants`` that method restored with another sampler
     (:meth:`Method.sampler_variant`), and the ``extra`` rows (a user's precomputed outputs)."""
     known = {**METHODS, **{method.id: method for method in classes}}
     methods = {facts.id: facts for method in known.values()
                for facts in (method.facts(), *(row.facts for row in method.sampler_rows))}
     sampled = [known[method].sampler_variant(sampler, steps) for method, sampler, steps in variants]
-    return Registry("table row", {INPUT.id: INPUT, **methods, PUBLISHED_WEIGHTS.id: PUBLISHED_WEIGHTS,
+    return Registry("table row", {INPUT.id: INPUT, **methods, **released_row_facts(),
                                   **{facts.id: facts for facts in [*sampled, *extra]}})
 
 
+def released_row_facts() -> dict[str, RowFacts]:
+    """The facts of the rows of every released checkpoint, by checkpoint name."""
+    from irsde.checkpoints import CHECKPOINTS
+
+    return {name: METHODS[checkpoint.method].released_facts(name, checkpoint.label)
+            for name, checkpoint in CHECKPOINTS.items()}
+
+
 __all__ = [
-    "ENTRY_POINT_GROUP", "INPUT", "METHODS", "Method", "PUBLISHED_WEIGHTS", "RowFacts", "SamplerRow", "Shard", "THIS_RUN",
-    "USER_OUTPUTS",
-    "build_method", "check_method_class", "method_class", "row_facts",
+    "ENTRY_POINT_GROUP", "INPUT", "METHODS", "Method", "RELEASED_WEIGHTS", "RowFacts", "SamplerRow", "Shard",
+    "THIS_RUN", "USER_OUTPUTS",
+    "build_method", "check_method_class", "method_class", "released_row_facts", "row_facts",
 ]

@@ -14,17 +14,24 @@ A method is a subclass of :class:`Method`. It declares, as class attributes,
   table rows, :meth:`Method.sampler_variant`);
 * ``sampler_rows`` (default none): :class:`SamplerRow` s, the rows the method always adds,
   restored from the same trained model with another of its own samplers (``with_sampler``);
+* ``trainable`` (default True): whether irsde can train it; a method that only restores from
+  released weights (PReNet, DnCNN, FFDNet) sets it False;
+* ``options_schema`` (default none): its own options (``method_options.<id>`` of the pipeline
+  config, ``--option KEY=VALUE`` of ``irsde restore``), as JSON Schema by option name, with
+  defaults; :meth:`Method.resolve_options` validates them, naming the key at fault;
 
 and implements
 
-* ``from_config(config)``: the method configured from a resolved training config
-  (:mod:`irsde.train.config`);
 * ``build_net()``: its network, freshly initialised (the engine seeds torch first);
-* ``loss(net, gt, lq, generator, shard)``: the scalar training loss of this process's part
-  ``shard`` (a :class:`Shard`) of the global batch (``gt``/``lq`` are that part; ``generator`` is the run's training
-  generator, identical on every rank);
 * ``restore(net, lq, generator)``: the restored batch (not clamped), all randomness drawn from
-  ``generator``; called without gradients by validation and by :mod:`irsde.restoration`.
+  ``generator``; called without gradients by validation and by :mod:`irsde.restoration`;
+* if trainable, ``from_config(config)``: the method configured from a resolved training config
+  (:mod:`irsde.train.config`), and ``loss(net, gt, lq, generator, shard)``: the scalar training
+  loss of this process's part ``shard`` (a :class:`Shard`) of the global batch (``gt``/``lq``
+  are that part; ``generator`` is the run's training generator, identical on every rank);
+* to restore from a released weight file (:mod:`irsde.checkpoints`), ``from_weights(state_dict,
+  options, sde)``: the method configured for those weights (its ``build_net()`` then builds the
+  architecture the file holds).
 
 ``to(device)``, ``settings()`` (what restore.json records about how it restored),
 ``with_sampler(name)`` and ``timestep_errors(...)`` (a validation diagnostic) have defaults for
@@ -50,6 +57,8 @@ THIS_RUN = "this run"
 """Source of the rows this pipeline computed: trained and restored here (or the degraded input)."""
 USER_OUTPUTS = "user outputs"
 """Source of the rows scored from a user's folder of precomputed restorations."""
+RELEASED_WEIGHTS = "released weights, this run"
+"""Source of the rows restored here with a released checkpoint (:mod:`irsde.checkpoints`)."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +107,10 @@ class Method(abc.ABC):
     stochastic: ClassVar[bool]
     samples: ClassVar[bool] = False
     sampler_rows: ClassVar[tuple[SamplerRow, ...]] = ()
+    trainable: ClassVar[bool] = True
+    options_schema: ClassVar[Mapping[str, Mapping]] = {}
+    default_sde: ClassVar[Mapping | None] = None
+    """The SDE its released weights restore with by default (None: the method uses no SDE)."""
 
     @classmethod
     def facts(cls) -> RowFacts:
@@ -111,14 +124,44 @@ class Method(abc.ABC):
         return RowFacts(f"{cls.id}-{sampler}-{steps}", f"{name} ({sampler}, {steps} NFE)", cls.paper_row, cls.stochastic)
 
     @classmethod
-    @abc.abstractmethod
-    def from_config(cls, config: Mapping) -> "Method": ...
+    def released_facts(cls, checkpoint: str, label: str) -> RowFacts:
+        """The facts of the rows restored with released checkpoint ``checkpoint`` (its name is
+        the row id)."""
+        return RowFacts(checkpoint, label, cls.paper_row, cls.stochastic, RELEASED_WEIGHTS)
+
+    @classmethod
+    def resolve_options(cls, options: Mapping | None, where: str) -> dict:
+        """``options`` checked against :attr:`options_schema`, defaults filled in; a ValueError
+        naming ``where`` (e.g. ``config key 'method_options.prenet'``) and the option otherwise."""
+        from irsde import schema
+
+        schema_document = {"type": "object", "additionalProperties": False, "properties": dict(cls.options_schema)}
+        try:
+            return schema.validate(dict(options or {}), schema_document)
+        except ValueError as error:
+            known = ", ".join(cls.options_schema) or "none"
+            raise ValueError(f"{where}: method {cls.id!r}: {error} (its options: {known})") from None
+
+    @classmethod
+    def from_config(cls, config: Mapping) -> "Method":
+        raise ValueError(cls._not_trainable())
+
+    @classmethod
+    def from_weights(cls, state_dict: Mapping[str, Tensor], options: Mapping, sde: Mapping | None) -> "Method":
+        """The method configured to restore with ``state_dict`` (resolved ``options``; ``sde``:
+        the SDE settings of a method with a :attr:`default_sde`, else None)."""
+        raise ValueError(f"method {cls.id!r} does not restore from a weight file; restore its training run (--run)")
 
     @abc.abstractmethod
     def build_net(self) -> nn.Module: ...
 
-    @abc.abstractmethod
-    def loss(self, net: nn.Module, gt: Tensor, lq: Tensor, generator: torch.Generator, shard: Shard) -> Tensor: ...
+    def loss(self, net: nn.Module, gt: Tensor, lq: Tensor, generator: torch.Generator, shard: Shard) -> Tensor:
+        raise ValueError(self._not_trainable())
+
+    @classmethod
+    def _not_trainable(cls) -> str:
+        return (f"method {cls.id!r} is not trained by irsde: it restores from released weights "
+                f"(`irsde weights list`; a `released:` entry of a pipeline benchmark)")
 
     @abc.abstractmethod
     def restore(self, net: nn.Module, lq: Tensor, generator: torch.Generator) -> Tensor: ...
@@ -147,9 +190,11 @@ def check_method_class(candidate: object, origin: str) -> type[Method]:
     ``origin`` (where it came from) and what is missing."""
     if not (isinstance(candidate, type) and issubclass(candidate, Method)):
         raise ValueError(f"{origin}: {candidate!r} is not a subclass of irsde.methods.Method")
-    if candidate.__abstractmethods__:
-        missing = ", ".join(sorted(candidate.__abstractmethods__))
-        raise ValueError(f"{origin}: method class {candidate.__name__} does not implement {missing}")
+    missing = set(candidate.__abstractmethods__)
+    if getattr(candidate, "trainable", True):
+        missing |= {name for name in ("from_config", "loss") if getattr(candidate, name).__qualname__.startswith("Method.")}
+    if missing:
+        raise ValueError(f"{origin}: method class {candidate.__name__} does not implement {', '.join(sorted(missing))}")
     facts = {"id": str, "label": str, "stochastic": bool}
     for name, kind in facts.items():
         if not isinstance(getattr(candidate, name, None), kind):
@@ -159,3 +204,27 @@ def check_method_class(candidate: object, origin: str) -> type[Method]:
     if candidate.paper_row is not None and not isinstance(candidate.paper_row, str):
         raise ValueError(f"{origin}: paper_row of {candidate.__name__} must be a string or None")
     return candidate
+
+
+UNET_FLAGS = ("time_conditioned", "conditional", "mid_attention")
+"""Architecture keys of a U-Net weight file that say which method it belongs to, not its size."""
+
+
+def unet_network_from_weights(state_dict: Mapping[str, Tensor], method_id: str, conditional: bool) -> dict:
+    """The ``network`` config (nf, depth, attention width ...) of the U-Net weights ``state_dict``
+    for method ``method_id``, whose network is ``conditional`` on the degraded image or not; a
+    ValueError saying whose weights the file holds otherwise."""
+    from irsde.nets import infer_architecture
+
+    try:
+        architecture = infer_architecture(state_dict)
+    except KeyError as error:
+        raise ValueError(f"method {method_id!r}: {error.args[0]}") from None
+    if not architecture["time_conditioned"]:
+        raise ValueError("the file has no time input: it is a CNN baseline's, not IR-SDE weights; "
+                         "restore its training run with --run RUN_DIR")
+    if architecture["conditional"] != conditional:
+        owner = "IR-SDE (conditional)" if architecture["conditional"] else "Denoising-SDE (unconditional)"
+        raise ValueError(f"method {method_id!r}: the file holds {owner} U-Net weights; "
+                         f"restore it with --method {'irsde' if architecture['conditional'] else 'denoising_sde'}")
+    return {name: value for name, value in architecture.items() if name not in UNET_FLAGS}

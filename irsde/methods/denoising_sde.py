@@ -19,14 +19,17 @@ import torch
 from torch import Tensor, nn
 
 from irsde.denoising import SAMPLERS, denoise, denoising_loss
-from irsde.methods.base import Method, RowFacts, SamplerRow, Shard
+from irsde.methods.base import Method, RowFacts, SamplerRow, Shard, unet_network_from_weights
 from irsde.methods.ir_sde import draw_shard_batch, network_prediction
 from irsde.nets import ConditionalUNet, unet_options
+from irsde.paper import DENOISING_SDE
 from irsde.sde import MeanRevertingSDE, start_step
 
 DENOISING_ODE = SamplerRow(RowFacts("denoising_ode", "Denoising-ODE (ours)", paper_row="Denoising-ODE",
                                     stochastic=False), sampler="ode")
 """The row restored from a Denoising-SDE run with the probability-flow ODE."""
+DEFAULT_NOISE_SIGMA = 25.0
+"""The noise level released weights restore from when neither the user nor the data says (the paper's)."""
 
 
 class CleanPrediction(nn.Module):
@@ -53,6 +56,11 @@ class DenoisingSDEMethod(Method):
     paper_row = "Denoising-SDE"
     stochastic = True
     sampler_rows = (DENOISING_ODE,)
+    default_sde = DENOISING_SDE
+    options_schema = {"noise_sigma": {
+        "type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 255, "default": None,
+        "description": ("noise std of the inputs, 0-255 scale if >= 1 (null: the test split's recorded "
+                        f"noise level, else {DEFAULT_NOISE_SIGMA:g})")}}
 
     def __init__(self, network: Mapping, sde: MeanRevertingSDE, sigma: float, kind: str = "l1", sampler: str = "sde"):
         self.network = dict(network)
@@ -79,6 +87,15 @@ class DenoisingSDEMethod(Method):
         except ValueError as error:
             raise ValueError(f"config keys 'data.noise_sigma' and 'sde': {error}") from None
 
+    @classmethod
+    def from_weights(cls, state_dict: Mapping[str, Tensor], options: Mapping, sde: Mapping | None) -> "DenoisingSDEMethod":
+        """The authors' Denoising-SDE layout (an unconditional U-Net with full middle attention,
+        predicting the noise) restoring as Denoising-ODE, their test script's sampler, from the
+        step of ``noise_sigma``."""
+        network = unet_network_from_weights(state_dict, cls.id, conditional=False)
+        sigma = options.get("noise_sigma") or DEFAULT_NOISE_SIGMA
+        return cls(network, MeanRevertingSDE(**sde), sigma, sampler=DENOISING_ODE.sampler)
+
     def to(self, device: torch.device) -> "DenoisingSDEMethod":
         self.sde = self.sde.to(device)
         return self
@@ -101,7 +118,8 @@ class DenoisingSDEMethod(Method):
 
     def settings(self) -> dict:
         return {"sampler": self.sampler, "steps": self.first_step, "nfe": self.first_step,
-                "noise_sigma": self.sigma, "prediction": self.prediction, "sde": self.sde.settings()}
+                "noise_sigma": self.sigma, "prediction": self.prediction, "sde": self.sde.settings(),
+                "network": unet_options(self.network)}
 
     def with_sampler(self, sampler: str | None = None, steps: int | None = None) -> "DenoisingSDEMethod":
         """The same model restoring with the other sampler (``sde`` or ``ode``); the number of

@@ -9,7 +9,8 @@ implies. Either way the SDE, the losses and the samplers see a noise prediction 
 they are the paper's (docs/sde.md#what-the-network-predicts).
 
 The authors' released weights (noise prediction) restore through the same method
-(``irsde restore --weights``); :data:`PUBLISHED_WEIGHTS` holds the facts of their table rows.
+(:meth:`IRSDEMethod.from_weights`: ``irsde restore --weights`` / ``--checkpoint``, or a
+``released:`` entry of a pipeline benchmark).
 """
 
 from __future__ import annotations
@@ -21,15 +22,12 @@ from torch import Tensor, nn
 
 from irsde.diagnostics import noise_prediction_errors, probe_steps
 from irsde.losses import LOSSES, TrainingBatch, draw_training_batch, timestep_weights
-from irsde.methods.base import Method, RowFacts, Shard
+from irsde.methods.base import Method, Shard, unet_network_from_weights
 from irsde.nets import ConditionalUNet, unet_options
+from irsde.paper import PAPER_SDE
 from irsde.samplers import SAMPLERS, restore
 from irsde.sampling_steps import validate_step_count
 from irsde.sde import MeanRevertingSDE
-
-PUBLISHED_WEIGHTS = RowFacts("published", "IR-SDE (published weights)", paper_row="IR-SDE", stochastic=True)
-"""Rows restored with the authors' published checkpoints (IR-SDE with their weights)."""
-
 
 def draw_shard_batch(
     sde: MeanRevertingSDE, gt: Tensor, lq: Tensor, generator: torch.Generator, shard: Shard
@@ -97,6 +95,7 @@ class IRSDEMethod(Method):
     paper_row = "IR-SDE"
     stochastic = True
     samples = True
+    default_sde = PAPER_SDE
 
     def __init__(
         self,
@@ -133,6 +132,12 @@ class IRSDEMethod(Method):
             steps=_checked_steps(config["train"]["val_steps"], sde),
         )
 
+    @classmethod
+    def from_weights(cls, state_dict: Mapping[str, Tensor], options: Mapping, sde: Mapping | None) -> "IRSDEMethod":
+        """The authors' released weights (a noise-predicting conditional U-Net, size read off the
+        file) with ``sde``, restoring with the paper's ``sde`` sampler."""
+        return cls(unet_network_from_weights(state_dict, cls.id, conditional=True), MeanRevertingSDE(**sde))
+
     def to(self, device: torch.device) -> "IRSDEMethod":
         self.sde = self.sde.to(device)
         if self.weights is not None:
@@ -157,7 +162,7 @@ class IRSDEMethod(Method):
     def settings(self) -> dict:
         nfe = self.sde.T if self.steps is None else self.steps
         return {"sampler": self.sampler, "steps": self.steps, "nfe": nfe, "prediction": self.prediction,
-                "sde": self.sde.settings()}
+                "sde": self.sde.settings(), "network": self.architecture}
 
     def timestep_errors(self, net: nn.Module, gt: Tensor, lq: Tensor, seed: int) -> list[dict]:
         """Noise-prediction error by timestep (:mod:`irsde.diagnostics`), written at validation."""

@@ -3,6 +3,8 @@
 - ``blocks``: its building blocks (time embedding, residual blocks, attention, resampling);
 - ``unet``: :class:`ConditionalUNet`, the paper's conditional U-Net (docs/network.md), and
   :func:`build_net` from a config mapping;
+- ``prenet``, ``dncnn``, ``ffdnet``: the comparison methods' networks (PReNet, DnCNN, FFDNet),
+  laid out so that their released weights load strictly;
 - ``weight_files``: reading plain, wrapped and prefixed checkpoint files, inferring the
   architecture from them, strict loading with readable mismatch reports.
 """
@@ -20,6 +22,7 @@ from irsde.nets.weight_files import (
     build_net_from_checkpoint,
     describe_mismatch,
     infer_architecture,
+    load_state,
     load_weights,
     read_state_dict,
 )
@@ -33,6 +36,7 @@ __all__ = [
     "check_architecture",
     "describe_mismatch",
     "infer_architecture",
+    "load_state",
     "load_weights",
     "pad_to_multiple",
     "read_state_dict",

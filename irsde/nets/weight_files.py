@@ -162,7 +162,12 @@ def load_weights(net: torch.nn.Module, path: str | Path, key: str | None = None)
     or shape mismatch raises :class:`CheckpointMismatchError` listing them and, for a
     :class:`ConditionalUNet`, stating the nf/depth the file was trained with next to those of ``net``.
     """
-    state_dict = read_state_dict(path, key)
+    return load_state(net, read_state_dict(path, key), path)
+
+
+def load_state(net: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], path: str | Path) -> torch.nn.Module:
+    """Load ``state_dict`` (read from ``path``) into ``net`` strictly, or raise
+    :class:`CheckpointMismatchError` as :func:`load_weights` does; returns ``net``."""
     problems = describe_mismatch(net.state_dict(), state_dict)
     if problems:
         raise CheckpointMismatchError(

@@ -6,8 +6,10 @@ import sys
 from pathlib import Path
 
 from irsde import pipeline_config
+from irsde.checkpoints import CHECKPOINTS
 from irsde.data import ALL_DATASETS, DATASETS, SYNTHETIC, source_owners
-from irsde.methods import INPUT, PUBLISHED_WEIGHTS
+from irsde.metrics.protocols import PROTOCOLS
+from irsde.methods import INPUT
 
 # Committed inputs live in the repository, wherever the workflow runs (`snakemake -d DIR`).
 REPOSITORY = Path(workflow.basedir)
@@ -21,14 +23,14 @@ os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [str(REPOSITORY), os.e
 
 PATHS = config["paths"]
 NAME = config["name"]
-PUBLISHED = PUBLISHED_WEIGHTS.id
 # The irsde CLI of the Python running Snakemake (works without an activated virtualenv).
 IRSDE = f"{shlex.quote(sys.executable)} -m irsde"
 TARGET_RULES = ("tables", "curves", "figures", "regress", "all")
 
 
 def alternatives_regex(names):
-    return "|".join(re.escape(name) for name in sorted(names, key=len, reverse=True))
+    """A regex matching exactly one of ``names`` (nothing at all when there are none)."""
+    return "|".join(re.escape(name) for name in sorted(names, key=len, reverse=True)) or "(?!)"
 
 
 SOURCE_OWNERS = {**source_owners(folders=False), **source_owners(folders=True)}
@@ -39,10 +41,14 @@ FOLDER_PATTERN = alternatives_regex(source_owners(folders=True))
 PREPARED_PATTERN = f"(?:{alternatives_regex(DATASETS)})|(?:synthetic/[0-9a-f]+/(?:{alternatives_regex(SYNTHETIC)}))"
 METHOD_IDS = list(pipeline_config.method_classes(config))
 TRAINED_PATTERN = alternatives_regex(METHOD_IDS)
-USER_OUTPUTS_PATTERN = alternatives_regex(config["user_outputs"]) or "(?!)"
+USER_OUTPUTS_PATTERN = alternatives_regex(config["user_outputs"])
 # Rows restored from a sampling method's run with another sampler: row id -> (method, sampler, steps).
 VARIANTS = pipeline_config.sampler_variants(config)
 RESTORED_FROM_RUNS_PATTERN = alternatives_regex([*METHOD_IDS, *VARIANTS])
+# Rows restored with released checkpoints (`released:`), by checkpoint name.
+RELEASED = sorted({row for b in config["benchmarks"] for row in pipeline_config.released_rows(config, b)})
+RELEASED_PATTERN = alternatives_regex(RELEASED)
+WEIGHT_FILE_PATTERN = alternatives_regex([CHECKPOINTS[row].file for row in RELEASED])
 ROWS = pipeline_config.table_row_facts(config)
 
 
@@ -84,6 +90,11 @@ def prepare_inputs(dataset):
     return [f"{PATHS['resources']}/{source.name}" for source in ALL_DATASETS[dataset].sources]
 
 
+def released_weights(row):
+    """The file of a released checkpoint in resources/ (fetched by rule fetch_checkpoint)."""
+    return f"{PATHS['resources']}/{CHECKPOINTS[row].resources_path}"
+
+
 def run_dir(benchmark, row):
     """The training run of a method, which also restores its sampler variants."""
     return f"{PATHS['runs']}/{NAME}/{benchmark}/{pipeline_config.restored_with(config, row)[0]}"
@@ -105,14 +116,32 @@ def restored_dir(benchmark, method, seed):
     return f"{PATHS['results']}/restored/{NAME}/{benchmark}/{method}/seed{seed}"
 
 
-def metrics_csv(benchmark, method, seed):
-    return f"{PATHS['results']}/metrics/{NAME}/{benchmark}/{method}/seed{seed}.csv"
+def scored_folder(benchmark, row, seed):
+    """What a row's metrics are computed from: its restored folder (the input row: the test LQ)."""
+    return f"{split_dir(benchmark, 'test')}/LQ" if row == INPUT.id else restored_dir(benchmark, row, seed)
 
 
-def benchmark_metric_csvs(benchmark):
-    """Metric CSVs of a benchmark's table: the degraded input, then every method and seed."""
-    methods = [metrics_csv(benchmark, m, s) for m in methods_for(benchmark) for s in seeds_for(m)]
-    return [metrics_csv(benchmark, INPUT.id, 0), *methods]
+def metrics_csv(benchmark, method, seed, protocol=None):
+    """A row's per-image metrics (under another protocol than the benchmark's: ``protocol``)."""
+    variant = f"-{protocol}" if protocol else ""
+    return f"{PATHS['results']}/metrics/{NAME}/{benchmark}/{method}/seed{seed}{variant}.csv"
+
+
+def benchmark_metric_csvs(benchmark, protocol=None):
+    """Metric CSVs of a benchmark's table: the degraded input, then every method and seed
+    (under another protocol than the benchmark's: ``protocol``)."""
+    methods = [metrics_csv(benchmark, m, s, protocol) for m in methods_for(benchmark) for s in seeds_for(m)]
+    return [metrics_csv(benchmark, INPUT.id, 0, protocol), *methods]
+
+
+def protocol_variants(benchmark):
+    return config["benchmarks"][benchmark]["protocol_variants"]
+
+
+def protocol_table_csvs(benchmark):
+    """Every row's metric CSVs under the benchmark's protocol and under each of its variants."""
+    protocols = [None, *protocol_variants(benchmark)]
+    return [path for protocol in protocols for path in benchmark_metric_csvs(benchmark, protocol)]
 
 
 def table_path(benchmark, ext):
@@ -126,7 +155,10 @@ def figure_path(figure):
 
 
 def table_outputs():
-    return [table_path(b, ext) for b in enabled_benchmarks() for ext in ("csv", "md", "tex")]
+    tables = [table_path(b, ext) for b in enabled_benchmarks() for ext in ("csv", "md", "tex")]
+    sensitivity = [table_path(b, f"protocols.{ext}") for b in enabled_benchmarks() if protocol_variants(b)
+                   for ext in ("csv", "md")]
+    return tables + sensitivity
 
 
 def curve_logs(variants, log="val_log"):
@@ -170,7 +202,8 @@ def unknown_target(wildcards):
 
 wildcard_constraints:
     benchmark="[a-z0-9][a-z0-9_-]*",
-    method=alternatives_regex([*METHOD_IDS, *VARIANTS, *config["user_outputs"], PUBLISHED]),
+    method=alternatives_regex([*METHOD_IDS, *VARIANTS, *config["user_outputs"], *RELEASED]),
+    protocol=alternatives_regex(PROTOCOLS),
     seed=r"\d+",
     dataset="[A-Za-z0-9][A-Za-z0-9_.-]*",
     variant="[a-z]+-[a-z_]+",

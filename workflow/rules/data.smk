@@ -1,6 +1,6 @@
 # Datasets: every one is built by `irsde data prepare` (a synthetic stand-in from its recipe, a
 # registered dataset from its sources); sources are fetched (local rules, verified against
-# checksum locks) into resources/ first.
+# checksum locks) into resources/ first, and so are released checkpoints.
 
 
 rule fetch_archive:
@@ -59,16 +59,23 @@ rule prepare_dataset:
         " {params.options} --offline --force > {log} 2>&1"
 
 
-rule published_weights_missing:
-    # Reached only when a configured published checkpoint is absent: stop with what to fetch.
+rule fetch_checkpoint:
+    # A released checkpoint (`released:`) into resources/weights/, verified by git blob id and
+    # sha256 (browser-only ones join a table only once the user has placed them).
     output:
         f"{PATHS['resources']}/weights/{{file}}",
+    wildcard_constraints:
+        file=WEIGHT_FILE_PATTERN,
     localrule: True
+    params:
+        irsde=IRSDE,
+        checkpoint=lambda w: next(row for row in RELEASED if CHECKPOINTS[row].file == w.file),
+        resources=lambda w, output: Path(output[0]).parent.parent,
+        options=shlex.join(
+            (["--offline"] if config.get("offline", False) else [])
+            + (["--mirror", config["mirror"]] if config.get("mirror") else [])
+        ),
     log:
-        f"{PATHS['logs']}/{NAME}/data/published-weights-{{file}}.log",
-    run:
-        raise WorkflowError(
-            f"published checkpoint {output[0]} is missing. Download the IR-SDE model for this benchmark "
-            "from the authors' Google Drive folder (README, 'Published checkpoints'), save it as "
-            f"{output[0]}, or remove it from `published_weights:` in the config."
-        )
+        f"{PATHS['logs']}/{NAME}/data/fetch-weights-{{file}}.log",
+    shell:
+        "{params.irsde} weights fetch {params.checkpoint} --resources {params.resources} {params.options} > {log} 2>&1"

@@ -44,3 +44,25 @@ rule evaluate_input:
     shell:
         "{params.irsde} evaluate --restored {params.test_dir}/LQ --gt {params.test_dir}/GT --protocol {params.protocol}"
         " --method {params.method} --seed 0 --dataset {wildcards.benchmark} --out {output} {params.options} > {log} 2>&1"
+
+
+rule evaluate_protocol_variant:
+    # A row (or the degraded input) scored under another protocol (PSNR/SSIM only), for the
+    # benchmark's protocol-sensitivity table (`protocol_variants:`).
+    input:
+        marker=lambda w: dataset_marker(w.benchmark, "test"),
+        restored=lambda w: [] if w.method == INPUT.id else restored_dir(w.benchmark, w.method, w.seed),
+    output:
+        f"{PATHS['results']}/metrics/{NAME}/{{benchmark}}/{{method}}/seed{{seed}}-{{protocol}}.csv",
+    wildcard_constraints:
+        method=alternatives_regex([INPUT.id, *METHOD_IDS, *VARIANTS, *config["user_outputs"], *RELEASED]),
+    params:
+        irsde=IRSDE,
+        scored=lambda w: scored_folder(w.benchmark, w.method, w.seed),
+        gt=lambda w: f"{split_dir(w.benchmark, 'test')}/GT",
+    log:
+        f"{PATHS['logs']}/{NAME}/metrics/{{benchmark}}/{{method}}-seed{{seed}}-{{protocol}}.log",
+    shell:
+        "{params.irsde} evaluate --restored {params.scored} --gt {params.gt} --protocol {wildcards.protocol}"
+        " --metrics psnr,ssim --method {wildcards.method} --seed {wildcards.seed} --dataset {wildcards.benchmark}"
+        " --out {output} > {log} 2>&1"

@@ -21,10 +21,30 @@ rule table:
         rows=dict(ROWS),
         synthetic=lambda w: config["benchmarks"][w.benchmark]["dataset"] in SYNTHETIC,
         deviations=lambda w: pipeline_config.paper_deviations(config, w.benchmark),
+        released=lambda w: pipeline_config.released_sources(config, w.benchmark),
+        omitted=lambda w: pipeline_config.omitted_released(config, w.benchmark),
     log:
         f"{PATHS['logs']}/{NAME}/table/{{benchmark}}.log",
     script:
         "../scripts/render_table.py"
+
+
+rule protocol_table:
+    # The same restorations scored under each protocol variant: how much of a gap is protocol.
+    input:
+        metrics=lambda w: protocol_table_csvs(w.benchmark),
+        published=PUBLISHED_CSV,
+    output:
+        csv=table_path("{benchmark}", "protocols.csv"),
+        md=table_path("{benchmark}", "protocols.md"),
+    params:
+        published=lambda w: config["benchmarks"][w.benchmark].get("published"),
+        protocols=lambda w: [config["benchmarks"][w.benchmark]["protocol"], *protocol_variants(w.benchmark)],
+        rows=dict(ROWS),
+    log:
+        f"{PATHS['logs']}/{NAME}/table/{{benchmark}}.protocols.log",
+    script:
+        "../scripts/render_protocol_table.py"
 
 
 rule theta_schedule_curves:

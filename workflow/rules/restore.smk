@@ -1,8 +1,8 @@
 # Restoration of each benchmark's test split, one folder per sampling seed: <dir>/png/ (only the
 # restored PNGs, read by FID), <dir>/float/ (unclamped outputs for LPIPS), <dir>/restore.json.
 # A trained method restores from its run folder (its own network, SDE and sampler); a sampler
-# variant from its method's run with its own sampler and steps; the authors' published
-# checkpoints with the configured SDE and sampler.
+# variant from its method's run with its own sampler and steps; a released checkpoint through its
+# method (the configured sampler and SDE for one that samples).
 
 
 rule restore:
@@ -29,28 +29,30 @@ rule restore:
         " {params.sampling} --out {output} > {log} 2>&1"
 
 
-rule restore_published:
+rule restore_released:
+    # A released checkpoint (`released:`), through its method with its options (the file is
+    # fetched and verified by rule fetch_checkpoint first, so this job needs no network).
     input:
-        weights=lambda w: config["published_weights"][w.benchmark],
+        weights=lambda w: released_weights(w.method),
         test=lambda w: dataset_marker(w.benchmark, "test"),
     output:
-        directory(f"{PATHS['results']}/restored/{NAME}/{{benchmark}}/{PUBLISHED}/seed{{seed}}"),
+        directory(f"{PATHS['results']}/restored/{NAME}/{{benchmark}}/{{method}}/seed{{seed}}"),
+    wildcard_constraints:
+        method=RELEASED_PATTERN,
     params:
         irsde=IRSDE,
+        resources=lambda w, input: Path(input.weights).parent.parent,
         test_dir=lambda w: split_dir(w.benchmark, "test"),
-        sampler=config["sampler"],
-        steps=f"--steps {config['sampler_steps']}" if config["sampler_steps"] else "",
-        sde=lambda w: pipeline_config.benchmark_section(config, w.benchmark, "sde"),
+        options=lambda w: shlex.join(pipeline_config.released_restore_options(config, w.benchmark, w.method)),
     resources:
         gpu=1,
     log:
-        f"{PATHS['logs']}/{NAME}/restore/{{benchmark}}/{PUBLISHED}-seed{{seed}}.log",
+        f"{PATHS['logs']}/{NAME}/restore/{{benchmark}}/{{method}}-seed{{seed}}.log",
     benchmark:
-        f"{PATHS['logs']}/{NAME}/restore/{{benchmark}}/{PUBLISHED}-seed{{seed}}.benchmark.tsv"
+        f"{PATHS['logs']}/{NAME}/restore/{{benchmark}}/{{method}}-seed{{seed}}.benchmark.tsv"
     shell:
-        "{params.irsde} restore --weights {input.weights} --dataset {params.test_dir} --seed {wildcards.seed}"
-        " --out {output} --sampler {params.sampler} {params.steps} --schedule {params.sde[schedule]}"
-        " --T {params.sde[T]} --max-sigma {params.sde[max_sigma]} --eps {params.sde[eps]} > {log} 2>&1"
+        "{params.irsde} restore --checkpoint {wildcards.method} --resources {params.resources} --offline"
+        " --dataset {params.test_dir} --seed {wildcards.seed} {params.options} --out {output} > {log} 2>&1"
 
 
 rule import_user_outputs:

@@ -22,6 +22,8 @@ table = report.build_table(
     params.samplers,
     params.synthetic,
     params.deviations,
+    params.released,
+    params.omitted,
 )
 report.write_table(table, snakemake.output.csv, snakemake.output.md, snakemake.output.tex)
 logging.info("table %s: %d rows", snakemake.wildcards.benchmark, len(table.rows))

@@ -1,0 +1,97 @@
+"""Fetching released checkpoints into ``resources/weights/``, verified, and offline use.
+
+A checkpoint is looked for in ``<resources>/weights/<file>`` first (verified, no network), then
+downloaded (:func:`irsde.data.download.download`: resume, retries, deadline) from the mirrors
+(``<mirror>/weights/<file>``) and, for a :class:`~irsde.checkpoints.records.GitFile`, its raw URL at
+the pinned commit. A git file must match its pinned git blob id and sha256, whatever server sent
+it; a browser-only file has no published digest, so the first copy that loads as a plain
+state_dict of tensors is recorded in ``<resources>/checksums.lock.json`` and every later one must
+match it (trust on first use, as for dataset archives). A file that fails its check is moved to
+``<file>.bad`` and the error names it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from irsde.checkpoints.records import BrowserFile, Checkpoint, GitFile
+from irsde.data.download import REJECTIONS, DownloadPolicy, download, mirror_bases, on_mirrors
+from irsde.data.fetch import default_resources
+from irsde.data.git_trees import git_blob_id
+from irsde.data.lock import ChecksumMismatch, verify_or_record
+
+
+def checkpoint_location(checkpoint: Checkpoint, resources: str | os.PathLike | None = None) -> Path:
+    """Where ``checkpoint`` lives: ``<resources>/weights/<file>``."""
+    return default_resources(resources) / checkpoint.resources_path
+
+
+def missing_message(checkpoint: Checkpoint, location: Path, reason: str) -> str:
+    """What to fetch and where to put it, for a checkpoint that is not on disk."""
+    source = checkpoint.source
+    if isinstance(source, GitFile):
+        how = (f"Run `irsde weights fetch {checkpoint.name}` with network access, or download {source.url} "
+               f"(git blob {source.blob}, sha256 {source.sha256}) and save it as {location}.")
+    else:
+        how = f"{source.instructions}; save it as {location}."
+    return f"released checkpoint {checkpoint.name} is needed but {location} does not exist ({reason}). {how}"
+
+
+def _loads_as_weights(path: Path) -> None:
+    from irsde.nets import read_state_dict
+
+    read_state_dict(path)
+
+
+def verify_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike, resources: str | os.PathLike | None = None,
+                      origin: str = "") -> None:
+    """Check ``path`` against ``checkpoint``'s pinned git blob id and sha256 (a browser-only
+    file: against its first-use digest, recorded now if there is none); ChecksumMismatch naming
+    the file and both values otherwise."""
+    path = Path(path)
+    source = checkpoint.source
+    if isinstance(source, BrowserFile):
+        verify_or_record(checkpoint.resources_path, path, default_resources(resources), origin or str(path),
+                         validate=_loads_as_weights)
+        return
+    data = path.read_bytes()
+    found = {"git blob": git_blob_id(data), "sha256": hashlib.sha256(data).hexdigest()}
+    expected = {"git blob": source.blob, "sha256": source.sha256}
+    differences = [f"{name} {found[name]}, expected {expected[name]}" for name in found if found[name] != expected[name]]
+    if differences:
+        where = f" (from {origin})" if origin else ""
+        raise ChecksumMismatch(f"{path}{where} is not {checkpoint.name} ({source.describe()}): " + "; ".join(differences))
+
+
+def _verify_existing(checkpoint: Checkpoint, location: Path, resources: Path) -> None:
+    try:
+        verify_checkpoint(checkpoint, location, resources, f"file found in {resources}")
+    except REJECTIONS as error:
+        bad = location.with_name(location.name + ".bad")
+        os.replace(location, bad)
+        raise type(error)(f"{error}; the file was moved to {bad}") from None
+
+
+def fetch_checkpoint(checkpoint: Checkpoint, resources: str | os.PathLike | None = None, offline: bool = False,
+                     policy: DownloadPolicy = DownloadPolicy(), mirrors: str | list[str] | None = None) -> Path:
+    """Make ``checkpoint`` present and verified in ``resources/weights/``; return its path.
+
+    Already there: verified, no network. Otherwise downloaded from the mirrors, then (a git file)
+    its pinned raw URL; ``offline``, or a browser-only file with no mirror, is a
+    FileNotFoundError saying what to fetch and where to put it.
+    """
+    resources = default_resources(resources)
+    location = checkpoint_location(checkpoint, resources)
+    if location.is_file():
+        _verify_existing(checkpoint, location, resources)
+        return location
+    source = checkpoint.source
+    urls = [*on_mirrors(mirror_bases(mirrors), *checkpoint.resources_path.split("/")),
+            *([source.url] if isinstance(source, GitFile) else [])]
+    if offline:
+        raise FileNotFoundError(missing_message(checkpoint, location, "offline"))
+    if not urls:
+        raise FileNotFoundError(missing_message(checkpoint, location, "it needs a browser to download"))
+    return download(urls, location, lambda part, url: verify_checkpoint(checkpoint, part, resources, url), policy)
