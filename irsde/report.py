@@ -17,6 +17,7 @@ the evaluated methods, or a published number copied from the CSV and labelled by
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,8 @@ METRIC_LABELS = {"psnr": "PSNR↑", "ssim": "SSIM↑", "lpips": "LPIPS↓", "fid
 METRIC_DECIMALS = {"psnr": 2, "ssim": 4, "lpips": 3, "fid": 2}
 NOT_AVAILABLE = "n/a"
 NOTED = "†"  # marks a value computed differently from the protocol's rule, said in a remark
+TITLE_WIDTH = 22
+"""Characters per line of a qualitative figure's column title (longer labels wrap, never clip)."""
 THIS_RUN = "this run"  # irsde.methods.THIS_RUN, the source of a row without facts (this module needs no torch)
 
 
@@ -420,7 +423,7 @@ def qualitative_grid(
             axes[r][c].set_xticks([])
             axes[r][c].set_yticks([])
             if r == 0:
-                axes[r][c].set_title(column, fontsize=8)
+                axes[r][c].set_title(textwrap.fill(column, TITLE_WIDTH), fontsize=8)
             if c == 0:
                 axes[r][c].set_ylabel(name, fontsize=7)
     figure.tight_layout()

@@ -78,3 +78,43 @@ def test_released_models_benchmark_counts_flops_and_times_both_layouts(tmp_path,
     assert prenet["gflop"] * 1e9 == pytest.approx(per_pixel * 24 * 20, rel=0.01)
     assert all(row["seconds_nchw"] > 0 and row["seconds_channels_last"] > 0 for row in rows)
     assert "GFLOP/s" in capsys.readouterr().out
+
+
+def test_noise_draw_benchmark_reproduces_the_restore_path_per_seed(tmp_path, capsys, monkeypatch):
+    """Seed 0 of the script is the registry's draw: its PSNR mean equals that of restoring the
+    prepared split with `irsde restore --checkpoint` and scoring it with `irsde evaluate`."""
+    import dataclasses
+
+    import torch
+
+    from irsde.checkpoints import CHECKPOINTS
+    from irsde.cli import main as irsde
+    from irsde.data import prepare_dataset
+    from irsde.data.registry import get_dataset
+    from irsde.nets.ffdnet import FFDNet
+    from data_support import png_bytes, random_image
+
+    torch.manual_seed(0)
+    resources = tmp_path / "res"
+    (resources / "weights").mkdir(parents=True)
+    torch.save(FFDNet(features=6, depth=3).state_dict(), resources / "weights" / "tiny.pth")
+    tiny = dataclasses.replace(CHECKPOINTS["ffdnet-color"], name="tiny", file="tiny.pth",
+                               source=CHECKPOINTS["irsde-derain-rain100h"].source)  # trusted on first use
+    monkeypatch.setitem(CHECKPOINTS._all(), "tiny", tiny)
+    folder = tmp_path / "clean"
+    folder.mkdir()
+    for index in range(2):
+        (folder / f"{index}.png").write_bytes(png_bytes(random_image(index, width=12, height=10)))
+    dataset = get_dataset("CBSD68")
+    dataset = dataclasses.replace(dataset, splits=(dataclasses.replace(dataset.splits[0], pairs=2),))
+    split = prepare_dataset(dataset, tmp_path / "data", resources, paths={"FFDNet-CBSD68": folder}, progress=False) / "test"
+    assert irsde(["restore", "--checkpoint", "tiny", "--resources", str(resources), "--dataset", str(split),
+                  "--out", str(tmp_path / "restored")]) == 0
+    assert irsde(["evaluate", "--restored", str(tmp_path / "restored"), "--gt", str(split / "GT"), "--protocol",
+                  "irsde-denoise", "--metrics", "psnr", "--out", str(tmp_path / "m.csv")]) == 0
+    expected = pd.read_csv(tmp_path / "m.csv")["value"].mean()
+    capsys.readouterr()
+    assert load_script("noise_draw").main(["--gt", str(split / "GT"), "--checkpoint", "tiny", "--resources",
+                                           str(resources), "--seeds", "0", "1", "--threads", "1"]) == 0
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert line.startswith("tiny") and f"seed 0: {expected:.3f}" in line and "seed 1:" in line and "range" in line
