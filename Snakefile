@@ -3,7 +3,11 @@
 #   snakemake --cores 8 tables                              # embedded offline benchmark (default)
 #   snakemake --cores 8 tables --configfile config/paper.yaml   # the paper's datasets and model
 #   snakemake --cores 8 curves | figures | regress | all
-#   snakemake --report report.html                          # tables, figures and captions
+#   snakemake --report results/report-embedded.html         # tables, figures and captions
+#
+# Every configuration writes under its own name (results/tables/<name>/ ...) and builds a
+# synthetic stand-in under a key of its recipe, so configurations live side by side
+# (docs/pipeline.md#configurations-side-by-side).
 import os
 
 from snakemake.utils import min_version

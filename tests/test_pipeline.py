@@ -136,7 +136,8 @@ def test_misspelled_target_lists_the_choices(tmp_path):
     "edit, expected",
     [
         (lambda c: c.update(methods=["irsde", "cnn_basline"]),
-         "config key 'methods[1]': 'cnn_basline' is not valid (did you mean 'cnn_baseline'?); choose one of: irsde, denoising_sde, cnn_baseline"),
+         "config key 'methods[1]': 'cnn_basline' is not valid (did you mean 'cnn_baseline'?); choose one of: irsde, denoising_sde, "
+         "prenet, dncnn, ffdnet, cnn_baseline"),
         (lambda c: c["benchmarks"]["synthetic-rain"].update(protocol="irsde-drain"),
          "config key 'benchmarks.synthetic-rain.protocol': 'irsde-drain' is not valid (did you mean 'irsde-derain'?); "
          "choose one of: irsde-derain, irsde-deblur, irsde-denoise, rgb-full"),

@@ -22,14 +22,15 @@ SUBCOMMANDS = {
 
 DESCRIPTION = """\
 IR-SDE (Luo et al., ICML 2023, mean-reverting SDE diffusion for image restoration) from the
-command line: prepare a benchmark dataset, train a restoration method, restore a test set, and
-score it under a named metric protocol."""
+command line: prepare a benchmark dataset, train a restoration method or fetch released weights,
+restore a test set, and score it under a named metric protocol."""
 
 EPILOG = """\
 examples:
   irsde data list                                      the datasets, and how each is obtained
   irsde data prepare synthetic-rain --root data        an offline stand-in, built in seconds
   irsde train --config run.yaml                        train from a config (irsde train --help)
+  irsde weights list                                   released checkpoints, and where each comes from
   irsde restore --run runs/NAME --dataset DIR --seed 0 --out restored/
   irsde evaluate --restored restored/ --gt DIR/GT --protocol irsde-derain --out metrics.csv
 
