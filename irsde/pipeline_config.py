@@ -70,7 +70,7 @@ def _check_cross_keys(config: Mapping, published: list[str]) -> None:
             _check_choice(f"benchmarks.{name}.published", bench["published"], published)
     if "curves" in config:
         _check_choice("curves.benchmark", config["curves"]["benchmark"], benchmarks)
-    _check_rows(config, benchmarks)  # first: an unimportable methods entry is named by its key
+    _check_rows(config, benchmarks)
     _check_training_sections(config)
     _check_method_options(config)
     missing = [metric for metric in config["metrics"] if metric not in config["regress"]["tolerances"]]

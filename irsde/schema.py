@@ -53,7 +53,8 @@ def _registry(name: str):
 
     registries = {
         "checkpoints": CHECKPOINTS, "datasets": ALL_DATASETS, "devices": DEVICE_CHOICES, "loss kinds": LOSS_KINDS, "losses": LOSSES,
-        "methods": METHODS, "metrics": METRIC_NAMES, "protocols": PROTOCOLS, "samplers": SAMPLERS,
+        "methods": METHODS, "trainable methods": [name for name, method in METHODS.items() if method.trainable],
+        "metrics": METRIC_NAMES, "protocols": PROTOCOLS, "samplers": SAMPLERS,
         "schedules": SCHEDULES, "timestep weights": TIMESTEP_WEIGHTS,
     }
     if name not in registries:

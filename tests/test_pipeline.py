@@ -140,7 +140,7 @@ def test_misspelled_target_lists_the_choices(tmp_path):
          "prenet, dncnn, ffdnet, cnn_baseline"),
         (lambda c: c["benchmarks"]["synthetic-rain"].update(protocol="irsde-drain"),
          "config key 'benchmarks.synthetic-rain.protocol': 'irsde-drain' is not valid (did you mean 'irsde-derain'?); "
-         "choose one of: irsde-derain, irsde-deblur, irsde-denoise, rgb-full"),
+         "choose one of: irsde-derain, irsde-derain-nocrop, irsde-derain-truncate, prenet-matlab, irsde-deblur, irsde-denoise, rgb-full"),
         (lambda c: c["benchmarks"]["synthetic-rain"].update(dataset="synthetic-rian"),
          "config key 'benchmarks.synthetic-rain.dataset': 'synthetic-rian' is not valid (did you mean 'synthetic-rain'?); "
          "choose one of: Rain100H, "),

@@ -144,6 +144,8 @@ def test_the_paper_budget_is_stated_once_and_used_by_the_paper_config_and_the_re
          "config key 'method_options.prenet': method 'prenet': config key 'stages': expected an integer"),
         (lambda c: c.update(method_options={"prenett": {}}),
          "config key 'method_options': 'prenett' is not valid; choose one of: cnn_baseline, denoising_sde"),
+        (lambda c: c.update(methods=["irsde", "prenet"]),
+         "config key 'methods[1]': 'prenet' is not valid; choose one of: irsde, denoising_sde, cnn_baseline, a class"),
         (lambda c: c.pop("training"), "config key 'training' is required: benchmark synthetic-rain trains irsde, cnn_baseline"),
         (lambda c: c["curves"].update(benchmark="rain"), "config key 'curves.benchmark': 'rain' is not valid"),
         (lambda c: c["regress"]["tolerances"].pop("fid"), "config key 'regress.tolerances': no tolerance for metric(s) fid"),
@@ -151,7 +153,7 @@ def test_the_paper_budget_is_stated_once_and_used_by_the_paper_config_and_the_re
         (lambda c: c["training"]["train"].update(protocol="rgb-full"),
          "unknown config key 'training.train.protocol' (valid here: iterations, "),
     ],
-    ids=["synthetic-published", "published-name", "released-name", "method-option", "method-options-id",
+    ids=["synthetic-published", "published-name", "released-name", "method-option", "method-options-id", "untrainable-method",
          "training-needed", "curves-benchmark", "tolerance", "required", "run-only-key"],
 )
 def test_cross_key_errors_name_the_key(edit, message):

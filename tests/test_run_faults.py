@@ -224,7 +224,7 @@ def test_a_limited_restore_is_scored_on_its_images(split, tmp_path, capsys):
                  "--metrics", "psnr", "--out", str(csv)]) == 0
     assert sorted(pd.read_csv(csv)["image"]) == ["img-0.png", "img-1.png"]
     assert (pd.read_csv(tmp_path / "m.summary.csv")["images"] == 2).all()
-    assert set(pd.read_csv(csv)["method"]) == {"published"}
+    assert set(pd.read_csv(csv)["method"]) == {"irsde"}  # the method id restore.json records for a bare weight file
 
 
 @pytest.mark.parametrize("option", ["--limit", "--tile", "--batch-size"])
