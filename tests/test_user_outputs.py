@@ -194,8 +194,8 @@ def test_a_class_method_and_user_outputs_are_rows_with_their_source(repository_i
         (lambda c: c["methods"].append("baselines.cnn:CNNBaseline"),
          "config key 'methods[3]': 'baselines.cnn:CNNBaseline' has the id 'cnn_baseline' of an earlier entry"),
         (lambda c: c["methods"].append("examples.tiny_cnn"),
-         "config key 'methods[3]': 'examples.tiny_cnn' is not valid; choose one of: irsde, denoising_sde, prenet, dncnn, "
-         "ffdnet, cnn_baseline, a class named package.module:Class"),
+         "config key 'methods[3]': 'examples.tiny_cnn' is not valid; choose one of: irsde, denoising_sde, cnn_baseline, "
+         "a class named package.module:Class"),
         (lambda c: c["user_outputs"]["median_filter"].pop("label"), "config key 'user_outputs.median_filter.label' is required"),
         (lambda c: c["user_outputs"]["median_filter"].update(folders={}),
          "config key 'user_outputs.median_filter.folders': expected a mapping of keys to values, got {}"),
