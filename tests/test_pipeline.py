@@ -57,19 +57,25 @@ def test_paper_config_plans_released_prenet_and_both_rain_sets(tmp_path):
     assert "tables/paper/rain100h.tex" in result.stdout and "tables/paper/rain100l.tex" in result.stdout
 
 
-def test_each_config_plans_its_own_data_tables_and_figures(tmp_path):
-    """The CI config and the default build synthetic-rain from different recipes: each under its
-    recipe's key, never one folder for both; tables and figures under the config's name."""
-    planned = {}
-    for name, extra in (("embedded", []), ("ci", ["--configfile", str(REPO / "config" / "ci.yaml")])):
-        result = snakemake("-n", "-p", "tables", *extra, workdir=tmp_path)
-        assert result.returncode == 0, result.stderr
-        prepare = [line for line in result.stdout.splitlines() if "data prepare synthetic-rain" in line]
-        assert len(prepare) == 1, result.stdout
-        planned[name] = re.search(r"--root (data/synthetic/[0-9a-f]{10}) ", prepare[0]).group(1)
-        assert f"results/tables/{name}/synthetic-rain.csv" in result.stdout
-        assert f"results/figures/{name}/qualitative_synthetic-rain.png" in result.stdout
-    assert planned["embedded"] != planned["ci"]
+def planned_synthetic_rain(stdout: str) -> str:
+    """The folder a dry run (-p) prepares synthetic-rain under."""
+    prepare = [line for line in stdout.splitlines() if "data prepare synthetic-rain" in line]
+    assert len(prepare) == 1, stdout
+    return re.search(r"--root (data/synthetic/[0-9a-f]{10}) ", prepare[0]).group(1)
+
+
+def test_the_ci_config_plans_its_own_data_tables_and_figures_beside_the_default(tmp_path):
+    """The CI config builds synthetic-rain from another recipe than the default (48 training crops,
+    not 480): under that recipe's key, never the default's folder; tables and figures under its
+    name (the default's are checked by the next test's dry run)."""
+    result = snakemake("-n", "-p", "tables", "--configfile", str(REPO / "config" / "ci.yaml"), workdir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    from irsde import pipeline_config
+
+    default = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    assert planned_synthetic_rain(result.stdout) != pipeline_config.prepared_root(default, "synthetic-rain")
+    assert "results/tables/ci/synthetic-rain.csv" in result.stdout
+    assert "results/figures/ci/qualitative_synthetic-rain.png" in result.stdout
 
 
 def test_released_config_restores_every_checkpoint_and_scores_each_protocol_variant(tmp_path):
@@ -101,6 +107,12 @@ def test_default_config_restores_a_fast_sampler_row_from_the_irsde_model(tmp_pat
     fast = [line for line in lines if "irsde restore" in line and "irsde-fast-sde-10" in line]
     assert len(fast) == 1, result.stdout
     assert "--run runs/embedded/synthetic-rain/irsde " in fast[0] and "--sampler fast-sde --steps 10 " in fast[0]
+    from irsde import pipeline_config
+
+    default = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    assert planned_synthetic_rain(result.stdout) == pipeline_config.prepared_root(default, "synthetic-rain")
+    assert "results/tables/embedded/synthetic-rain.csv" in result.stdout
+    assert "results/figures/embedded/qualitative_synthetic-rain.png" in result.stdout
     scored = [line for line in lines if "irsde evaluate" in line and "irsde-fast-sde-10" in line]
     assert len(scored) == 1 and "--method irsde-fast-sde-10 " in scored[0]  # its rows keyed by its own id
     # the fast rows train nothing of their own: 2 runs for deraining, 3 for denoising

@@ -107,13 +107,12 @@ def test_imported_outputs_get_lpips_on_their_pngs_under_a_float_protocol_noted(t
     folder = outputs_folder(tmp_path, {f"{i:04d}.png": (32, 32) for i in range(5)})
     restored = import_outputs(folder, split, tmp_path / "restored", "median_filter", seed=0)
     per_image = evaluate(restored.root, split / "GT", "irsde-derain", "median_filter", "b", 0,
-                         metrics=["psnr", "ssim", "lpips", "fid"], device="cpu", download_weights=False, progress=False)
+                         metrics=["psnr", "lpips"], device="cpu", download_weights=False, progress=False)
     lpips = per_image[per_image["metric"] == "lpips"].set_index("image")
     assert len(lpips) == 5 and lpips["value"].notna().all() and set(lpips["note"]) == {LPIPS_ON_IMAGES}
     metric = LPIPSMetric(device="cpu", download=False)
     expected = metric(read_image(folder / "0003.png"), read_image(split / "GT" / "0003.png"))
     assert lpips.loc["0003.png", "value"] == pytest.approx(expected, rel=1e-5)
-    assert per_image[per_image["metric"] == "fid"]["value"].notna().all()
     # the table marks those values and says how they were computed
     facts = pipeline_config.user_output_rows({"user_outputs": {"median_filter": {"label": "Median", "folders": {}}}})
     table = report.build_table("b", report.summarize_methods(per_image), None, facts, "irsde-derain", {}, True)
