@@ -15,13 +15,14 @@ step whose ``q`` is nearest, then made distinct (see :func:`select_steps`). Spac
   :mod:`irsde.fast_samplers` step in); targets evenly spaced between the values at ``T`` and at 1
   (it is infinite at step 0).
 
-:data:`DEFAULT_SPACING` is ``time``. It was chosen by measurement: the K-step ``fast-ode`` is
-closest to its own T-step solution with it on a trained model (``benchmarks/sampler_nfe.py
---spacings time thetabar logsnr``; the figures, and the model they were measured on, are in
-docs/samplers.md#which-steps-to-visit), and for Gaussian data, whose exact answer is known,
-``fast-sde`` and ``fast-ode`` keep the data's spread better with it than with ``thetabar``.
-``thetabar`` ends early (its last network call is at step 39 of 100 for K = 10) and returns
-smoother images: a higher PSNR on a weak model, but not the distribution the sampler targets.
+:data:`DEFAULT_SPACING` is ``time``, chosen by measuring how close the K-step ``fast-ode`` comes
+to its own T-step solution on a trained model (``benchmarks/sampler_nfe.py --spacings time
+thetabar logsnr``) and because for Gaussian data, whose exact answer is known, ``fast-sde`` and
+``fast-ode`` keep the data's spread better with it than with ``thetabar``. The figures, each
+with the model it was measured on, are in docs/samplers.md#which-steps-to-visit (on the current
+embedded model ``logsnr`` is closer at 10 and 20 steps). ``thetabar`` ends early (its last
+network call is at step 39 of 100 for K = 10) and returns smoother images: a higher PSNR on a
+weak model, but not the distribution the sampler targets.
 """
 
 from __future__ import annotations
