@@ -3,6 +3,7 @@
 #   snakemake --cores 8 tables                              # embedded offline benchmark (default)
 #   snakemake --cores 8 tables --configfile config/paper.yaml   # the paper's datasets and model
 #   snakemake --cores 8 curves | figures | regress | all
+#   snakemake --cores 1 fetch --configfile config/paper.yaml   # only the downloads (a cluster's login node)
 #   snakemake --report results/report-embedded.html         # tables, figures and captions
 #
 # Every configuration writes under its own name (results/tables/<name>/ ...) and builds a
@@ -12,12 +13,16 @@ import os
 
 from snakemake.utils import min_version
 
+from irsde import pipeline_config
+
 min_version("9.0")
 
 
 # The embedded default, unless --configfile names another configuration: a config file given on
-# the command line replaces it whole (it is not merged into it).
+# the command line replaces it whole (it is not merged into it). It is read with irsde's loader
+# first, whose errors name the file and line (Snakemake's do not).
 if not workflow.overwrite_configfiles:
+    pipeline_config.check_config_files([os.path.join(workflow.basedir, "config", "config.yaml")])
 
     configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
@@ -54,6 +59,12 @@ rule all:
         curve_outputs(),
         figure_outputs(),
         regress_output(),
+
+
+rule fetch:
+    # Every download the config needs (datasets' sources, LPIPS/FID weights, released checkpoints).
+    input:
+        fetch_outputs(),
 
 
 # A misspelled target (a bare word that is no rule) fails while the DAG is built, with the choices.

@@ -30,7 +30,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import yaml
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 PAPER_OVERRIDES = (
@@ -130,11 +129,12 @@ def main(argv=None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     arguments = parse_arguments(argv)
     from irsde.data import paired_files
+    from irsde.documents import read_yaml_file
     from irsde.train import train
     from irsde.train.config import apply_overrides
     from irsde.train.validation import input_scores
 
-    pipeline = yaml.safe_load(Path(arguments.config).read_text())
+    pipeline = read_yaml_file(arguments.config, "config file")
     training = pipeline["training"]
     iterations = arguments.iterations or training["train"]["iterations"]
     seed = training["seed"] if arguments.train_seed is None else arguments.train_seed

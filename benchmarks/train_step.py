@@ -41,10 +41,9 @@ EMBEDDED_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
 
 def embedded_recipe() -> tuple[dict, int, int]:
     """(network section, batch size, crop size) of the embedded default configuration."""
-    import yaml
+    from irsde.documents import read_yaml_file
 
-    with open(EMBEDDED_CONFIG) as handle:
-        config = yaml.safe_load(handle)
+    config = read_yaml_file(EMBEDDED_CONFIG, "config file")
     data = config["training"]["data"]
     return dict(config["network"]), data["batch_size"], data["crop_size"]
 

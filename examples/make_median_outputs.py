@@ -14,10 +14,10 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import yaml
 from PIL import Image, ImageFilter
 
 from irsde.data import build_synthetic
+from irsde.documents import read_yaml_file
 from irsde.images import list_images, write_png
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(REPOSITORY / "examples" / "outputs" / BENCHMARK))
     parser.add_argument("--size", type=int, default=3, help="median window (odd, default 3)")
     args = parser.parse_args()
-    config = yaml.safe_load((REPOSITORY / "config" / "config.yaml").read_text())
+    config = read_yaml_file(REPOSITORY / "config" / "config.yaml", "config file")
     recipe = config["benchmarks"][BENCHMARK]["synthetic"]
     with tempfile.TemporaryDirectory() as root:
         test_dir = build_synthetic(BENCHMARK, root, progress=False, **recipe) / "test"

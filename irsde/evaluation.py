@@ -9,7 +9,9 @@ metric whose pretrained weights are unavailable is NaN with a ``note`` naming th
 when the caller allowed it; otherwise it is an error.
 
 Evaluation refuses a restoration folder with ``png/`` but no ``restore.json`` (a killed or failed
-restore) and float outputs holding NaN/inf. A folder restored with ``limit`` records it, and is
+restore), float outputs holding NaN/inf, and a set whose every image has the pixels of its ground
+truth (the ground truth scored against itself). A single image identical to its ground truth
+keeps its infinite PSNR, with a note and a warning; tables print such a mean as n/a with a footnote. A folder restored with ``limit`` records it, and is
 then scored on the images it holds only.
 
 LPIPS under a protocol that reads the unclamped float output (``irsde-derain`` ...) needs the
@@ -23,6 +25,7 @@ output whose float arrays are missing is an error: they were written, so they mu
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -34,7 +37,7 @@ import torch
 from tqdm.auto import tqdm
 
 from irsde.finite import check_finite_images
-from irsde.images import FLOAT_IMAGE_SUFFIX, list_images, read_float_image, read_image, read_uint8, to_tensor
+from irsde.images import FLOAT_IMAGE_SUFFIX, image_size, list_images, read_float_image, read_image, read_uint8, to_tensor
 from irsde.metrics import (
     METRIC_NAMES,
     FIDMetric,
@@ -46,7 +49,7 @@ from irsde.metrics import (
     ssim,
 )
 from irsde.metrics.batching import same_size_batches
-from irsde.restoration import FLOAT_SUBDIR, MANIFEST, PNG_SUBDIR, RestoredSet
+from irsde.restoration import FLOAT_SUBDIR, MANIFEST, PNG_SUBDIR, RestoredSet, check_whole_image_size
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +57,9 @@ SET_IMAGE = "(set)"
 LPIPS_ON_IMAGES = "computed on the 8-bit images: the set has no float output"
 COLUMNS = ["dataset", "method", "image", "seed", "protocol", "metric", "value", "note"]
 MAX_LISTED = 5
+IDENTICAL_NOTE = "identical to its ground truth: PSNR is infinite"
+LPIPS_BYTES_PER_PIXEL = 200  # measured: AlexNet's features of both images, one 2048x2048 pair on the CPU
+LPIPS_HINT = "leave lpips out of --metrics (PSNR, SSIM and FID have no such bound)"
 
 
 @dataclass
@@ -144,6 +150,11 @@ def evaluate(
     manifest = RestoredSet(Path(restored_dir)).manifest()
     subset = manifest.get("images") if manifest.get("limit") else None
     pairs = match_pairs(png_dir, Path(gt_dir), subset)
+    if "lpips" in metrics:  # before any image is decoded
+        for _, gt in pairs:
+            check_whole_image_size(*image_size(gt), str(gt), LPIPS_HINT, "LPIPS scores", "its AlexNet",
+                                   LPIPS_BYTES_PER_PIXEL)
+    refuse_copies_of_ground_truth(pairs, png_dir, Path(gt_dir))
     if float_dir is not None:
         _check_float_outputs(float_dir, pairs)
     scores = _Scores(dataset, method, seed, protocol.name)
@@ -169,15 +180,44 @@ def _check_metric_names(metrics: Iterable[str]) -> list[str]:
     return metrics
 
 
+def refuse_copies_of_ground_truth(pairs, restored_dir: Path, gt_dir: Path) -> None:
+    """Refuse a restored set whose every image holds the pixels of its ground truth (the ground
+    truth scored against itself: PSNR inf, SSIM 1). Stops at the first pair that differs, so a
+    real restoration costs one image read."""
+    for restored_path, gt_path in pairs:
+        if not _same_pixels(restored_path, gt_path):
+            return
+    raise ValueError(
+        f"every restored image in {restored_dir} ({len(pairs)}) holds exactly the pixels of its ground truth in "
+        f"{gt_dir}: that is the ground truth itself (or a copy), not a restoration, and would score PSNR inf; "
+        f"point the restored folder at the method's outputs"
+    )
+
+
+def _same_pixels(first: Path, second: Path) -> bool:
+    if first.read_bytes() == second.read_bytes():
+        return True
+    one, other = read_uint8(first), read_uint8(second)
+    return one.shape == other.shape and bool(np.array_equal(one, other))
+
+
 def _score_fidelity(scores: _Scores, pairs, protocol: MetricProtocol, metrics: list[str], float_dir: Path | None,
                     progress: bool) -> None:
+    perfect = []
     for restored_path, gt_path in tqdm(pairs, desc="psnr/ssim", unit="img", disable=not progress):
         restored, gt = _quantized_output(restored_path, float_dir, protocol), read_uint8(gt_path)
         if restored.shape != gt.shape:
             raise ValueError(f"{restored_path} is {restored.shape} but its ground truth {gt_path} is {gt.shape}")
         for name, function in (("psnr", psnr), ("ssim", ssim)):
             if name in metrics:
-                scores.add(gt_path.name, name, function(restored, gt, protocol.crop_border, protocol.y_channel))
+                value = function(restored, gt, protocol.crop_border, protocol.y_channel)
+                note = IDENTICAL_NOTE if not math.isfinite(value) else ""
+                scores.add(gt_path.name, name, value, note)
+                perfect += [restored_path.name] if note else []
+    if perfect:
+        logger.warning("%d of %d restored images are identical to their ground truth under protocol %s (PSNR inf): "
+                       "%s; their rows are marked %r and tables print n/a for the mean", len(perfect), len(pairs),
+                       protocol.name, ", ".join(perfect[:MAX_LISTED]), IDENTICAL_NOTE)
 
 
 def _eight_bit_only(restored_dir: Path, png_dir: Path) -> bool:

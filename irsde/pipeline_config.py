@@ -18,8 +18,9 @@ by :func:`check_user_outputs`) and the rows restored with released checkpoints (
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from pathlib import Path
 
@@ -27,7 +28,9 @@ from irsde import paper as irsde_paper
 from irsde import schema, user_outputs
 from irsde.checkpoints import CHECKPOINTS, checkpoint_location
 from irsde.data import ALL_DATASETS, SYNTHETIC
-from irsde.data.layout import marker_path
+from irsde.documents import read_yaml_file
+from irsde.images import list_images
+from irsde.data.layout import marker_path, sha256_file
 from irsde.data.synthetic import planned_images, recipe_key
 from irsde.methods import INPUT, METHODS, USER_OUTPUTS, Method, RowFacts, build_method, method_class, row_facts
 from irsde.methods.ir_sde import IRSDEMethod
@@ -37,6 +40,14 @@ TRAINING_PARTS = ("data", "optim", "train")
 """The sections of ``training`` a benchmark may override (``benchmarks.<name>.training``)."""
 TRAINING_SECTIONS = ("network", "sde", "loss", "training")
 """Top-level sections a config needs when it trains a method (and only then)."""
+
+
+def check_config_files(paths: Iterable[str | os.PathLike]) -> None:
+    """Read each config file again with irsde's one YAML loader (:mod:`irsde.documents`), which
+    Snakemake does not use: a key given twice (Snakemake keeps the last silently) or an alias
+    bomb (which would keep validation busy for hours) fails here, naming the file and line."""
+    for path in dict.fromkeys(map(str, paths)):
+        read_yaml_file(path, "config file")
 
 
 def validate_pipeline_config(config: Mapping, schema_file: str | os.PathLike, published_csv: str | os.PathLike) -> dict:
@@ -183,6 +194,47 @@ def user_outputs_folder(config: Mapping, row: str, benchmark: str) -> str:
     return config["user_outputs"][row]["folders"][benchmark]
 
 
+def as_input_path(path: str | os.PathLike) -> str:
+    """A configured file or folder as a rule input: a bare name (``my_outputs``) gets ``./``, so that
+    Snakemake takes it for a file and never for a target's name (the workflow's catch-all rule for
+    misspelled targets)."""
+    path = str(path)
+    return path if "/" in path else f"./{path}"
+
+
+def user_outputs_inputs(config: Mapping, row: str, benchmark: str) -> list[str]:
+    """What importing user outputs ``row`` for ``benchmark`` reads: every image of its folder, so that an
+    image replaced in place reruns the import (the folder's own time stamp does not change then); the
+    folder itself while it is no folder (the import then names it)."""
+    folder = Path(user_outputs_folder(config, row, benchmark))
+    if not folder.is_dir():
+        return [as_input_path(folder)]
+    return [as_input_path(path) for path in list_images(folder)]
+
+
+def scored_source_digest(config: Mapping, row: str, benchmark: str) -> str:
+    """What the scores of ``row`` on ``benchmark`` depend on beyond its restored folder: the contents
+    of a user's outputs (:func:`user_outputs_digest`; "" for every other row). A parameter of the
+    scoring job, so that new outputs are scored again even when their imported copy is gone (deleted
+    to free disk, or removed by Snakemake after a clock-skew error) and Snakemake would otherwise keep
+    the old scores."""
+    folders = config["user_outputs"].get(row, {}).get("folders", {})
+    return user_outputs_digest(config, row, benchmark) if benchmark in folders else ""
+
+
+def user_outputs_digest(config: Mapping, row: str, benchmark: str) -> str:
+    """sha256 over the names and contents of the images of user outputs ``row`` for ``benchmark``
+    ("" while the folder is missing): a rule parameter, so that new content under old time stamps
+    (copied or unpacked with its times kept) also reruns the import."""
+    folder = Path(user_outputs_folder(config, row, benchmark))
+    if not folder.is_dir():
+        return ""
+    digest = hashlib.sha256()
+    for path in list_images(folder):
+        digest.update(f"{path.name}\0{sha256_file(path)}\n".encode())
+    return digest.hexdigest()
+
+
 def expected_test_images(config: Mapping, benchmark: str) -> dict[str, tuple[int, int]] | None:
     """Name -> (height, width) of the test images of ``benchmark``: planned from the recipe of a
     synthetic stand-in, read from a prepared split; None when neither is known yet."""
@@ -302,6 +354,23 @@ def run_config(
         "train": {**training_part(config, benchmark, "train"), "protocol": config["benchmarks"][benchmark]["protocol"],
                   "val_sampler": config["sampler"], "val_steps": config["sampler_steps"]},
     }
+
+
+def training_ranks(gpu: object = None, gres: object = None) -> int:
+    """Processes of one training job: its GPUs, from the job's ``gpu`` resource (an integer, the
+    executor's ``--gpus``) or its ``gres`` resource (``gpu:N`` or ``gpu:TYPE:N``); 1 when it asks
+    for at most one GPU or none. More than 1 trains under torchrun (:mod:`irsde.train.launch`)."""
+    count = gpu
+    if not count and gres:
+        parts = str(gres).split(":")
+        count = parts[-1] if parts[0] == "gpu" and len(parts) > 1 else 0
+    try:
+        count = int(count or 0)
+    except ValueError:
+        raise ValueError(f"resource gpu/gres: expected a GPU count, got gpu={gpu!r} gres={gres!r}") from None
+    if count < 0:
+        raise ValueError(f"resource gpu: expected a GPU count >= 0, got {count}")
+    return max(1, count)
 
 
 def configured_variants(config: Mapping) -> dict[str, tuple[str, str, int]]:

@@ -143,11 +143,13 @@ def build_table(
         row = {"method": facts.label if facts else method_id, "id": method_id, "source": facts.source if facts else THIS_RUN}
         for record in group.to_dict("records"):
             if record["metric"] in METRICS:
-                row[record["metric"]] = record["mean"]
+                finite = math.isfinite(record["mean"])
+                row[record["metric"]] = record["mean"] if finite else np.nan  # never inf in a table
                 if record.get("seeds", 1) > 1:
-                    row[f"{record['metric']}_std"] = record["std"]
-                if record.get("note") and math.isnan(record["mean"]):
-                    footnotes.append(f"{METRIC_LABELS[record['metric']]} unavailable: {record['note']}")
+                    row[f"{record['metric']}_std"] = record["std"] if finite else np.nan
+                if not finite and (record.get("note") or not math.isnan(record["mean"])):
+                    reason = record.get("note") or f"its mean is {record['mean']}"
+                    footnotes.append(f"{METRIC_LABELS[record['metric']]} unavailable: {reason}")
                 elif record.get("note"):
                     remarks.setdefault((record["metric"], record["note"]), []).append((method_id, row["method"]))
         reference = facts.paper_row if facts else None

@@ -2,7 +2,10 @@
 
 Every restoration, by any method, goes through :func:`restore_split` / :func:`restore_folder`,
 which call ``method.restore(net, lq, generator)`` (:class:`irsde.methods.Method`) without
-gradients (``torch.inference_mode``). One output folder per run::
+gradients (``torch.inference_mode``) through :func:`irsde.methods.restore_batch`: an output that
+is no tensor, holds another count or size of images or integer values stops the run, naming the
+method, before anything of that batch is written. An image above :data:`MAX_WHOLE_IMAGE_PIXELS` is
+restored only in tiles (refused before any work otherwise). One output folder per run::
 
     <out>/png/<stem>.png     the clamped, rounded uint8 output: nothing else lives here (FID reads it)
     <out>/float/<stem>.npy   the unclamped float32 HxWx3 output (LPIPS-on-float protocols read it)
@@ -38,10 +41,11 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from irsde.data.loaders import paired_files
+from irsde.documents import read_json_object
 from irsde.fileio import atomic_write_text, exclusive_folder, remove_stale_parts
 from irsde.finite import NonFiniteError, check_finite_images
-from irsde.images import read_degraded, to_tensor, write_float_image, write_png
-from irsde.methods import Method
+from irsde.images import image_size, read_degraded, to_tensor, write_float_image, write_png
+from irsde.methods import Method, restore_batch
 from irsde.metrics.batching import same_size_batches
 
 PNG_SUBDIR = "png"
@@ -51,6 +55,13 @@ FLOAT_OUTPUTS = "float_outputs"
 """Manifest key: true when the set has ``float/`` (every ``irsde restore``), false when its PNGs
 are all the method delivered (a user's precomputed outputs). Absent (older records): true."""
 MAX_LISTED = 5
+TILE_HINT = "restore it in tiles: --tile 512 (tiles of 512x512 px blended over --tile-overlap 32 px; tile=512 in Python)"
+
+MAX_WHOLE_IMAGE_PIXELS = 2048 * 2048
+"""Largest image restored in one piece (every registered benchmark's images are smaller). A
+network's activations grow with the pixel count: the paper's network (nf 64, depth 4) holds about
+5 KB per pixel during one evaluation, 21 GB at this size; larger images are restored in tiles."""
+ACTIVATION_BYTES_PER_PIXEL = 5 * 1024  # the paper's network, measured on one 512x512 forward pass
 
 RestoreBatch = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 """``(lq batch, generator) -> restored batch``: a method's restore with its network bound."""
@@ -62,12 +73,35 @@ RestoreBatch = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
     """Start offsets of tiles of ``tile`` pixels covering ``length`` with >= ``overlap`` shared
     pixels between neighbours; the last tile ends exactly at the border."""
+    if overlap < 0:
+        raise ValueError(f"tile overlap {overlap}: expected a number of pixels >= 0 (neighbouring tiles share it)")
     if tile <= overlap:
         raise ValueError(f"tile ({tile}) must be larger than the overlap ({overlap})")
     if length <= tile:
         return [0]
     starts = list(range(0, length - tile, tile - overlap))
     return starts + [length - tile]
+
+
+def check_tiling(tile: int | None, overlap: int) -> None:
+    """Tile size and overlap usable together (:func:`tile_starts`), checked before any work."""
+    if tile is not None:
+        tile_starts(tile, tile, overlap)
+
+
+def check_whole_image_size(height: int, width: int, image: str, hint: str, work: str = "irsde restores",
+                           network: str = "the paper's network", bytes_per_pixel: int = ACTIVATION_BYTES_PER_PIXEL) -> None:
+    """Refuse to run a network over an image larger than :data:`MAX_WHOLE_IMAGE_PIXELS` in one
+    piece, naming it, the bound and its reason (``network`` needs ``bytes_per_pixel``); ``work``
+    says what is bounded, ``hint`` what to do instead."""
+    pixels = height * width
+    if pixels > MAX_WHOLE_IMAGE_PIXELS:
+        need = pixels * bytes_per_pixel / 2**30
+        raise ValueError(
+            f"{image} is {width}x{height} px ({pixels / 1e6:.1f} Mpx), more than the "
+            f"{MAX_WHOLE_IMAGE_PIXELS / 1e6:.1f} Mpx {work} in one piece: a network's memory grows with the "
+            f"pixel count ({network} would need about {need:.0f} GB for it); {hint}"
+        )
 
 
 def blend_weights(size: int, overlap: int) -> torch.Tensor:
@@ -79,7 +113,7 @@ def blend_weights(size: int, overlap: int) -> torch.Tensor:
 
 
 def restore_tiled(
-    restore_batch: RestoreBatch, lq: torch.Tensor, generator: torch.Generator, tile: int, overlap: int, batch_size: int = 1
+    checked_restore: RestoreBatch, lq: torch.Tensor, generator: torch.Generator, tile: int, overlap: int, batch_size: int = 1
 ) -> torch.Tensor:
     """Restore one image (1x3xHxW) tile by tile and blend the overlaps with linear ramps."""
     if lq.shape[0] != 1:
@@ -93,7 +127,7 @@ def restore_tiled(
     for first in range(0, len(corners), batch_size):
         chunk = corners[first : first + batch_size]
         tiles = torch.cat([lq[..., top : top + tile_h, left : left + tile_w] for top, left in chunk])
-        restored = restore_batch(tiles, generator)
+        restored = checked_restore(tiles, generator)
         for (top, left), output in zip(chunk, restored):
             total[0, :, top : top + tile_h, left : left + tile_w] += output * weight
             norm[0, :, top : top + tile_h, left : left + tile_w] += weight
@@ -129,7 +163,8 @@ class RestoredSet:
         """The ``restore.json`` record ({} when absent, e.g. PNGs from elsewhere)."""
         if not self.manifest_path.is_file():
             return {}
-        return json.loads(self.manifest_path.read_text())
+        return read_json_object(self.manifest_path, "restore record",
+                                "the folder is no complete restoration: restore (or import) it again")
 
 
 def restore_split(
@@ -187,6 +222,11 @@ def restore_folder(
         raise ValueError(
             f"output folder {restored.root} is a file; give a folder (it receives png/, float/, {MANIFEST})"
         )
+    _check_apart_from_inputs(restored.root, lq_paths)
+    check_tiling(tile, tile_overlap)
+    if tile is None:
+        for path in lq_paths:
+            check_whole_image_size(*image_size(path), str(path), TILE_HINT)
     device = _device_of(net)
     with exclusive_folder(restored.root, f"irsde restore, seed {seed}"):
         remove_stale_parts(restored.root, restored.png_dir, restored.float_dir)
@@ -195,8 +235,8 @@ def restore_folder(
         restored.png_dir.mkdir(parents=True, exist_ok=True)
         restored.float_dir.mkdir(parents=True, exist_ok=True)
         started = time.time()
-        restore_batch = functools.partial(method.restore, net)
-        _restore_images(restore_batch, lq_paths, restored, seed, batch_size, tile, tile_overlap, device, progress)
+        checked_restore = functools.partial(restore_batch, method, net)
+        _restore_images(checked_restore, lq_paths, restored, seed, batch_size, tile, tile_overlap, device, progress)
         record = {
             "method": method.id,
             **method.settings(),
@@ -215,7 +255,7 @@ def restore_folder(
     return restored
 
 
-def _restore_images(restore_batch: RestoreBatch, lq_paths: list[Path], restored: RestoredSet, seed: int,
+def _restore_images(checked_restore: RestoreBatch, lq_paths: list[Path], restored: RestoredSet, seed: int,
                     batch_size: int, tile: int | None, tile_overlap: int, device, progress: bool) -> None:
     """The restoration loop of :func:`restore_folder`; on any error the files it wrote are removed."""
     generator = torch.Generator(device="cpu").manual_seed(seed)
@@ -226,9 +266,9 @@ def _restore_images(restore_batch: RestoreBatch, lq_paths: list[Path], restored:
             for batch in batches:
                 lq = torch.stack([to_tensor(read_degraded(path)) for path in batch]).to(device)
                 if tile:
-                    output = restore_tiled(restore_batch, lq, generator, tile, tile_overlap, batch_size)
+                    output = restore_tiled(checked_restore, lq, generator, tile, tile_overlap, batch_size)
                 else:
-                    output = restore_batch(lq, generator)
+                    output = checked_restore(lq, generator)
                 try:
                     check_finite_images(output.detach(), [str(path) for path in batch], "the network's output")
                 except NonFiniteError as error:
@@ -247,6 +287,18 @@ def _restore_images(restore_batch: RestoreBatch, lq_paths: list[Path], restored:
 def _device_of(net: nn.Module) -> torch.device:
     parameter = next(net.parameters(), None)
     return parameter.device if parameter is not None else torch.device("cpu")
+
+
+def _check_apart_from_inputs(out: Path, lq_paths: list[Path]) -> None:
+    """The output folder is neither an input folder, nor inside one, nor around one: writing there
+    would add png/, float/ and restore.json to a dataset (an LQ folder holding restore.json is then
+    read as a restoration, and its degraded images are no longer what is scored as the input)."""
+    target = out.resolve()
+    for folder in sorted({path.parent.resolve() for path in lq_paths}):
+        if target == folder or folder in target.parents or target in folder.parents:
+            where = "is" if target == folder else ("is inside" if folder in target.parents else "holds")
+            raise ValueError(f"output folder {out} {where} the input folder {folder}: write restorations to a "
+                             f"folder of their own (e.g. results/restored/...)")
 
 
 def _check_output_folder(restored: RestoredSet, lq_paths: list[Path]) -> None:

@@ -59,10 +59,16 @@ SCHEDULES: Registry[Callable[[int], np.ndarray]] = Registry("theta schedule", {
 """Theta schedules by name; each takes ``T`` and returns float64 ``theta_0..theta_T``."""
 
 
+MAX_STEPS = 10_000
+"""Most SDE steps ``T`` (the paper uses 100): every step is a network evaluation when sampling and
+a row of the coefficient tables, so a mistyped ``1e8`` would exhaust memory before any work. The
+training schema's ``sde.T`` maximum is this number."""
+
+
 def validate_num_steps(T: object) -> int:
-    """Return ``T`` as an int if it is an integer >= 1, else raise ValueError."""
-    if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1:
-        raise ValueError(f"T (number of SDE steps) must be an integer >= 1, got {T!r}")
+    """Return ``T`` as an int if it is an integer in 1..:data:`MAX_STEPS`, else raise ValueError."""
+    if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or not 1 <= T <= MAX_STEPS:
+        raise ValueError(f"T (number of SDE steps) must be an integer in 1..{MAX_STEPS}, got {T!r}")
     return int(T)
 
 

@@ -29,9 +29,9 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-import yaml
 from jsonschema import Draft202012Validator, ValidationError, validators
 
+from irsde.documents import read_yaml_file
 from irsde.registry import closest, did_you_mean
 
 
@@ -86,9 +86,7 @@ def load_schema(path: str | os.PathLike) -> dict:
 
 
 def _read_yaml(path: Path) -> dict:
-    if not path.is_file():
-        raise FileNotFoundError(f"schema file not found: {path}")
-    return yaml.safe_load(path.read_text())
+    return read_yaml_file(path, "schema file")
 
 
 def _resolve(node, document: dict, path: Path, depth: int):
@@ -264,6 +262,9 @@ def error_message(error: ValidationError) -> str:
     if error.validator in ("additionalProperties", "unevaluatedProperties"):
         unknown = _unknown_keys(error)[0]
         return _unknown_key_message(dotted_key([unknown], key), unknown, list(_properties(error.schema)))
+    if error.validator == "uniqueItems":
+        repeated = next(item for index, item in enumerate(error.instance) if item in error.instance[:index])
+        return f"config key '{key}': {repeated!r} is listed twice; list each entry once"
     if error.validator == "required":
         missing = next(name for name in error.validator_value if name not in error.instance)
         return f"config key '{dotted_key([missing], key)}' is required"

@@ -119,7 +119,10 @@ class Route:
     ``ranges``: honour Range requests; ``wrong_range``: answer them with a range starting at 0;
     ``send_length``: send a Content-Length header; ``stall_after``: after this many body bytes
     wait ``stall_seconds`` before the rest; ``drip_delay``: send the body one byte at a time,
-    this many seconds apart; ``content_type``: the Content-Type header, if any."""
+    this many seconds apart; ``content_type``: the Content-Type header, if any;
+    ``content_encoding``: the Content-Encoding header, if any (the body is sent as given);
+    ``header_delay``: seconds to wait before answering. ``requests`` records each request's Range
+    header, ``encodings`` its Accept-Encoding header."""
 
     body: bytes
     truncate_at: int | None = None
@@ -132,7 +135,10 @@ class Route:
     stall_seconds: float = 0.0
     drip_delay: float = 0.0
     content_type: str | None = None
+    content_encoding: str | None = None
+    header_delay: float = 0.0
     requests: list = field(default_factory=list)
+    encodings: list = field(default_factory=list)
 
 
 class LoopbackServer:
@@ -150,6 +156,9 @@ class LoopbackServer:
                     self.send_error(404)
                     return
                 route.requests.append(self.headers.get("Range"))
+                route.encodings.append(self.headers.get("Accept-Encoding"))
+                if route.header_delay:
+                    time.sleep(route.header_delay)
                 if route.fail_first > 0:
                     route.fail_first -= 1
                     self.send_error(route.fail_status)
@@ -169,6 +178,8 @@ class LoopbackServer:
                     self.send_header("Content-Length", str(len(body)))
                 if route.content_type:
                     self.send_header("Content-Type", route.content_type)
+                if route.content_encoding:
+                    self.send_header("Content-Encoding", route.content_encoding)
                 self.end_headers()
                 body = body if route.truncate_at is None else body[: route.truncate_at]
                 try:

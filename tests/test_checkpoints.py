@@ -99,22 +99,42 @@ def test_missing_offline_says_what_to_fetch_and_where_to_put_it(tmp_path):
         fetch_checkpoint(browser, tmp_path)
 
 
-def test_a_browser_only_file_is_recorded_on_first_use_then_enforced(tmp_path):
+def unet_bytes(seed=0) -> bytes:
+    from irsde.nets import ConditionalUNet
+
+    torch.manual_seed(seed)
+    buffer = io.BytesIO()
+    torch.save(ConditionalUNet(nf=8, depth=2).state_dict(), buffer)
+    return buffer.getvalue()
+
+
+def test_a_browser_only_file_is_recorded_on_first_use_then_enforced(tmp_path, capsys, monkeypatch):
     checkpoint = Checkpoint("by-hand", "irsde", "by-hand.pth", BrowserFile("https://example.org", "get it"),
                             "By hand", "A paper.", "none")
     path = tmp_path / "weights" / "by-hand.pth"
     path.parent.mkdir()
     path.write_bytes(b"not a weight file")
-    with pytest.raises(ValueError, match="by-hand.pth holds"):  # never pinned: it does not load as weights
+    with pytest.raises(ValueError, match="by-hand.pth is not a PyTorch file"):  # never pinned: it does not load as weights
+        verify_checkpoint(checkpoint, path, tmp_path)
+    path.write_bytes(weight_bytes())  # weights, but of another model than IR-SDE's U-Net
+    with pytest.raises(ValueError, match="by-hand.pth is not by-hand .*not a ConditionalUNet state_dict"):
         verify_checkpoint(checkpoint, path, tmp_path)
     assert "weights/by-hand.pth" not in LockFile.load(user_lock_path(tmp_path)).entries
-    path.write_bytes(weight_bytes())
+    path.write_bytes(unet_bytes())
     assert fetch_checkpoint(checkpoint, tmp_path, offline=True) == path
     assert LockFile.load(user_lock_path(tmp_path)).entries["weights/by-hand.pth"]["sha256"] == hashlib.sha256(
         path.read_bytes()).hexdigest()
-    path.write_bytes(weight_bytes(seed=3))
+    path.write_bytes(unet_bytes(seed=3))
     with pytest.raises(ChecksumMismatch, match="recorded on first use"):
         fetch_checkpoint(checkpoint, tmp_path, offline=True)
+    path.with_name("by-hand.pth.bad").rename(path)  # the user knows this copy is the right one: repin it
+    monkeypatch.setitem(CHECKPOINTS._all(), checkpoint.name, checkpoint)
+    assert main(["weights", "fetch", "by-hand", "--repin", "--offline", "--resources", str(tmp_path)]) == 0
+    assert "by-hand: forgot its first-use digest" in capsys.readouterr().out
+    assert LockFile.load(user_lock_path(tmp_path)).entries["weights/by-hand.pth"]["sha256"] == hashlib.sha256(
+        path.read_bytes()).hexdigest()
+    assert main(["weights", "fetch", "prenet-rain100h", "--repin", "--resources", str(tmp_path)]) == 2
+    assert "pinned by its git blob id and sha256" in capsys.readouterr().err
 
 
 def test_weights_list_shows_each_source_and_what_it_reproduces(capsys, tmp_path):

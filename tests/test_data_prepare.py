@@ -21,7 +21,6 @@ from data_support import (  # noqa: F401 - server is a fixture
     random_image,
     registry_copy,
     server,
-    tar_bytes,
     tree_hashes,
     write_tree,
     zip_bytes,
@@ -145,7 +144,7 @@ def test_gopro_layout_over_http_prefixes_frames_with_their_sequence(server, tmp_
     assert (folder / "test" / "GT" / "GOPR0384_11_00_000002.png").read_bytes() == files["GOPRO_Large/test/GOPR0384_11_00/sharp/000002.png"]
 
 
-def test_reside_tar_over_http_pairs_many_hazy_with_one_centre_cropped_gt(server, tmp_path, caplog):
+def test_reside_over_http_pairs_many_hazy_with_one_centre_cropped_gt(server, tmp_path, caplog):
     sots = {}
     for scene in (1400, 1401):
         sots[f"SOTS/indoor/gt/{scene}.png"] = png_bytes(random_image(scene, 20, 16))
@@ -153,7 +152,7 @@ def test_reside_tar_over_http_pairs_many_hazy_with_one_centre_cropped_gt(server,
             sots[f"SOTS/indoor/hazy/{scene}_{k}.png"] = png_bytes(random_image(scene * 10 + k, 16, 12))
     its = {"ITS/clear/1.png": png_bytes(random_image(1)), "ITS/hazy/1_1_0.90179.png": png_bytes(random_image(2)),
            "ITS/hazy/1_2_0.85.png": png_bytes(random_image(3)), "ITS/trans/1_1.png": png_bytes(random_image(4))}
-    server.add("/SOTS.zip", tar_bytes(sots))  # a tar.gz, whatever its name says
+    server.add("/SOTS.zip", zip_bytes(sots))
     its_folder = write_tree(tmp_path / "its", its)
     dataset = registry_copy("RESIDE-indoor", urls={"SOTS.zip": server.url("/SOTS.zip")}, pairs={"test": 6})
     with caplog.at_level(logging.WARNING):

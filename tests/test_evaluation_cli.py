@@ -230,9 +230,10 @@ def test_evaluate_needs_labels_for_a_plain_png_folder(data_root, tmp_path, capsy
     code = main(["evaluate", "--restored", str(gt), "--gt", str(gt), "--protocol", "rgb-full",
                  "--metrics", "psnr", "--out", str(tmp_path / "x.csv")])
     assert code == 2 and "--method, --dataset, --seed" in capsys.readouterr().err
-    code = main(["evaluate", "--restored", str(gt), "--gt", str(gt), "--protocol", "rgb-full", "--metrics", "ssim",
-                 "--method", "input", "--dataset", "toy", "--seed", "0", "--out", str(tmp_path / "x.csv")])
-    assert code == 0 and (pd.read_csv(tmp_path / "x.csv")["value"] == 1.0).all()
+    code = main(["evaluate", "--restored", str(gt.parent / "LQ"), "--gt", str(gt), "--protocol", "rgb-full",
+                 "--metrics", "ssim", "--method", "input", "--dataset", "toy", "--seed", "0", "--out", str(tmp_path / "x.csv")])
+    frame = pd.read_csv(tmp_path / "x.csv")
+    assert code == 0 and set(frame["method"]) == {"input"} and set(frame["dataset"]) == {"toy"}
 
 
 def test_weights_with_the_denoising_layout_restore_as_denoising_ode_from_the_noise_level(data_root, tmp_path):

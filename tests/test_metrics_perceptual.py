@@ -22,6 +22,7 @@ from irsde.metrics import (
     clean_image_folder,
     ensure_weight_file,
 )
+from irsde.metrics.weights import weight_file, weights_for
 from metrics_support import (  # noqa: F401  (fixtures)
     distort,
     empty_torch_home,
@@ -113,6 +114,31 @@ def test_unreachable_download_reports_missing_file(empty_torch_home, file_server
     weight = WeightFile("absent.pth", f"{base}/absent.pth", "test")
     with pytest.raises(PerceptualWeightsMissing, match=r"absent\.pth.*404"):
         ensure_weight_file(weight, download=True)
+
+
+def test_download_tries_each_mirror_before_the_publisher(empty_torch_home, file_server, monkeypatch):
+    served, base = file_server
+    (served / "copy").mkdir()
+    (served / "copy" / "w-3.pth").write_bytes(b"mirrored")
+    weight = WeightFile("w-3.pth", f"{base}/publisher/w-3.pth", "test")
+    monkeypatch.setenv("IRSDE_MIRROR", f"{base}/empty {base}/copy")  # the first mirror lacks it
+    assert ensure_weight_file(weight, download=True).read_bytes() == b"mirrored"
+
+
+def test_failed_downloads_name_every_url_tried(empty_torch_home, file_server):
+    _, base = file_server
+    weight = WeightFile("w-4.pth", f"{base}/publisher/w-4.pth", "test")
+    with pytest.raises(PerceptualWeightsMissing) as caught:
+        ensure_weight_file(weight, download=True, mirrors=[f"{base}/mirror"])
+    assert f"{base}/mirror/w-4.pth" in str(caught.value) and f"{base}/publisher/w-4.pth" in str(caught.value)
+
+
+def test_metrics_name_the_weight_files_they_need():
+    assert weights_for(["psnr", "ssim"]) == []
+    assert weights_for(["psnr", "lpips", "fid"]) == [ALEXNET_WEIGHTS, FID_INCEPTION_WEIGHTS]
+    assert weight_file(FID_INCEPTION_WEIGHTS.filename) is FID_INCEPTION_WEIGHTS
+    with pytest.raises(KeyError, match="no metric weight file"):
+        weight_file("resnet.pth")
 
 
 # ----------------------------------------------------------------------------------- LPIPS

@@ -168,3 +168,19 @@ def test_released_tables_reproduce_the_published_rows(tmp_path):
         assert abs(cbsd.loc[row, "delta_psnr"]) <= 0.05, (row, cbsd.loc[row, "delta_psnr"])
     protocols = pd.read_csv(tmp_path / "results" / "tables" / "rain100h.protocols.csv").set_index("id")
     assert np.isfinite(protocols.loc["prenet-rain100h", "psnr prenet-matlab"])
+
+
+def test_ffdnet_without_a_noise_level_says_how_to_give_it(tmp_path, monkeypatch, capsys):
+    from metrics_support import write_split
+
+    split = write_split(tmp_path / "plain" / "test")  # no dataset.json: no recorded noise level
+    weights = tmp_path / "ffdnet.pth"
+    torch.save(FFDNet(features=6, depth=3).state_dict(), weights)
+    code = main(["restore", "--weights", str(weights), "--method", "ffdnet", "--dataset", str(split),
+                 "--out", str(tmp_path / "o")])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert "needs option noise_sigma" in error and "--option noise_sigma=25" in error
+    assert not list((tmp_path / "o").rglob("*.png"))
+    assert main(["restore", "--weights", str(weights), "--method", "ffdnet", "--option", "noise_sigma=25",
+                 "--dataset", str(split), "--out", str(tmp_path / "ok")]) == 0

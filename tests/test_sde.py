@@ -80,7 +80,7 @@ def test_max_sigma_of_one_or_more_is_on_255_scale(max_sigma, lam):
         ({"max_sigma": 0}, r"max_sigma .*> 0"),
         ({"max_sigma": -10}, r"max_sigma .*> 0"),
         ({"max_sigma": float("nan")}, r"max_sigma .*> 0"),
-        ({"T": 0}, r"T .*>= 1"),
+        ({"T": 0}, r"T .*in 1\.\.10000"),
         ({"schedule": "sigmoid"}, r"'sigmoid'.*constant, cosine, linear"),
     ],
 )

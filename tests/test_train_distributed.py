@@ -1,5 +1,6 @@
 """``torchrun --nproc_per_node=2`` on the CPU (gloo): ranks stay in sync, rank 0 alone writes,
-and the result matches single-process training up to float reduction order."""
+and the result matches single-process training up to float reduction order; the pipeline's
+training job with 2 GPUs runs the same torchrun."""
 
 import csv
 import json
@@ -8,7 +9,10 @@ import sys
 
 import pytest
 import torch
-from train_support import load_tensors, run_irsde, subprocess_env, tiny_config, write_config
+import yaml
+from pipeline_support import snakemake, tiny_ci
+from pipeline_support import write_config as write_pipeline_config
+from train_support import assert_same_tensors, load_tensors, run_irsde, subprocess_env, tiny_config, write_config
 
 from irsde.train.checkpoint import RunLayout
 
@@ -56,3 +60,30 @@ def test_two_cpu_ranks_stay_in_sync_and_write_once(tmp_path):
     ddp_weights, single_weights = load_tensors(ddp.weights("net", 8)), load_tensors(single.weights("net", 8))
     for name, value in single_weights.items():
         torch.testing.assert_close(ddp_weights[name], value, atol=1e-5, rtol=1e-4, msg=name)
+
+
+@pytest.mark.slow
+def test_pipeline_trains_on_two_gloo_ranks_like_irsde_train_under_torchrun(tmp_path):
+    """A training job given 2 GPUs (resource `gpu`, as the SLURM profile sets it) runs under
+    torchrun with 2 ranks (gloo on the CPU) and ends with the weights of `irsde train` under
+    `torchrun --nproc_per_node=2` with the same config, bit for bit."""
+    config = write_pipeline_config(tmp_path, "ci.yaml", tiny_ci)
+    run = tmp_path / "runs" / "tiny" / "synthetic-rain" / "irsde"
+    result = snakemake("--cores", "2", str(run.relative_to(tmp_path) / "final" / "net_ema.pth"),
+                       "--configfile", str(config), "--set-resources", "train:gpu=2", workdir=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    log = (tmp_path / "logs" / "tiny" / "train" / "synthetic-rain" / "irsde.log").read_text()
+    assert "on 2 ranks" in log and log.count("joined the gloo process group") == 2, log
+    sessions = json.loads(RunLayout(run).run_record.read_text())["sessions"]
+    assert [session["world_size"] for session in sessions] == [2]
+
+    # the same config by hand, into another folder (its paths are relative to the pipeline's folder)
+    by_hand = yaml.safe_load((run / "torchrun.yaml").read_text())
+    by_hand["output_dir"] = str(tmp_path / "by-hand")
+    hand_config = write_config(tmp_path / "by-hand.yaml", by_hand)
+    manual = subprocess.run(torchrun_command(2, "train", "--config", str(hand_config)), cwd=tmp_path,
+                            capture_output=True, text=True, env=subprocess_env(), timeout=300)
+    assert manual.returncode == 0, manual.stderr[-3000:]
+    assert_same_tensors(load_tensors(run / "final" / "net_ema.pth"),
+                        load_tensors(RunLayout(tmp_path / "by-hand").weights("ema", "latest")))
+    assert (run / "final" / "val_log.csv").read_bytes() == RunLayout(tmp_path / "by-hand").val_log.read_bytes()

@@ -9,9 +9,10 @@ A checkpoint restores through its method (:mod:`irsde.methods`): ``irsde restore
 NAME``, or a ``released:`` entry of a pipeline benchmark.
 """
 
-from irsde.checkpoints.fetch import checkpoint_location, fetch_checkpoint, missing_message, verify_checkpoint
+from irsde.checkpoints.fetch import (checkpoint_location, fetch_checkpoint, forget_first_use_pin, missing_message,
+                                     verify_checkpoint)
 from irsde.checkpoints.records import BrowserFile, Checkpoint, GitFile
 from irsde.checkpoints.registry import CHECKPOINTS
 
 __all__ = ["BrowserFile", "CHECKPOINTS", "Checkpoint", "GitFile", "checkpoint_location", "fetch_checkpoint",
-           "missing_message", "verify_checkpoint"]
+           "forget_first_use_pin", "missing_message", "verify_checkpoint"]

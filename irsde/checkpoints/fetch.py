@@ -20,7 +20,7 @@ from irsde.checkpoints.records import BrowserFile, Checkpoint, GitFile
 from irsde.data.download import REJECTIONS, DownloadPolicy, download, mirror_bases, on_mirrors
 from irsde.data.fetch import default_resources
 from irsde.data.git_trees import git_blob_id
-from irsde.data.lock import ChecksumMismatch, verify_or_record
+from irsde.data.lock import ChecksumMismatch, LockFile, user_lock_path, verify_or_record
 
 
 def checkpoint_location(checkpoint: Checkpoint, resources: str | os.PathLike | None = None) -> Path:
@@ -39,10 +39,21 @@ def missing_message(checkpoint: Checkpoint, location: Path, reason: str) -> str:
     return f"released checkpoint {checkpoint.name} is needed but {location} does not exist ({reason}). {how}"
 
 
-def _loads_as_weights(path: Path) -> None:
-    from irsde.nets import read_state_dict
+def loads_into_its_method(checkpoint: Checkpoint, path: Path) -> None:
+    """The file is weights of ``checkpoint``'s method: its method reads the architecture off it
+    and the network loads it strictly (ValueError / CheckpointMismatchError naming the file
+    otherwise). Checked before a browser-only file's digest is recorded."""
+    from irsde.methods import METHODS
+    from irsde.nets import load_state, read_state_dict
 
-    read_state_dict(path)
+    method_class = METHODS[checkpoint.method]
+    state = read_state_dict(path)
+    options = method_class.resolve_options(checkpoint.options, f"checkpoint {checkpoint.name}")
+    try:
+        method = method_class.from_weights(state, options, method_class.default_sde)
+    except ValueError as error:
+        raise ValueError(f"{path} is not {checkpoint.name} ({checkpoint.label}): {error}") from None
+    load_state(method.build_net(), state, path)
 
 
 def verify_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike, resources: str | os.PathLike | None = None,
@@ -54,7 +65,7 @@ def verify_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike, resources
     source = checkpoint.source
     if isinstance(source, BrowserFile):
         verify_or_record(checkpoint.resources_path, path, default_resources(resources), origin or str(path),
-                         validate=_loads_as_weights)
+                         validate=lambda file: loads_into_its_method(checkpoint, file))
         return
     data = path.read_bytes()
     found = {"git blob": git_blob_id(data), "sha256": hashlib.sha256(data).hexdigest()}
@@ -72,6 +83,14 @@ def _verify_existing(checkpoint: Checkpoint, location: Path, resources: Path) ->
         bad = location.with_name(location.name + ".bad")
         os.replace(location, bad)
         raise type(error)(f"{error}; the file was moved to {bad}") from None
+
+
+def forget_first_use_pin(checkpoint: Checkpoint, resources: str | os.PathLike | None = None) -> bool:
+    """Drop the first-use digest of a browser-only checkpoint (``--repin``); False when none was
+    recorded. A git file's digests are pinned here and never dropped."""
+    if not checkpoint.source.browser:
+        raise ValueError(f"{checkpoint.name} is pinned by its git blob id and sha256; there is no first-use digest to drop")
+    return LockFile.load(user_lock_path(default_resources(resources))).forget(checkpoint.resources_path)
 
 
 def fetch_checkpoint(checkpoint: Checkpoint, resources: str | os.PathLike | None = None, offline: bool = False,

@@ -22,6 +22,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from irsde.cli.arguments import positive_int, seed
+
 log = logging.getLogger(__name__)
 
 # The recipe of a synthetic stand-in: keyword arguments of irsde.data.build_synthetic.
@@ -59,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _add_mirror(prepare)
     recipe = prepare.add_argument_group("synthetic-* datasets only (defaults: seed 0, size 128, 100 train, 10 test)")
     for option in SYNTHETIC_OPTIONS:
-        recipe.add_argument(f"--{option.replace('_', '-')}", type=int)
+        recipe.add_argument(f"--{option.replace('_', '-')}", type=seed if option == "seed" else positive_int)
 
     verify = actions.add_parser("verify", help="check archives against the locks and a prepared dataset against its marker")
     verify.add_argument("name")

@@ -54,9 +54,7 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     out = Path(args.out)
     summary_path = Path(args.summary) if args.summary else out.with_name(f"{out.stem}.summary.csv")
-    for option, path in (("--out", out), ("--summary", summary_path)):
-        if path.is_dir():
-            raise ValueError(f"{option} {path} is a folder; give the CSV file to write, e.g. {path / 'metrics.csv'}")
+    check_output_paths(out, summary_path, Path(args.restored), Path(args.gt))
     recorded = RestoredSet(Path(args.restored)).manifest()
     labels = {name: getattr(args, name) if getattr(args, name) is not None else recorded.get(name)
               for name in ("method", "dataset", "seed")}
@@ -77,6 +75,20 @@ def run(args: argparse.Namespace) -> int:
     print(summary.to_string(index=False))
     print(f"per-image metrics: {out}\nsummary: {summary_path}")
     return 0
+
+
+def check_output_paths(out: Path, summary: Path, restored: Path, gt: Path) -> None:
+    """The two CSVs are two files, outside the folders being scored (nothing read is overwritten)."""
+    for option, path in (("--out", out), ("--summary", summary)):
+        if path.is_dir():
+            raise ValueError(f"{option} {path} is a folder; give the CSV file to write, e.g. {path / 'metrics.csv'}")
+        for name, folder in (("--restored", restored), ("--gt", gt)):
+            if folder.resolve() in path.resolve().parents:
+                raise ValueError(f"{option} {path} is inside the {name} folder {folder}: write the CSV elsewhere "
+                                 f"(the folders scored are only read)")
+    if out.resolve() == summary.resolve():
+        raise ValueError(f"--summary {summary} is the --out file: the summary would overwrite the per-image CSV; "
+                         f"give another file (default: {out.with_name(f'{out.stem}.summary.csv')})")
 
 
 def write_csv(frame, path: Path) -> None:

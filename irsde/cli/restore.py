@@ -46,7 +46,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from irsde.cli.arguments import positive_int
+from irsde.cli.arguments import non_negative_int, positive_int, seed
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +70,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                           "(default: the run's; sde with --weights)")
     parser.add_argument("--steps", type=positive_int,
                         help="network evaluations per image, 1..T (default: the run's; T with --weights); e.g. 10 with fast-sde")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the sampling noise (default 0)")
+    parser.add_argument("--seed", type=seed, default=0, help="seed of the sampling noise (default 0)")
     parser.add_argument("--batch-size", type=positive_int, default=1, help="images (or tiles) per network call (default 1)")
     parser.add_argument("--tile", type=positive_int, help="restore in tiles of this size (for images too large for memory)")
-    parser.add_argument("--tile-overlap", type=int, default=32, help="pixels shared by neighbouring tiles (default 32)")
+    parser.add_argument("--tile-overlap", type=non_negative_int, default=32, help="pixels shared by neighbouring tiles (default 32)")
     parser.add_argument("--device", choices=DEVICE_CHOICES, help="auto (default: cuda when available), cpu or cuda")
     parser.add_argument("--limit", type=positive_int, help="restore only the first N images by name")
     published = parser.add_argument_group("--checkpoint / --weights only (a run brings its own method, network and SDE)")
@@ -191,15 +191,16 @@ def weight_options(method_cls, args: argparse.Namespace, released: dict, split_d
 
 
 def parse_options(values: list[str]) -> dict:
-    """``KEY=VALUE`` strings -> a dict (VALUE read as YAML: numbers, true/false, null, text)."""
-    import yaml
+    """``KEY=VALUE`` strings -> a dict (VALUE read as YAML, by irsde's one loader: numbers,
+    true/false, null, text)."""
+    from irsde.documents import load_yaml
 
     options = {}
     for text in values:
         key, separator, value = text.partition("=")
         if not separator or not key.strip():
             raise ValueError(f"--option {text!r}: write KEY=VALUE, e.g. --option stages=6")
-        options[key.strip()] = yaml.safe_load(value) if value.strip() else None
+        options[key.strip()] = load_yaml(value, f"--option {text!r}") if value.strip() else None
     return options
 
 

@@ -1,7 +1,7 @@
 """``irsde weights``: list, fetch and verify released checkpoints (:mod:`irsde.checkpoints`).
 
   irsde weights list [--json] [--resources DIR]
-  irsde weights fetch NAME [NAME ...] | --all [--resources DIR] [--offline] [--mirror URL ...]
+  irsde weights fetch NAME [NAME ...] | --all [--resources DIR] [--offline] [--repin] [--mirror URL ...]
   irsde weights verify [NAME ...] [--resources DIR]
 
 Files live in ``<resources>/weights/`` (default ``$IRSDE_RESOURCES`` or ``./resources``); a
@@ -26,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fetch.add_argument("--all", action="store_true", help="every checkpoint that can be downloaded automatically")
     _add_resources(fetch)
     fetch.add_argument("--offline", action="store_true", help="never use the network; only verify what is there")
+    fetch.add_argument("--repin", action="store_true",
+                       help="first forget the digest recorded on first use of a browser-only checkpoint (a wrong file was pinned)")
     fetch.add_argument("--mirror", action="append", metavar="URL",
                        help="base URL of a copy of a resources/ folder, tried first (repeatable; default $IRSDE_MIRROR)")
     verify = actions.add_parser("verify", help="check the checkpoints present in resources/weights/")
@@ -58,12 +60,15 @@ def _list(args) -> int:
 
 
 def _fetch(args) -> int:
-    from irsde.checkpoints import CHECKPOINTS, fetch_checkpoint
+    from irsde.checkpoints import CHECKPOINTS, fetch_checkpoint, forget_first_use_pin
 
     if args.all == bool(args.names):
         raise ValueError("name the checkpoints to fetch, or give --all (`irsde weights list` shows them)")
     chosen = [c for c in CHECKPOINTS.values() if not c.source.browser] if args.all else [CHECKPOINTS[n] for n in args.names]
     for checkpoint in chosen:
+        if args.repin:
+            dropped = forget_first_use_pin(checkpoint, args.resources)
+            print(f"{checkpoint.name}: {'forgot its first-use digest' if dropped else 'no first-use digest to forget'}")
         path = fetch_checkpoint(checkpoint, args.resources, offline=args.offline, mirrors=args.mirror)
         print(f"{checkpoint.name}: {path} (verified)")
     return 0

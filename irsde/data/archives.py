@@ -10,7 +10,8 @@ whole archive, naming the member, when one of them
   ratio; each configurable by an environment variable named in the error).
 
 A file that is not a zip or tar (an HTML sign-in page, say), that is cut short or whose data is
-damaged raises :class:`DamagedArchiveError` naming the file; a tar must end with its
+damaged, that holds no file at all, or whose format is not the one its name promises (``.zip``,
+``.tar.gz`` ...) raises :class:`DamagedArchiveError` naming the file; a tar must end with its
 end-of-archive block, so a tar cut at a header boundary is not read as a shorter archive.
 Tar members are then extracted with the standard library's ``data`` filter as a second line of
 defence. Zip files cannot create links: a zip symlink pointing inside the archive is skipped with
@@ -128,6 +129,35 @@ def _link_stays_inside(member_name: PurePosixPath, link_target: str, relative_to
 
 
 # -- listing ------------------------------------------------------------------------------------------
+
+
+# What a file name promises: (suffix, container, compression of a tar), longest suffixes first.
+_NAMED_FORMATS = ((".tar.gz", "tar", "gzip"), (".tar.bz2", "tar", "bzip2"), (".tar.xz", "tar", "xz"),
+                  (".tgz", "tar", "gzip"), (".tbz2", "tar", "bzip2"), (".txz", "tar", "xz"),
+                  (".tar", "tar", None), (".zip", "zip", None))
+
+
+def _compression(path: Path) -> str | None:
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    return next((kind for magic, kind in _ARCHIVE_MAGIC.items() if head.startswith(magic) and kind != "zip"), None)
+
+
+def _check_format_matches_name(archive: Path, kind: str, file_name: str) -> None:
+    """An archive named ``*.zip`` must be a zip, ``*.tar.gz`` a gzip-compressed tar, ...: a file of
+    another format under that name is another file (an error page, a body compressed in transit)."""
+    promised = next((entry for entry in _NAMED_FORMATS if file_name.lower().endswith(entry[0])), None)
+    if promised is None:
+        return
+    suffix, container, compression = promised
+    found = _compression(archive) if kind == "tar" else None
+    if (kind, found) != (container, compression):
+        actual = f"a {found}-compressed tar" if kind == "tar" and found else f"a {'plain ' if kind == 'tar' else ''}{kind}"
+        raise DamagedArchiveError(
+            f"{archive} is named {suffix} but is {actual} archive: not the file expected under that name (a body "
+            f"compressed in transit, or another file?); get the archive again (a genuine archive of another format: "
+            f"give it to `irsde data prepare --path` under a name with its own suffix)"
+        )
 
 
 def archive_format(path: str | os.PathLike) -> str | None:
@@ -294,20 +324,30 @@ def _check_limits(members: list[Member], archive: Path, limits: ExtractionLimits
 
 
 def check_archive(archive: str | os.PathLike, limits: ExtractionLimits | None = None,
-                  read_data: bool = False, name: str | None = None) -> tuple[str, list[Member]]:
+                  read_data: bool = False, name: str | None = None,
+                  file_name: str | None = None) -> tuple[str, list[Member]]:
     """List ``archive`` and check every member and the limits (module docstring); returns
     (format, members). ``read_data`` also reads every byte (see :func:`list_members`); ``name``
-    is how errors call the file (e.g. a download's name and URL instead of its ``.part`` path)."""
+    is how errors call the file (e.g. a download's name and URL instead of its ``.part`` path);
+    ``file_name`` (default: the file's own name) is the name whose suffix (``.zip``,
+    ``.tar.gz`` ...) the format must match."""
     archive = Path(archive)
     if not archive.is_file():
         raise FileNotFoundError(f"archive not found: {archive}")
     limits = limits or ExtractionLimits.from_environment()
     try:
         kind, members = list_members(archive, read_data)
+        _check_format_matches_name(archive, kind, file_name or archive.name)
         for member in members:
             _check_member(member, archive)
         _check_layout(members, archive)
         _check_limits(members, archive, limits)
+        if not any(member.kind == "file" for member in members):
+            raise DamagedArchiveError(
+                f"{archive} is {'an empty' if not members else 'a'} {kind} archive with no files "
+                f"({len(members)} members): not a dataset (an error answer, or a body compressed in transit?); "
+                f"get the archive again"
+            )
     except (UnsafeArchiveError, DamagedArchiveError) as error:
         if name is None:
             raise

@@ -3,10 +3,14 @@
 A file is streamed (urllib, tqdm progress bar) to ``<name>.part``, resuming with an HTTP Range
 request when a previous attempt left a partial file, retried with exponential back-off, checked
 against the Content-Length, verified by the caller's check and only then renamed into place; a
-file the check refuses is moved to ``<name>.bad`` and the next URL is tried. Reads return
-whatever has arrived (a stall loses nothing already received); each read times out after
-``DownloadPolicy.timeout`` seconds and a file gives up after ``DownloadPolicy.deadline`` seconds
-overall (``$IRSDE_DOWNLOAD_DEADLINE``). Mirrors (``mirrors=`` or ``$IRSDE_MIRROR``, base URLs
+file the check refuses is moved to ``<name>.bad`` and the next URL is tried (a file resumed from
+an earlier partial download is first downloaded once more from its start: the old part may
+have been of another file). The body is asked for, and accepted, without any content encoding
+(a gzip-encoded answer would be stored still compressed). Reads return whatever has arrived (a
+stall loses nothing already received); each read times out after ``DownloadPolicy.timeout``
+seconds, or sooner when less is left of the overall deadline of ``DownloadPolicy.deadline``
+seconds per file (``$IRSDE_DOWNLOAD_DEADLINE``), which is also checked before every URL and
+attempt. Mirrors (``mirrors=`` or ``$IRSDE_MIRROR``, base URLs
 separated by spaces) are HTTP servers holding a copy of a ``resources/`` folder; proxies come
 from the usual ``http_proxy``/``https_proxy``/``no_proxy`` variables.
 """
@@ -29,6 +33,7 @@ from tqdm import tqdm
 
 from irsde.data.archives import DamagedArchiveError, UnsafeArchiveError
 from irsde.data.lock import ChecksumMismatch
+from irsde.fileio import waiting_lock
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +54,10 @@ class IncompleteDownload(OSError):
 
 class DeadlineExceeded(TimeoutError):
     """A file took longer than its overall deadline; not retried."""
+
+
+class UnexpectedEncoding(OSError):
+    """The server compressed the body in transit although asked not to; not retried."""
 
 
 def _default_deadline() -> float:
@@ -107,10 +116,40 @@ def on_mirrors(bases: list[str], *parts: str) -> list[str]:
 
 
 def _open(url: str, offset: int, timeout: float):
-    headers = {"User-Agent": "irsde-bench (urllib)"}
+    # urllib never decodes a Content-Encoding: ask for the bytes of the file itself.
+    headers = {"User-Agent": "irsde-bench (urllib)", "Accept-Encoding": "identity"}
     if offset:
         headers["Range"] = f"bytes={offset}-"
-    return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+    response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+    encoding = (response.headers.get("Content-Encoding") or "identity").strip().lower()
+    if encoding != "identity":
+        response.close()
+        raise UnexpectedEncoding(
+            f"the server sent the body with Content-Encoding {encoding!r} although asked for none; irsde stores "
+            f"files as sent, so it refuses this answer (a proxy or server compressing on the fly?)"
+        )
+    return response
+
+
+_DEADLINE_SLACK = 0.05  # a wait cut short by the deadline's own timeout ends this close to it
+
+
+def _seconds_left(policy: DownloadPolicy, give_up_at: float, received: int) -> float:
+    """Seconds left before the overall deadline; DeadlineExceeded when (next to) none are."""
+    left = give_up_at - time.monotonic()
+    if left <= _DEADLINE_SLACK:
+        raise DeadlineExceeded(
+            f"gave up after the overall deadline of {policy.seconds_allowed():g} s with {received} bytes received "
+            f"(raise it with {DEADLINE_ENV})"
+        )
+    return left
+
+
+def _bound_read_timeout(response, seconds: float) -> None:
+    """Let the next read on ``response``'s socket wait at most ``seconds`` (no socket: a file URL)."""
+    sock = getattr(getattr(getattr(response, "fp", None), "raw", None), "_sock", None)
+    if sock is not None:
+        sock.settimeout(seconds)
 
 
 def _resume_offset(response, offset: int, part: Path) -> tuple[int, int | None]:
@@ -138,13 +177,18 @@ def _read_some(response, size: int) -> bytes:
 
 
 def _attempt(url: str, part: Path, policy: DownloadPolicy, label: str, give_up_at: float) -> None:
-    """One request: append to or restart ``part``; raise on any transfer problem."""
+    """One request: append to or restart ``part``; raise on any transfer problem. Every wait
+    (connecting, the headers, each read) is bounded by the time left before ``give_up_at``."""
     offset = part.stat().st_size if part.exists() else 0
     try:
-        response = _open(url, offset, policy.timeout)
+        response = _open(url, offset, min(policy.timeout, _seconds_left(policy, give_up_at, offset)))
     except urllib.error.HTTPError as error:
         if error.code == 416 and offset:  # the partial file is useless for this server
             part.unlink()
+        raise
+    except (TimeoutError, urllib.error.URLError) as error:
+        if isinstance(getattr(error, "reason", error), TimeoutError):
+            _seconds_left(policy, give_up_at, offset)  # DeadlineExceeded when the wait was the deadline's
         raise
     with response:
         start, total = _resume_offset(response, offset, part)
@@ -153,15 +197,18 @@ def _attempt(url: str, part: Path, policy: DownloadPolicy, label: str, give_up_a
         with open(part, "ab" if start else "wb") as sink, tqdm(
             total=total, initial=start, unit="B", unit_scale=True, desc=label, disable=not policy.progress
         ) as bar:
-            while chunk := _read_some(response, policy.chunk_size):
+            while True:
+                _bound_read_timeout(response, min(policy.timeout, _seconds_left(policy, give_up_at, sink.tell())))
+                try:
+                    chunk = _read_some(response, policy.chunk_size)
+                except TimeoutError:
+                    _seconds_left(policy, give_up_at, sink.tell())  # DeadlineExceeded when the wait was the deadline's
+                    raise
+                if not chunk:
+                    break
                 sink.write(chunk)
                 sink.flush()
                 bar.update(len(chunk))
-                if time.monotonic() > give_up_at:
-                    raise DeadlineExceeded(
-                        f"gave up after the overall deadline of {policy.seconds_allowed():g} s with "
-                        f"{part.stat().st_size} bytes received (raise it with {DEADLINE_ENV})"
-                    )
     received = part.stat().st_size
     if total is not None and received != total:
         raise IncompleteDownload(f"connection ended after {received} of {total} bytes")
@@ -170,7 +217,7 @@ def _attempt(url: str, part: Path, policy: DownloadPolicy, label: str, give_up_a
 
 
 def _retryable(error: Exception) -> bool:
-    if isinstance(error, DeadlineExceeded):
+    if isinstance(error, (DeadlineExceeded, UnexpectedEncoding)):
         return False
     reason = getattr(error, "reason", None)
     if isinstance(reason, socket.gaierror) and reason.errno == socket.EAI_NONAME:
@@ -195,37 +242,88 @@ def _download_part(url: str, part: Path, policy: DownloadPolicy, label: str, giv
             delay *= 2
 
 
+class _Refused(Exception):
+    """A complete download its check refused (``error``, any ValueError: a checksum, an archive
+    or a weight file the check will not use)."""
+
+    def __init__(self, error: ValueError):
+        super().__init__(str(error))
+        self.error = error
+
+
+def _check(verify: Callable[[Path, str], None] | None, part: Path, url: str) -> None:
+    if verify is None:
+        return
+    try:
+        verify(part, url)
+    except ValueError as error:
+        raise _Refused(error) from error
+
+
+def _download_verified(url: str, part: Path, verify: Callable[[Path, str], None] | None, policy: DownloadPolicy,
+                       label: str, give_up_at: float) -> None:
+    """Download ``url`` into ``part`` and run ``verify`` on it. A file the check refuses after
+    resuming an earlier partial download is downloaded once more from its start (that partial
+    file may have been another file's, or damaged) before the refusal counts."""
+    resumed = part.is_file() and part.stat().st_size > 0
+    _download_part(url, part, policy, label, give_up_at)
+    try:
+        _check(verify, part, url)
+    except _Refused as refused:
+        if not resumed:
+            raise
+        log.warning("%s: the file completed from an earlier partial download was refused (%s); downloading it again "
+                    "from the start", label, refused.error)
+        part.unlink()
+        _download_part(url, part, policy, label, give_up_at)
+        _check(verify, part, url)
+
+
 def download(urls: tuple[str, ...] | list[str], destination: str | os.PathLike,
              verify: Callable[[Path, str], None] | None = None, policy: DownloadPolicy = DownloadPolicy()) -> Path:
     """Download the first URL that works to ``destination`` via ``destination.part``.
 
-    ``verify(part, url)`` runs on the complete ``.part`` file; if it raises one of
-    ``REJECTIONS`` the file is moved to ``destination.bad`` and the next URL is tried; when no URL
-    is left that error is re-raised (with the new location and every URL's failure). Otherwise
-    ``.part`` is renamed to ``destination``.
+    ``verify(part, url)`` runs on the complete ``.part`` file; if it raises a ValueError (one of
+    ``REJECTIONS``, or any other refusal of the content, e.g. a weight file that is not one) the
+    file is moved to ``destination.bad`` and the next URL is tried; when no URL is left that error
+    is re-raised (with the new location and every URL's failure). Otherwise
+    ``.part`` is renamed to ``destination``. No URL is tried once the deadline has passed. One
+    process at a time downloads a destination (:func:`irsde.fileio.waiting_lock`): a second one
+    waits, then returns the file the first one completed (unless it was there to be replaced).
     """
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
+    replacing = destination.is_file()
+    with waiting_lock(destination, f"downloading {destination.name}"):
+        if not replacing and destination.is_file():  # another process got and verified it meanwhile
+            log.info("%s was downloaded by another process", destination)
+            return destination
+        return _download_locked(urls, destination, verify, policy)
+
+
+def _download_locked(urls, destination: Path, verify, policy: DownloadPolicy) -> Path:
+    """:func:`download`, holding the destination's lock."""
     part = destination.with_name(destination.name + ".part")
     bad = destination.with_name(destination.name + ".bad")
     give_up_at = time.monotonic() + policy.seconds_allowed()
     failures, rejection = [], None
     for url in urls:
+        if time.monotonic() >= give_up_at:
+            failures.append(f"{url}: not tried, the overall deadline of {policy.seconds_allowed():g} s had passed "
+                            f"(raise it with {DEADLINE_ENV})")
+            break
         try:
-            _download_part(url, part, policy, destination.name, give_up_at)
+            _download_verified(url, part, verify, policy, destination.name, give_up_at)
+        except _Refused as refused:
+            os.replace(part, bad)
+            failures.append(f"{url}: {refused.error}")
+            rejection = refused.error
+            continue
         except (OSError, http.client.HTTPException, ValueError) as error:  # reported below; next mirror
             failures.append(f"{url}: {error}")
             if isinstance(error, DeadlineExceeded):
                 break
             continue
-        if verify is not None:
-            try:
-                verify(part, url)
-            except REJECTIONS as error:
-                os.replace(part, bad)
-                failures.append(f"{url}: {error}")
-                rejection = error
-                continue
         os.replace(part, destination)
         return destination
     listing = "; ".join(failures)

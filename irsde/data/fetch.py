@@ -76,7 +76,7 @@ def verify_archive(source: ArchiveSource, path: Path, resources: Path, origin: s
     try:
         named = str(path) if path.name == source.name else f"{source.name} (from {origin})"
         verify_or_record(source.name, path, resources, origin,
-                         validate=lambda file: check_archive(file, read_data=True, name=named))
+                         validate=lambda file: check_archive(file, read_data=True, name=named, file_name=source.name))
     except ChecksumMismatch as error:
         if not error.first_use:
             raise

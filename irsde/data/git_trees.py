@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import os
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -19,6 +19,8 @@ from tqdm import tqdm
 from irsde.data.download import DownloadPolicy, download, on_mirrors
 from irsde.data.lock import ChecksumMismatch
 from irsde.data.records import GitTreeSource
+from irsde.documents import DocumentError, read_json_object
+from irsde.fileio import is_lock_file
 
 LISTING_NAME = ".listing.json"
 
@@ -37,23 +39,40 @@ def git_tree_id(entries: list[tuple[str, str, str]]) -> str:
     return hashlib.sha1(b"tree %d\x00" % len(body) + body).hexdigest()
 
 
-def _listing_entries(listing: dict, source: GitTreeSource) -> list[dict]:
+def _listing_entries(listing: dict, source: GitTreeSource, origin: str) -> list[dict]:
+    """The file entries of a tree listing (``origin`` names it in errors), checked against the
+    pinned tree id; :class:`ChecksumMismatch` for a listing of another tree or of another shape."""
     if listing.get("truncated"):
-        raise ValueError(f"{source.listing_url}: the tree listing is truncated")
+        raise ValueError(f"{origin}: the tree listing is truncated")
     entries = listing.get("tree", [])
+    fields = ("path", "mode", "sha", "type")
+    if not isinstance(entries, list) or not all(isinstance(entry, dict) and all(
+            isinstance(entry.get(name), str) for name in fields) for entry in entries):
+        raise ChecksumMismatch(f"{origin}: not a git tree listing (expected 'tree': a list of entries with "
+                               f"{', '.join(fields)})")
     nested = [entry["path"] for entry in entries if entry.get("type") != "blob"]
     if nested:
-        raise ValueError(f"{source.listing_url}: nested folders are not supported ({nested[:3]})")
+        raise ValueError(f"{origin}: nested folders are not supported ({nested[:3]})")
     found = git_tree_id([(entry["mode"], entry["path"], entry["sha"]) for entry in entries])
     if found != source.tree_id:
-        raise ChecksumMismatch(f"{source.listing_url}: listing has tree id {found}, expected {source.tree_id}")
+        raise ChecksumMismatch(f"{origin}: listing has tree id {found}, expected {source.tree_id}")
     return entries
+
+
+def read_listing(path: Path, source: GitTreeSource) -> list[dict]:
+    """The entries of a saved ``.listing.json``; :class:`ChecksumMismatch` naming the file when it
+    is truncated, not a listing or of another tree (the next fetch downloads it again)."""
+    try:
+        listing = read_json_object(path, "git-tree listing", "it is downloaded again by `irsde data fetch`")
+    except DocumentError as error:
+        raise ChecksumMismatch(str(error)) from None
+    return _listing_entries(listing, source, str(path))
 
 
 def _folder_files(folder: Path, listed: Iterable[str] = ()) -> list[Path]:
     """The files of a local copy that belong to the source: not our listing, partial or rejected
     downloads, nor hidden files the listing does not name (a workflow manager's marker such as
-    ``.snakemake_timestamp``)."""
+    ``.snakemake_timestamp``, a download's lock file)."""
     listed = set(listed)
     return sorted(
         path for path in folder.iterdir()
@@ -72,7 +91,7 @@ def verify_git_folder(source: GitTreeSource, folder: str | os.PathLike) -> str:
     modes = {}
     problems = []
     if listing_path.is_file():
-        entries = _listing_entries(json.loads(listing_path.read_text()), source)
+        entries = read_listing(listing_path, source)
         modes = {entry["path"]: entry["mode"] for entry in entries}
         for entry in entries:
             path = folder / entry["path"]
@@ -104,8 +123,8 @@ def fetch_git_tree(source: GitTreeSource, folder: Path, policy: DownloadPolicy, 
     try:
         _download_git_files(source, folder, policy, mirrors)
     except BaseException:
-        if not any(folder.iterdir()):
-            folder.rmdir()
+        if all(is_lock_file(path) for path in folder.iterdir()):  # nothing of the tree arrived
+            shutil.rmtree(folder, ignore_errors=True)
         raise
     verify_git_folder(source, folder)
 
@@ -113,16 +132,15 @@ def fetch_git_tree(source: GitTreeSource, folder: Path, policy: DownloadPolicy, 
 def _download_git_files(source: GitTreeSource, folder: Path, policy: DownloadPolicy, mirrors: list[str]) -> None:
     def check_listing(part: Path, url: str) -> None:
         try:
-            _listing_entries(json.loads(part.read_text()), source)
-        except (ValueError, KeyError, TypeError) as error:
-            if isinstance(error, ChecksumMismatch):
-                raise
-            raise ChecksumMismatch(f"{url}: not a git tree listing ({error})") from None
+            listing = read_json_object(part, f"git-tree listing from {url}", "it was refused")
+        except DocumentError as error:
+            raise ChecksumMismatch(str(error)) from None
+        _listing_entries(listing, source, url)
 
     quiet = dataclasses.replace(policy, progress=False)
     download([*on_mirrors(mirrors, source.name, LISTING_NAME), source.listing_url], folder / LISTING_NAME,
              check_listing, quiet)
-    entries = json.loads((folder / LISTING_NAME).read_text())["tree"]
+    entries = read_listing(folder / LISTING_NAME, source)
     for entry in tqdm(entries, desc=source.name, unit="file", disable=not policy.progress):
         path = folder / entry["path"]
         if path.is_file() and git_blob_id(path.read_bytes()) == entry["sha"]:

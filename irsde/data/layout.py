@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from irsde.documents import read_json_object
 from irsde.images import list_images
 
 log = logging.getLogger(__name__)
@@ -42,10 +43,7 @@ def read_marker(root: str | os.PathLike, name: str) -> dict | None:
     path = marker_path(root, name)
     if not path.is_file():
         return None
-    try:
-        return json.loads(path.read_text())
-    except ValueError as error:
-        raise ValueError(f"completion marker {path} is not valid JSON: {error}") from error
+    return read_json_object(path, "completion marker", f"prepare {name} again with --force")
 
 
 def sha256_file(path: str | os.PathLike) -> str:

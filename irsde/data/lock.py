@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from irsde.fileio import atomic_write_text
+from irsde.fileio import atomic_write_text, waiting_lock
 
 PINNED_LOCK = Path(__file__).with_name("checksums.lock.json")
 USER_LOCK_NAME = "checksums.lock.json"
@@ -94,20 +94,23 @@ class LockFile:
         return cls(path, dict(entries))
 
     def record(self, key: str, entry: dict) -> None:
-        """Add or replace ``key`` and write the file atomically."""
-        self.entries[key] = dict(entry)
-        self._write()
+        """Add or replace ``key`` and write the file atomically (:meth:`_update`)."""
+        self._update(lambda entries: entries.__setitem__(key, dict(entry)))
 
     def forget(self, key: str) -> bool:
         """Remove ``key`` (written atomically); False when it was not there."""
-        if self.entries.pop(key, None) is None:
-            return False
-        self._write()
-        return True
+        return self._update(lambda entries: entries.pop(key, None) is not None)
 
-    def _write(self) -> None:
-        text = json.dumps({"version": 1, "files": self.entries}, indent=2, sort_keys=True) + "\n"
-        atomic_write_text(self.path, text)
+    def _update(self, change) -> bool:
+        """Apply ``change`` to the entries on disk and write them, one process at a time: a
+        concurrent fetch's entry, recorded since this lock was loaded, is kept."""
+        with waiting_lock(self.path, "updating the checksum lock"):
+            self.entries = LockFile.load(self.path).entries
+            changed = change(self.entries)
+            if changed is not False:
+                text = json.dumps({"version": 1, "files": self.entries}, indent=2, sort_keys=True) + "\n"
+                atomic_write_text(self.path, text)
+            return changed is not False
 
 
 def _check_entry(path: Path, key: str, entry) -> None:

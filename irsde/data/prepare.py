@@ -313,7 +313,8 @@ def build_split(dataset: Dataset, split: Split, trees: Mapping[str, Path], out_d
         looked = ", ".join(str(trees[source]) for source in split.sources)
         message = f"{label}: expected {split.pairs} pairs, found {len(pairs)} (GT pattern {split.gt!r} in {looked})"
         if strict_counts and split.pairs_confirmed:
-            raise ValueError(message + "; a truncated or different archive? (strict_counts=False accepts it)")
+            raise ValueError(message + "; a truncated or different archive? (`irsde data prepare --allow-count-mismatch` "
+                                       "accepts it)")
         log.warning(message)
         warnings.append(message)
     synthesise = _Synthesiser(split.synthesis, trees) if split.synthesis else None

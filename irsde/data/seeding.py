@@ -12,6 +12,9 @@ import hashlib
 
 import numpy as np
 
+MAX_SEED = 2**63 - 1
+"""Largest seed irsde takes (configs and options): torch's generators take no more than 64 bits."""
+
 
 def _key_to_int(key: int | str) -> int:
     if isinstance(key, (bool, np.bool_)):

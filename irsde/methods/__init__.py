@@ -21,8 +21,8 @@ import importlib
 import importlib.metadata
 from collections.abc import Iterable, Mapping
 
-from irsde.methods.base import (RELEASED_WEIGHTS, THIS_RUN, USER_OUTPUTS, Method, RowFacts, SamplerRow, Shard,
-                                check_method_class)
+from irsde.methods.base import (RELEASED_WEIGHTS, THIS_RUN, USER_OUTPUTS, Method, MethodOutputError, RowFacts,
+                                SamplerRow, Shard, check_method_class, restore_batch)
 from irsde.methods.denoising_sde import DenoisingSDEMethod
 from irsde.methods.ir_sde import IRSDEMethod
 from irsde.methods.released import DnCNNMethod, FFDNetMethod, PReNetMethod
@@ -107,7 +107,7 @@ def released_row_facts() -> dict[str, RowFacts]:
 
 
 __all__ = [
-    "ENTRY_POINT_GROUP", "INPUT", "METHODS", "Method", "RELEASED_WEIGHTS", "RowFacts", "SamplerRow", "Shard",
-    "THIS_RUN", "USER_OUTPUTS",
-    "build_method", "check_method_class", "method_class", "released_row_facts", "row_facts",
+    "ENTRY_POINT_GROUP", "INPUT", "METHODS", "Method", "MethodOutputError", "RELEASED_WEIGHTS", "RowFacts", "SamplerRow",
+    "Shard", "THIS_RUN", "USER_OUTPUTS",
+    "build_method", "check_method_class", "method_class", "released_row_facts", "restore_batch", "row_facts",
 ]

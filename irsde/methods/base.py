@@ -24,7 +24,9 @@ and implements
 
 * ``build_net()``: its network, freshly initialised (the engine seeds torch first);
 * ``restore(net, lq, generator)``: the restored batch (not clamped), all randomness drawn from
-  ``generator``; called without gradients by validation and by :mod:`irsde.restoration`;
+  ``generator``; called without gradients by validation and by :mod:`irsde.restoration`, always
+  through :func:`restore_batch`, which refuses an output that cannot be the restoration of
+  ``lq`` (not a tensor, another count or size of images, an integer dtype) and names the method;
 * if trainable, ``from_config(config)``: the method configured from a resolved training config
   (:mod:`irsde.train.config`), and ``loss(net, gt, lq, generator, shard)``: the scalar training
   loss of this process's part ``shard`` (a :class:`Shard`) of the global batch (``gt``/``lq``
@@ -228,3 +230,41 @@ def unet_network_from_weights(state_dict: Mapping[str, Tensor], method_id: str, 
         raise ValueError(f"method {method_id!r}: the file holds {owner} U-Net weights; "
                          f"restore it with --method {'irsde' if architecture['conditional'] else 'denoising_sde'}")
     return {name: value for name, value in architecture.items() if name not in UNET_FLAGS}
+
+
+class MethodOutputError(RuntimeError):
+    """A method's ``restore`` failed or returned something that cannot be the restoration of its
+    input batch; the message names the method's class and the shapes."""
+
+
+def method_name(method: Method) -> str:
+    """How errors name a method: its id and its class, e.g. ``'tiny_cnn' (examples.tiny_cnn.TinyCNN)``."""
+    cls = type(method)
+    return f"{getattr(method, 'id', '?')!r} ({cls.__module__}.{cls.__qualname__})"
+
+
+def restore_batch(method: Method, net: nn.Module, lq: Tensor, generator: torch.Generator) -> Tensor:
+    """``method.restore(net, lq, generator)``, checked before anyone uses it: one float image per
+    input image, each of its input's size (the output's shape is ``lq``'s). Raises
+    :class:`MethodOutputError` naming the method's class, what it returned and ``lq``'s shape, also
+    when ``restore`` itself raises (the original error is chained)."""
+    shape = tuple(lq.shape)
+    try:
+        output = method.restore(net, lq, generator)
+    except Exception as error:  # noqa: BLE001 - any failure of a (user's) method, named and chained
+        raise MethodOutputError(
+            f"method {method_name(method)} failed to restore a batch of shape {shape}: "
+            f"{type(error).__name__}: {error}") from error
+    if not isinstance(output, Tensor):
+        raise MethodOutputError(
+            f"method {method_name(method)} returned a {type(output).__name__} from restore, not a tensor: it must "
+            f"return a float tensor of its input's shape {shape}")
+    if tuple(output.shape) != shape:
+        raise MethodOutputError(
+            f"method {method_name(method)} returned shape {tuple(output.shape)} for an input batch of shape "
+            f"{shape}: restore must return one image per input image, each of its input's size")
+    if not output.is_floating_point():
+        raise MethodOutputError(
+            f"method {method_name(method)} returned a {output.dtype} tensor of shape {shape}: restore must return "
+            f"float values (1.0 is white; not 8-bit 0-255 values, which would be clamped to white)")
+    return output

@@ -105,12 +105,7 @@ class FFDNetMethod(ReleasedWeightsMethod):
 
     def __init__(self, architecture: Mapping, options: Mapping):
         super().__init__(architecture, options)
-        if options.get("noise_sigma") is None:
-            raise ValueError(
-                "method 'ffdnet' needs option noise_sigma, the noise level of its inputs: the test split "
-                "records none, so give it (e.g. `--option noise_sigma=25`, or method_options.ffdnet.noise_sigma)"
-            )
-        self.sigma = lambda_from_max_sigma(options["noise_sigma"])
+        self.sigma = None if options.get("noise_sigma") is None else lambda_from_max_sigma(options["noise_sigma"])
 
     @classmethod
     def layout(cls, state_dict):
@@ -120,4 +115,9 @@ class FFDNetMethod(ReleasedWeightsMethod):
         return FFDNet(**self.architecture)
 
     def forward(self, net: nn.Module, lq: Tensor) -> Tensor:
+        if self.sigma is None:
+            raise ValueError(
+                "method 'ffdnet' needs option noise_sigma, the noise level of its inputs: the test split "
+                "records none, so give it (e.g. `--option noise_sigma=25`, or method_options.ffdnet.noise_sigma)"
+            )
         return net(lq, self.sigma)

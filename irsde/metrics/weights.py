@@ -9,9 +9,12 @@ Both libraries fetch their weights through torch.hub into ``$TORCH_HOME/hub/chec
 - FID (``pytorch-fid`` 0.3.0) loads the TensorFlow Inception port ``pt_inception-2015-12-05-6726825d.pth``.
 
 Before a metric network is built, :func:`ensure_weight_file` makes sure the file is there: if
-it is missing it tries to download it (the same URL the library would use); if that is
-impossible it raises :class:`PerceptualWeightsMissing` naming the file, the folder and the URL.
-A metric is therefore never computed with randomly initialised weights.
+it is missing it tries to download it, from the mirrors first (``<mirror>/<file name>``, the
+``mirror`` config key or ``$IRSDE_MIRROR``, as for the datasets), then from the URL the library
+would use; if that is impossible it raises :class:`PerceptualWeightsMissing` naming the file,
+the folder and the URL. A metric is therefore never computed with randomly initialised weights.
+:func:`weights_for` lists the files a set of metrics needs (what the pipeline's ``fetch`` target
+downloads on a cluster's login node).
 """
 
 from __future__ import annotations
@@ -19,8 +22,11 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from irsde.data.download import mirror_bases, on_mirrors
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +82,20 @@ FID_INCEPTION_WEIGHTS = WeightFile(
     used_by="FID (pytorch-fid Inception-v3)",
 )
 WEIGHT_FILES = (ALEXNET_WEIGHTS, FID_INCEPTION_WEIGHTS)
+METRIC_WEIGHTS = {"lpips": ALEXNET_WEIGHTS, "fid": FID_INCEPTION_WEIGHTS}
+
+
+def weights_for(metrics: Iterable[str]) -> list[WeightFile]:
+    """The pretrained files the metrics named in ``metrics`` need (LPIPS and FID; none for PSNR/SSIM)."""
+    return [METRIC_WEIGHTS[name] for name in metrics if name in METRIC_WEIGHTS]
+
+
+def weight_file(filename: str) -> WeightFile:
+    """The metric weight file called ``filename``."""
+    for weight in WEIGHT_FILES:
+        if weight.filename == filename:
+            return weight
+    raise KeyError(f"{filename} is no metric weight file; known: {', '.join(w.filename for w in WEIGHT_FILES)}")
 
 
 def checkpoints_dir() -> Path:
@@ -85,11 +105,13 @@ def checkpoints_dir() -> Path:
     return (Path(torch.hub.get_dir()) / "checkpoints").absolute()
 
 
-def ensure_weight_file(weight: WeightFile, download: bool = True) -> Path:
-    """Path of ``weight`` in :func:`checkpoints_dir`, downloading it first when missing.
+def ensure_weight_file(weight: WeightFile, download: bool = True,
+                       mirrors: str | list[str] | None = None) -> Path:
+    """Path of ``weight`` in :func:`checkpoints_dir`, downloading it first when missing (from
+    ``mirrors``, default ``$IRSDE_MIRROR``, then its own URL).
 
     Raises :class:`PerceptualWeightsMissing` when the file is absent and ``download`` is False
-    or the download fails (no network, HTTP error, checksum mismatch).
+    or every download fails (no network, HTTP error, checksum mismatch).
     """
     folder = checkpoints_dir()
     path = folder / weight.filename
@@ -97,23 +119,25 @@ def ensure_weight_file(weight: WeightFile, download: bool = True) -> Path:
         return path
     if not download:
         raise PerceptualWeightsMissing(weight, folder, "file not found, downloads disabled")
-    logger.info("downloading %s for %s to %s", weight.url, weight.used_by, path)
-    _download(weight, path)
+    _download(weight, path, [*on_mirrors(mirror_bases(mirrors), weight.filename), weight.url])
     return path
 
 
-def _download(weight: WeightFile, path: Path) -> None:
+def _download(weight: WeightFile, path: Path, urls: list[str]) -> None:
     import torch.hub
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        # Writes to a temporary file next to ``path`` and renames it only when complete and,
-        # with a hash prefix, verified.
-        torch.hub.download_url_to_file(weight.url, os.fspath(path), hash_prefix=weight.sha256_prefix, progress=True)
-    except (OSError, RuntimeError, ValueError) as error:  # URLError/HTTPError are OSErrors
-        raise PerceptualWeightsMissing(
-            weight, path.parent, f"file not found and download failed: {error}"
-        ) from error
+    failures = []
+    for url in urls:
+        logger.info("downloading %s for %s to %s", url, weight.used_by, path)
+        try:
+            # Writes to a temporary file next to ``path`` and renames it only when complete and,
+            # with a hash prefix, verified.
+            torch.hub.download_url_to_file(url, os.fspath(path), hash_prefix=weight.sha256_prefix, progress=True)
+            return
+        except (OSError, RuntimeError, ValueError) as error:  # URLError/HTTPError are OSErrors
+            failures.append(f"{url}: {error}")
+    raise PerceptualWeightsMissing(weight, path.parent, "file not found and download failed: " + "; ".join(failures))
 
 
 def lpips_linear_weights(version: str = "0.1", net: str = "alex") -> Path:

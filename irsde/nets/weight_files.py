@@ -96,7 +96,7 @@ def read_state_dict(path: str | Path, key: str | None = None) -> dict[str, torch
     (:class:`irsde.finite.NonFiniteError`).
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"checkpoint not found: {path}. {PUBLISHED_WEIGHTS_HINT}")
     payload = training_state_weights(load_torch_file(path, "checkpoint"))
     state_dict = _strip_key_prefixes(_unwrap_state_dict(payload, path, key))
@@ -194,10 +194,18 @@ def describe_mismatch(expected: Mapping[str, torch.Tensor], found: Mapping[str, 
         for name in expected
         if name in found and found[name].shape != expected[name].shape
     ]
+    # Loading copies values into the network's dtype: integers, booleans or complex numbers where the
+    # network holds real weights would be cast silently (complex ones losing their imaginary part).
+    dtypes = [
+        f"{name}: file {found[name].dtype} vs network {expected[name].dtype}"
+        for name in expected
+        if name in found and expected[name].is_floating_point() and not found[name].is_floating_point()
+    ]
     sections = [
         _listing("missing keys", missing),
         _listing("unexpected keys", unexpected),
         _listing("shape mismatches", shapes),
+        _listing("values that are not real numbers", dtypes),
     ]
     return "\n".join(section for section in sections if section)
 

@@ -45,6 +45,7 @@ from irsde.train.config import load_config
 from irsde.train.records import read_run_record
 
 STATE_FORMAT_VERSION = 1
+NO_RESUME_ADVICE = "put a good copy back, or train into another output_dir"
 
 
 @dataclass(frozen=True)
@@ -132,20 +133,54 @@ def save_checkpoint(
     atomic_torch_save(state, layout.state)
 
 
-def load_training_state(layout: RunLayout) -> dict | None:
-    """The saved training state of the run in ``layout`` (None when it has no checkpoint yet)."""
+def load_training_state(layout: RunLayout, required: tuple[str, ...] = ()) -> dict | None:
+    """The saved training state of the run in ``layout`` (None when it has no checkpoint yet);
+    a RuntimeError naming the file when it is damaged or lacks one of the ``required`` keys."""
     if not layout.state.is_file():
         return None
     try:
         state = load_torch_file(layout.state, "training state")
     except TorchFileError as error:  # a corrupt file: say which, never start over silently
-        raise RuntimeError(f"{error}; or move it away to start the run over") from None
+        raise RuntimeError(f"{error}; or {NO_RESUME_ADVICE}") from None
     version = state.get("format_version") if isinstance(state, Mapping) else None
     if version != STATE_FORMAT_VERSION:
         raise RuntimeError(
             f"{layout.state} has training-state format {version!r}, this version reads {STATE_FORMAT_VERSION}"
         )
+    missing = [key for key in ("iteration", "net", *required) if key not in state]
+    if missing:
+        raise RuntimeError(
+            f"training state {layout.state} lacks {', '.join(missing)}: it cannot be resumed; {NO_RESUME_ADVICE}"
+        )
     return state
+
+
+def checkpoint_iterations(layout: RunLayout) -> list[int]:
+    """The iterations whose weight files ``weights/{net,ema}_<iteration>.pth`` the run folder holds."""
+    found = {path.stem.split("_", 1)[1] for path in layout.weights_dir.glob("*_*.pth")}
+    return sorted(int(name) for name in found if name.isdigit())
+
+
+def refuse_run_without_state(layout: RunLayout) -> None:
+    """A folder without a training state is trained from iteration 0, unless it holds what a
+    finished run or one past its first checkpoint left (its ``run.json`` says finished, or
+    weights of several iterations): that is refused, naming what is there, since training again
+    would overwrite its weights and logs (and a kill part-way would leave old and new weights
+    mixed). A run killed before or during its first checkpoint starts over."""
+    record = read_run_record(layout.run_record)
+    iterations = checkpoint_iterations(layout)
+    if not record.get("finished") and len(iterations) < 2:
+        return
+    held = [f"{layout.run_record.name}: {'finished' if record.get('finished') else 'stopped'} at iteration "
+            f"{record.get('iteration', '?')}"] if record else []
+    if iterations:
+        held.append(f"weights of iteration(s) {', '.join(map(str, iterations[-5:]))} in {layout.weights_dir.name}/")
+    raise RuntimeError(
+        f"{layout.root} holds a {'finished ' if record.get('finished') else ''}training run ({'; '.join(held)}) but no "
+        f"{layout.state.name}, so it cannot be resumed, and training into it again would overwrite its weights and "
+        f"logs: to train it further, put {layout.state.name} back; to train anew, choose another output_dir "
+        f"(or move {layout.root} away)"
+    )
 
 
 @dataclass(frozen=True)
@@ -167,7 +202,13 @@ class FinishedRun:
         config = load_config(layout.config)
         record = read_run_record(layout.run_record)
         weights = layout.weights("ema", "latest")
-        if not record.get("finished") or not weights.is_file():
+        if record.get("finished") and not weights.is_file():
+            raise FileNotFoundError(
+                f"run {layout.root} finished training (iteration {record.get('iteration')}) but its final EMA weights "
+                f"{weights} are missing: copy them back (a pipeline run keeps a copy in final/net_ema.pth), or "
+                f"train again into another output_dir"
+            )
+        if not record.get("finished"):
             raise RuntimeError(
                 f"run {layout.root} has not finished training ({layout.run_record.name}: iteration "
                 f"{record.get('iteration', 0)} of {config['train']['iterations']}); finish it first with "

@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from irsde import schema
+from irsde.documents import load_yaml, read_yaml_file
 from irsde.nets import ArchitectureTooLarge, check_architecture
 
 SCHEMA_FILE = Path(__file__).with_name("config.schema.yaml")
@@ -74,10 +75,7 @@ def parse_override(text_: str) -> tuple[str, Any]:
     key = key.strip()
     if not sep or not key:
         raise ValueError(f"override {text_!r} is not of the form key.sub=value")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError as error:
-        raise ValueError(f"override for config key '{key}': cannot parse {raw!r}: {error}") from error
+    value = load_yaml(raw, f"override for config key '{key}' ({raw!r})") if raw.strip() else None
     return key, value
 
 
@@ -110,19 +108,9 @@ def _check_override_key(key: str) -> None:
 
 
 def read_config_file(path_: str | os.PathLike) -> dict:
-    """Parse a YAML config file into a mapping (not yet validated)."""
-    path_ = Path(path_)
-    if not path_.is_file():
-        raise FileNotFoundError(f"config file not found: {path_}")
-    try:
-        loaded = yaml.safe_load(path_.read_text())
-    except yaml.YAMLError as error:
-        raise ValueError(f"config file {path_}: invalid YAML: {error}") from error
-    if loaded is None:
-        loaded = {}
-    if not isinstance(loaded, Mapping):
-        raise ValueError(f"config file {path_}: the top level must be a mapping, got {type(loaded).__name__}")
-    return dict(loaded)
+    """Parse a YAML config file into a mapping (not yet validated) with the project's one YAML
+    loader (:func:`irsde.documents.read_yaml_file`: duplicate keys and alias bombs refused)."""
+    return dict(read_yaml_file(path_, "config file"))
 
 
 def load_config(source: str | os.PathLike | Mapping, overrides: Sequence[str] = ()) -> dict:

@@ -39,7 +39,7 @@ from irsde.diagnostics import TIMESTEP_COLUMNS
 from irsde.train import distributed
 from irsde.train.batches import BatchPlan, iterate_batches
 from irsde.fileio import atomic_write_text, exclusive_folder, remove_stale_parts
-from irsde.train.checkpoint import RunLayout, load_training_state, save_checkpoint
+from irsde.train.checkpoint import RunLayout, load_training_state, refuse_run_without_state, save_checkpoint
 from irsde.train.config import RESUMABLE_CHANGES, config_differences, dump_config, validate_config
 from irsde.train.distributed import DistributedContext, rank_shard
 from irsde.train.ema import build_ema, ema_state_dict
@@ -59,6 +59,8 @@ logger = logging.getLogger(__name__)
 
 RESUME_MODES = ("auto", "never")
 TRAIN_GENERATOR = "train"
+STATE_KEYS = ("config", "ema", "optimizer", "scheduler", "rng", "log_window", "wall_time")
+"""What resuming reads from a training state besides its weights and iteration (:meth:`TrainingRun._checkpoint`)."""
 
 
 class NonFiniteLossError(RuntimeError):
@@ -203,8 +205,9 @@ class TrainingRun:
         self.iteration = int(state["iteration"])
 
     def _resume_state(self, resume: str) -> dict | None:
-        state = load_training_state(self.layout)
+        state = load_training_state(self.layout, STATE_KEYS)
         if state is None:
+            refuse_run_without_state(self.layout)
             return None
         if resume == "never":
             raise RuntimeError(

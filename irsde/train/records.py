@@ -31,6 +31,7 @@ from pathlib import Path
 
 import torch
 
+from irsde.documents import read_json_object
 from irsde.fileio import atomic_write_text
 
 TRAIN_LOG_COLUMNS = ("iteration", "loss", "lr", "wall_time")
@@ -124,10 +125,7 @@ def read_run_record(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.is_file():
         return {}
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise RuntimeError(f"{path}: not a valid run record: {error}") from error
+    return read_json_object(path, "run record", "put a good copy back, or move it away (a run resumes from training_state.pt without it)")
 
 
 def start_session(

@@ -18,7 +18,8 @@ from torch import nn
 from irsde.data import PairedTestDataset
 from irsde.images import to_uint8
 from irsde.metrics import get_protocol, psnr, ssim
-from irsde.methods import Method
+from irsde.restoration import check_whole_image_size
+from irsde.methods import Method, restore_batch
 
 VALIDATION_METRICS = {"psnr": psnr, "ssim": ssim}
 
@@ -47,6 +48,9 @@ class Validator:
         self.lq = [center_crop(item["lq"], crop_size) for item in items]
         self.gt_float = [center_crop(item["gt"], crop_size) for item in items]
         self.gt = [to_uint8(gt) for gt in self.gt_float]
+        for name, lq in zip(self.names, self.lq):
+            check_whole_image_size(*lq.shape[-2:], f"validation image {split_dir}/LQ/{name}",
+                                   "set config key 'data.val_crop_size' (e.g. 256) to validate on its centre")
         self.protocol = get_protocol(protocol)
         self.seed = seed
         self._check_metrics_apply(split_dir)
@@ -83,7 +87,7 @@ class Validator:
         try:
             with torch.no_grad():
                 for name, lq, gt in zip(self.names, self.lq, self.gt):
-                    restored = to_uint8(method.restore(net, lq[None].to(device), generator)[0])
+                    restored = to_uint8(restore_batch(method, net, lq[None].to(device), generator)[0])
                     for metric, function in VALIDATION_METRICS.items():
                         value = float(function(restored, gt, **self._metric_arguments()))
                         per_metric[metric].append(value)

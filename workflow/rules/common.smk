@@ -9,12 +9,16 @@ from irsde import pipeline_config
 from irsde.checkpoints import CHECKPOINTS
 from irsde.data import ALL_DATASETS, DATASETS, SYNTHETIC, source_owners
 from irsde.metrics.protocols import PROTOCOLS
+from irsde.metrics.weights import WEIGHT_FILES, checkpoints_dir, weights_for
 from irsde.methods import INPUT
 
 # Committed inputs live in the repository, wherever the workflow runs (`snakemake -d DIR`).
 REPOSITORY = Path(workflow.basedir)
 PUBLISHED_CSV = str(REPOSITORY / "results" / "published" / "published_results.csv")
 SCHEMA = REPOSITORY / "workflow" / "schemas" / "config.schema.yaml"
+# Snakemake reads the config files with its own YAML loader: read them again with irsde's first,
+# so that a key given twice or an alias bomb fails naming the file and line.
+pipeline_config.check_config_files([*workflow.overwrite_configfiles, *workflow.configfiles])
 # Every check runs now, before any job: an error names the key at fault and the valid choices.
 config.update(pipeline_config.validate_pipeline_config(config, SCHEMA, PUBLISHED_CSV))
 pipeline_config.check_user_outputs(config)  # each folder of user outputs against its test images
@@ -25,7 +29,9 @@ PATHS = config["paths"]
 NAME = config["name"]
 # The irsde CLI of the Python running Snakemake (works without an activated virtualenv).
 IRSDE = f"{shlex.quote(sys.executable)} -m irsde"
-TARGET_RULES = ("tables", "curves", "figures", "regress", "all")
+TARGET_RULES = ("tables", "curves", "figures", "regress", "all", "fetch")
+# Where LPIPS and FID find their pretrained weights: torch.hub's folder ($TORCH_HOME/hub/checkpoints).
+METRIC_WEIGHTS_DIR = str(checkpoints_dir())
 
 
 def alternatives_regex(names):
@@ -56,6 +62,11 @@ def train_config(benchmark, method):
     """The training config of one table run (irsde.pipeline_config.run_config)."""
     test, train = split_dir(benchmark, "test"), split_dir(benchmark, "train")
     return pipeline_config.run_config(config, benchmark, method, train, test, run_dir(benchmark, method))
+
+
+def training_ranks(wildcards, resources):
+    """Processes of a training job: one per GPU the job is given (resources, set in the profile)."""
+    return pipeline_config.training_ranks(resources.get("gpu"), resources.get("gres"))
 
 
 def curve_train_config(variant, seed):
@@ -90,9 +101,41 @@ def prepare_inputs(dataset):
     return [f"{PATHS['resources']}/{source.name}" for source in ALL_DATASETS[dataset].sources]
 
 
+def used_benchmarks():
+    """The enabled benchmarks and the benchmark of the training curves."""
+    curves = [config["curves"]["benchmark"]] if "curves" in config else []
+    return sorted({*enabled_benchmarks(), *curves})
+
+
+def dataset_sources():
+    """The archives and git-tree folders in resources/ that the config's datasets are prepared from."""
+    datasets = {pipeline_config.dataset_of(config, b, split) for b in used_benchmarks() for split in ("train", "test")}
+    return sorted({source for dataset in datasets for source in prepare_inputs(dataset)})
+
+
+def metric_weight_files():
+    """The pretrained files of the configured metrics (LPIPS, FID) in torch.hub's folder."""
+    return [f"{METRIC_WEIGHTS_DIR}/{weight.filename}" for weight in weights_for(config["metrics"])]
+
+
+def scoring_weights():
+    """Inputs of the scoring jobs: the metric weights, when a missing one must stop the run
+    (`allow_missing_weights: false`), so that a local rule fetches them first (on a cluster, on
+    the login node); otherwise a scoring job records a metric it cannot compute as unavailable."""
+    return [] if config.get("allow_missing_weights", True) else metric_weight_files()
+
+
 def released_weights(row):
     """The file of a released checkpoint in resources/ (fetched by rule fetch_checkpoint)."""
     return f"{PATHS['resources']}/{CHECKPOINTS[row].resources_path}"
+
+
+def fetch_outputs():
+    """Everything the config downloads, for the `fetch` target (run it on a cluster's login
+    node, then no compute job needs the internet): the datasets' sources, the metric weights and
+    the released checkpoints of the enabled benchmarks."""
+    released = {row for b in enabled_benchmarks() for row in pipeline_config.released_rows(config, b)}
+    return [*dataset_sources(), *metric_weight_files(), *(released_weights(row) for row in sorted(released))]
 
 
 def run_dir(benchmark, row):

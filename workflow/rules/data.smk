@@ -1,6 +1,8 @@
 # Datasets: every one is built by `irsde data prepare` (a synthetic stand-in from its recipe, a
 # registered dataset from its sources); sources are fetched (local rules, verified against
-# checksum locks) into resources/ first, and so are released checkpoints.
+# checksum locks) into resources/ first, and so are released checkpoints and the LPIPS/FID
+# weights. Every download is a local rule: on a cluster it runs on the login node (`snakemake
+# fetch` runs them all), never in a compute job.
 
 
 rule fetch_archive:
@@ -57,6 +59,22 @@ rule prepare_dataset:
     shell:
         "{params.irsde} data prepare {params.dataset} --root {params.root} --resources {params.resources}"
         " {params.options} --offline --force > {log} 2>&1"
+
+
+rule fetch_metric_weights:
+    # LPIPS/FID weights into torch.hub's folder, from the mirrors first, then their publisher.
+    output:
+        f"{METRIC_WEIGHTS_DIR}/{{weight}}",
+    wildcard_constraints:
+        weight=alternatives_regex(weight.filename for weight in WEIGHT_FILES),
+    localrule: True
+    params:
+        offline=config.get("offline", False),
+        mirror=config.get("mirror"),
+    log:
+        f"{PATHS['logs']}/{NAME}/data/fetch-{{weight}}.log",
+    script:
+        "../scripts/fetch_metric_weights.py"
 
 
 rule fetch_checkpoint:

@@ -13,6 +13,7 @@ EVALUATE_OPTIONS = " ".join(
 rule evaluate:
     input:
         restored=lambda w: restored_dir(w.benchmark, w.method, w.seed),
+        weights=scoring_weights(),
     output:
         f"{PATHS['results']}/metrics/{NAME}/{{benchmark}}/{{method}}/seed{{seed}}.csv",
     params:
@@ -20,6 +21,7 @@ rule evaluate:
         gt=lambda w: f"{split_dir(w.benchmark, 'test')}/GT",
         protocol=lambda w: config["benchmarks"][w.benchmark]["protocol"],
         options=EVALUATE_OPTIONS,
+        source=lambda w: pipeline_config.scored_source_digest(config, w.method, w.benchmark),
     log:
         f"{PATHS['logs']}/{NAME}/metrics/{{benchmark}}/{{method}}-seed{{seed}}.log",
     shell:
@@ -31,6 +33,7 @@ rule evaluate_input:
     # The degraded input itself, scored like a method: the floor every restoration should beat.
     input:
         test=lambda w: dataset_marker(w.benchmark, "test"),
+        weights=scoring_weights(),
     output:
         f"{PATHS['results']}/metrics/{NAME}/{{benchmark}}/{INPUT.id}/seed0.csv",
     params:

@@ -1,4 +1,5 @@
-# Tables, training curves, qualitative figures and the metric regression check.
+# Tables, training curves, qualitative figures and the metric regression check. Each takes
+# seconds: local rules, which a cluster run (profiles/slurm) runs on the login node, not as jobs.
 
 
 rule table:
@@ -23,6 +24,7 @@ rule table:
         deviations=lambda w: pipeline_config.paper_deviations(config, w.benchmark),
         released=lambda w: pipeline_config.released_sources(config, w.benchmark),
         omitted=lambda w: pipeline_config.omitted_released(config, w.benchmark),
+    localrule: True
     log:
         f"{PATHS['logs']}/{NAME}/table/{{benchmark}}.log",
     script:
@@ -41,6 +43,7 @@ rule protocol_table:
         published=lambda w: config["benchmarks"][w.benchmark].get("published"),
         protocols=lambda w: [config["benchmarks"][w.benchmark]["protocol"], *protocol_variants(w.benchmark)],
         rows=dict(ROWS),
+    localrule: True
     log:
         f"{PATHS['logs']}/{NAME}/table/{{benchmark}}.protocols.log",
     script:
@@ -62,6 +65,7 @@ rule theta_schedule_curves:
         labels=lambda w: curve_labels(config["curves"]["schedules"]),
         title="Validation PSNR by theta schedule",
         reference=lambda w: curve_validation_subset(),
+    localrule: True
     log:
         f"{PATHS['logs']}/{NAME}/curves/theta_schedules.log",
     script:
@@ -83,6 +87,7 @@ rule loss_comparison_curves:
         labels=lambda w: curve_labels([loss.replace("_", "-") for loss in config["curves"]["losses"]]),
         title="Validation PSNR: maximum-likelihood vs noise-matching loss",
         reference=lambda w: curve_validation_subset(),
+    localrule: True
     log:
         f"{PATHS['logs']}/{NAME}/curves/loss_comparison.log",
     script:
@@ -102,6 +107,7 @@ rule timestep_error_plot:
     params:
         title=lambda w: f"Noise-prediction error by timestep ({pipeline_config.paper_variant(config)}, "
         f"seed {config['curves']['seeds'][0]})",
+    localrule: True
     log:
         f"{PATHS['logs']}/{NAME}/curves/timestep_errors.log",
     script:
@@ -125,6 +131,7 @@ rule qualitative_figure:
         rows=dict(ROWS),
         images=config.get("figures", {}).get("images", 3),
         crop=config.get("figures", {}).get("crop", 96),
+    localrule: True
     log:
         f"{PATHS['logs']}/{NAME}/figures/qualitative_{{benchmark}}.log",
     script:
@@ -135,7 +142,7 @@ rule regress:
     input:
         metrics=lambda w: [path for b in enabled_benchmarks() for path in benchmark_metric_csvs(b)],
         # Read by the script, so that a missing reference gets our message on how to create it.
-        reference=lambda w: [p for p in [reference_csv()] if Path(p).is_file()],
+        reference=lambda w: [pipeline_config.as_input_path(p) for p in [reference_csv()] if Path(p).is_file()],
     output:
         regress_output(),
     params:
@@ -143,6 +150,7 @@ rule regress:
         current=f"{PATHS['results']}/regress/{NAME}.current.csv",
         benchmarks=lambda w: {b: benchmark_metric_csvs(b) for b in enabled_benchmarks()},
         tolerances=config["regress"]["tolerances"],
+    localrule: True
     log:
         f"{PATHS['logs']}/{NAME}/regress.log",
     script:

@@ -18,8 +18,6 @@ rule restore:
         run=lambda w: run_dir(w.benchmark, w.method),
         test_dir=lambda w: split_dir(w.benchmark, "test"),
         sampling=lambda w: shlex.join(pipeline_config.restored_with(config, w.method)[1]),
-    resources:
-        gpu=1,
     log:
         f"{PATHS['logs']}/{NAME}/restore/{{benchmark}}/{{method}}-seed{{seed}}.log",
     benchmark:
@@ -44,8 +42,6 @@ rule restore_released:
         resources=lambda w, input: Path(input.weights).parent.parent,
         test_dir=lambda w: split_dir(w.benchmark, "test"),
         options=lambda w: shlex.join(pipeline_config.released_restore_options(config, w.benchmark, w.method)),
-    resources:
-        gpu=1,
     log:
         f"{PATHS['logs']}/{NAME}/restore/{{benchmark}}/{{method}}-seed{{seed}}.log",
     benchmark:
@@ -57,16 +53,20 @@ rule restore_released:
 
 rule import_user_outputs:
     # A user's precomputed restorations (`user_outputs:`), checked against the test split and
-    # copied into the same layout, so that they are scored and drawn like any restored set.
+    # copied into the same layout, so that they are scored and drawn like any restored set. The
+    # inputs are the images themselves and `digest` their contents: a replaced image reruns it.
     input:
-        folder=lambda w: pipeline_config.user_outputs_folder(config, w.method, w.benchmark),
+        images=lambda w: pipeline_config.user_outputs_inputs(config, w.method, w.benchmark),
         test=lambda w: dataset_marker(w.benchmark, "test"),
     output:
         directory(f"{PATHS['results']}/restored/{NAME}/{{benchmark}}/{{method}}/seed{{seed}}"),
     wildcard_constraints:
         method=USER_OUTPUTS_PATTERN,
     params:
+        folder=lambda w: pipeline_config.user_outputs_folder(config, w.method, w.benchmark),
+        digest=lambda w: pipeline_config.user_outputs_digest(config, w.method, w.benchmark),
         test_dir=lambda w: split_dir(w.benchmark, "test"),
+    localrule: True
     log:
         f"{PATHS['logs']}/{NAME}/restore/{{benchmark}}/{{method}}-seed{{seed}}.log",
     script:

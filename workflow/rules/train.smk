@@ -1,6 +1,8 @@
 # Training: every configured method per benchmark, and the IR-SDE variants of the curves.
 # Checkpoints live in the run folder and are not declared outputs, so a failed or killed job
 # resumes from its last checkpoint when run again; the final files are copied to <run>/final/.
+# A job given more than one GPU (resource `gpu` or `gres`, set in the profile or with
+# --set-resources train:gpu=N) trains under torchrun, one rank per GPU, data.batch_size global.
 
 
 rule train:
@@ -15,8 +17,7 @@ rule train:
         method=TRAINED_PATTERN,
     params:
         config=lambda w: train_config(w.benchmark, w.method),
-    resources:
-        gpu=1,
+        ranks=training_ranks,
     log:
         f"{PATHS['logs']}/{NAME}/train/{{benchmark}}/{{method}}.log",
     benchmark:
@@ -36,8 +37,7 @@ rule train_curve:
         timestep_log=f"{PATHS['runs']}/{NAME}/curves/{{variant}}/seed{{seed}}/final/val_timesteps.csv",
     params:
         config=lambda w: curve_train_config(w.variant, w.seed),
-    resources:
-        gpu=1,
+        ranks=training_ranks,
     log:
         f"{PATHS['logs']}/{NAME}/train/curves/{{variant}}-seed{{seed}}.log",
     benchmark:

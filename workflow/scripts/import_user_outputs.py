@@ -6,6 +6,6 @@ from irsde.user_outputs import import_outputs
 
 log_to_file(snakemake.log[0])
 wildcards = snakemake.wildcards
-restored = import_outputs(snakemake.input.folder, snakemake.params.test_dir, snakemake.output[0],
+restored = import_outputs(snakemake.params.folder, snakemake.params.test_dir, snakemake.output[0],
                           wildcards.method, int(wildcards.seed))
 logging.info("user outputs %s of %s: %s", wildcards.method, wildcards.benchmark, restored.png_dir)
