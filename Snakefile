@@ -4,7 +4,7 @@
 #   snakemake --cores 8 tables --configfile config/paper.yaml   # the paper's datasets and model
 #   snakemake --cores 8 curves | figures | regress | all
 #   snakemake --cores 1 fetch --configfile config/paper.yaml   # only the downloads (a cluster's login node)
-#   snakemake --report results/report-embedded.html         # tables, figures and captions
+#   snakemake --report results/report-embedded.html         # per benchmark: table, figures, provenance
 #
 # Every configuration writes under its own name (results/tables/<name>/ ...) and builds a
 # synthetic stand-in under a key of its recipe, so configurations live side by side
@@ -27,6 +27,10 @@ if not workflow.overwrite_configfiles:
     configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
+# The report's landing page: what each benchmark is and how to reproduce it.
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
@@ -36,11 +40,12 @@ include: "workflow/rules/report.smk"
 
 
 rule tables:
-    # The qualitative figures come along: they only read the restorations the tables need.
+    # The qualitative figures and the report's pages come along: they only read what the tables need.
     default_target: True
     input:
         table_outputs(),
         figure_outputs(),
+        report_outputs(),
 
 
 rule curves:
@@ -58,7 +63,8 @@ rule all:
         table_outputs(),
         curve_outputs(),
         figure_outputs(),
-        regress_output(),
+        report_outputs(),
+        regress_page(),
 
 
 rule fetch:

@@ -217,7 +217,8 @@ def format_value(value, metric: str, delta: bool = False) -> str:
     return text
 
 
-def _display_rows(table: BenchmarkTable) -> tuple[list[str], list[list[str]]]:
+def display_rows(table: BenchmarkTable) -> tuple[list[str], list[list[str]]]:
+    """The header and the formatted cells (at each metric's precision) every rendering shows."""
     has_delta = {m: f"delta_{m}" in table.rows.columns for m in METRICS}
     header = ["Method", "Source"]
     for metric in METRICS:
@@ -244,7 +245,7 @@ def _display_rows(table: BenchmarkTable) -> tuple[list[str], list[list[str]]]:
 
 
 def render_markdown(table: BenchmarkTable) -> str:
-    header, body = _display_rows(table)
+    header, body = display_rows(table)
     lines = [f"**Table: {table.benchmark}.** {table.caption}", ""]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "|".join("---" for _ in header) + "|")
@@ -264,7 +265,7 @@ def _latex_escape(text: str) -> str:
 
 
 def render_latex(table: BenchmarkTable) -> str:
-    header, body = _display_rows(table)
+    header, body = display_rows(table)
     lines = [
         r"\begin{table}[t]",
         r"\centering",
@@ -299,10 +300,17 @@ def table_to_csv_frame(table: BenchmarkTable) -> pd.DataFrame:
     return frame
 
 
-def write_table(table: BenchmarkTable, csv_path: str | Path, md_path: str | Path, tex_path: str | Path) -> None:
+def write_table(table: BenchmarkTable, csv_path: str | Path, md_path: str | Path, tex_path: str | Path,
+                caption_path: str | Path | None = None) -> None:
+    """The table as CSV, Markdown and LaTeX, and its caption and footnotes as JSON
+    (:func:`irsde.table_html.write_caption`: what the CSV lacks to render the table again)."""
+    from irsde.table_html import write_caption
+
     table_to_csv_frame(table).to_csv(csv_path, index=False)
     Path(md_path).write_text(render_markdown(table))
     Path(tex_path).write_text(render_latex(table))
+    if caption_path is not None:
+        write_caption(table, caption_path)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -346,7 +354,7 @@ def plot_validation_curves(
     """Validation value vs iteration, one line per run label: the mean over the label's logs (its
     seeds) with a band of one standard deviation; ``reference`` = (label, value) draws a dashed
     horizontal line (e.g. the degraded input's PSNR). Saved to every output path."""
-    plt, sns = _pyplot()
+    plt, sns = pyplot()
     figure, axes = plt.subplots(figsize=(5.4, 3.6))
     sns.lineplot(data=curves, x="iteration", y="value", hue="run", marker="o", errorbar="sd", ax=axes)
     if reference is not None:
@@ -356,13 +364,13 @@ def plot_validation_curves(
     axes.set_xlabel("training iteration")
     axes.set_ylabel(ylabel)
     axes.legend(title=None, fontsize="small")
-    _save(figure, outputs)
+    save_figure(figure, outputs)
 
 
 def plot_timestep_errors(errors: pd.DataFrame, title: str, outputs: list[str | Path]) -> None:
     """Noise-prediction error (left) and its clean-image equivalent (right) against timestep, one
     line per validation iteration (darker = later), from a tidy ``val_timesteps.csv`` frame."""
-    plt, _ = _pyplot()
+    plt, _ = pyplot()
     figure, panels = plt.subplots(1, 2, figsize=(9.0, 3.6))
     iterations = sorted(errors["iteration"].unique())
     colours = plt.get_cmap("viridis_r")(np.linspace(0.15, 1.0, len(iterations)))
@@ -378,10 +386,11 @@ def plot_timestep_errors(errors: pd.DataFrame, title: str, outputs: list[str | P
     panels[1].set_title("sigmabar_t exp(thetabar_t dt) |eps_hat - eps|", fontsize="small")
     panels[1].legend(fontsize="x-small")
     figure.suptitle(title)
-    _save(figure, outputs)
+    save_figure(figure, outputs)
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot (headless) and seaborn, with the figures' theme set."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -392,7 +401,8 @@ def _pyplot():
     return plt, sns
 
 
-def _save(figure, outputs: list[str | Path]) -> None:
+def save_figure(figure, outputs: list[str | Path]) -> None:
+    """Lay out ``figure``, save it to every path of ``outputs`` and close it."""
     figure.tight_layout()
     for output in outputs:
         figure.savefig(output, dpi=150)

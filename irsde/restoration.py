@@ -9,7 +9,8 @@ restored only in tiles (refused before any work otherwise). One output folder pe
 
     <out>/png/<stem>.png     the clamped, rounded uint8 output: nothing else lives here (FID reads it)
     <out>/float/<stem>.npy   the unclamped float32 HxWx3 output (LPIPS-on-float protocols read it)
-    <out>/restore.json       how it was made: method, seed, sampler, batch size, tiling, sources, ...
+    <out>/restore.json       how it was made: method, seed, sampler, batch size, tiling, sources,
+                             seconds, package versions, git commit ...
                              (written last: its presence marks a complete folder)
 
 A set whose method delivers 8-bit images only (a user's precomputed outputs,
@@ -47,6 +48,7 @@ from irsde.finite import NonFiniteError, check_finite_images
 from irsde.images import image_size, read_degraded, to_tensor, write_float_image, write_png
 from irsde.methods import Method, restore_batch
 from irsde.metrics.batching import same_size_batches
+from irsde.software import git_commit, package_versions
 
 PNG_SUBDIR = "png"
 FLOAT_SUBDIR = "float"
@@ -248,6 +250,8 @@ def restore_folder(
             "tile_overlap": tile_overlap if tile else None,
             "device": str(device),
             "seconds": round(time.time() - started, 3),
+            "versions": package_versions(),
+            "git": git_commit(),
             FLOAT_OUTPUTS: True,
             **(metadata or {}),
         }

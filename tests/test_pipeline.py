@@ -1,6 +1,9 @@
 """The Snakemake workflow: dry runs of every shipped config, parse-time errors, and (slow) a
 real run of the CI config whose deliberately worse variant must fail `regress`."""
 
+import base64
+import html
+import json
 import os
 import re
 import shlex
@@ -254,15 +257,17 @@ def split_of_run(run: Path) -> Path:
 def ci_run(tmp_path_factory):
     """`all` on config/ci.yaml in a fresh folder (shared by the tests that inspect that run)."""
     workdir = tmp_path_factory.mktemp("ci-run")
-    result = snakemake("--cores", "2", "all", "--configfile", str(REPO / "config" / "ci.yaml"), workdir=workdir)
+    # 10-15 min on an idle 2-core machine; more than 15 when other jobs share the cores
+    result = snakemake("--cores", "2", "all", "--configfile", str(REPO / "config" / "ci.yaml"), workdir=workdir,
+                       timeout=2400)
     return workdir, result
 
 
 @pytest.mark.slow
 def test_every_target_runs_on_the_ci_config_and_matches_its_reference(ci_run):
     """`all` on config/ci.yaml: tables, curves, qualitative figures, regress (against the committed
-    reference), the HTML report; `irsde restore --run` reproduces the pipeline's restorations; then
-    a second run has nothing to do."""
+    reference); `irsde restore --run` reproduces the pipeline's restorations; then a second run has
+    nothing to do."""
     tmp_path, result = ci_run
     ci = str(REPO / "config" / "ci.yaml")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -292,11 +297,79 @@ def test_every_target_runs_on_the_ci_config_and_matches_its_reference(ci_run):
         assert sorted(p.name for p in pipeline.iterdir()) == sorted(p.name for p in (by_hand / "png").iterdir())
         for png in pipeline.iterdir():
             assert png.read_bytes() == (by_hand / "png" / png.name).read_bytes(), png
-    report = snakemake("--report", str(tmp_path / "report.html"), "all", "--configfile", ci, workdir=tmp_path)
-    assert report.returncode == 0, report.stderr
-    assert "theta_schedules.png" in (tmp_path / "report.html").read_text(errors="ignore")
     again = snakemake("--cores", "2", "all", "--configfile", ci, workdir=tmp_path)
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+
+
+def report_data(path: Path) -> tuple[dict, dict, str]:
+    """(results, categories, landing page HTML) of a Snakemake report, as its page's script holds them."""
+    page = path.read_text()
+
+    def variable(script, name):
+        return json.loads(re.search(rf'<script id="{script}">\s*var {name} = (.*?);\s*</script>', page, re.S).group(1))
+
+    return variable("results", "results"), variable("categories", "categories"), variable("workflow-desc", "workflow_desc")
+
+
+def visible(page: str) -> str:
+    """The text a reader sees of HTML: tags dropped, entities resolved, spaces collapsed."""
+    page = re.sub(r"<(style|script)>.*?</\1>", "", page, flags=re.S)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
+
+
+def shown(result: dict) -> str:
+    """The text a reader sees of an HTML result of the report (its data URI decoded)."""
+    return visible(base64.b64decode(result["data_uri"].split("base64,", 1)[1]).decode())
+
+
+@pytest.mark.slow
+def test_report_shows_each_benchmarks_table_caption_curves_and_provenance(ci_run):
+    """`snakemake --report` after the CI run: per benchmark the table rendered from its CSV with its
+    caption and footnotes, the qualitative figure, training curves, per-image metrics, the seed
+    spread and provenance; a landing page with the command that reproduces it; the regress
+    verdict with `all`; job params as text, no caption citing a document outside the repository."""
+    workdir, first = ci_run
+    assert first.returncode == 0, first.stdout + first.stderr
+    ci = str(REPO / "config" / "ci.yaml")
+    result = snakemake("--report", str(workdir / "report.html"), "--configfile", ci, workdir=workdir)
+    assert result.returncode == 0, result.stderr
+    results, categories, landing = report_data(workdir / "report.html")
+    assert set(categories["synthetic-rain"]) == {"1 Table", "2 Qualitative figure", "3 Training curves",
+                                                 "4 Per-image metrics", "5 Sampling seeds", "6 Provenance"}
+    (table_path,) = categories["synthetic-rain"]["1 Table"]
+    assert results[table_path]["mime_type"] == "text/html"
+    page = shown(results[table_path])
+    tables = workdir / "results" / "tables"
+    caption = json.loads((tables / "synthetic-rain.caption.json").read_text())
+    assert caption["caption"] in page and "protocol 'irsde-derain'" in page and "'sde' sampler, 100 NFE" in page
+    assert all(f"* {note}" in page for note in caption["footnotes"]) and caption["footnotes"]  # LPIPS/FID weights
+    table = pd.read_csv(tables / "synthetic-rain.csv").set_index("id")
+    for row in ("input", "irsde", "cnn_baseline"):
+        cells = f"{table.loc[row, 'method']} this run {table.loc[row, 'psnr']:.2f} {table.loc[row, 'ssim']:.4f}"
+        assert cells in page, (cells, page)
+    assert repr(table.loc["input", "psnr"]) not in page  # not the CSV's full precision
+    provenance = shown(results[categories["synthetic-rain"]["6 Provenance"][0]])
+    run = json.loads((workdir / "runs" / "ci" / "synthetic-rain" / "irsde" / "run.json").read_text())
+    assert run["git"]["commit"] in provenance and "Config digest" in provenance and "NFE" in provenance
+    assert "Restore time" in provenance and "torch 2.13.0" in provenance
+    assert "--configfile config/ci.yaml" in provenance
+    for name, kind in (("2 Qualitative figure", "image/png"), ("3 Training curves", "image/png"),
+                       ("4 Per-image metrics", "image/png"), ("5 Sampling seeds", "text/html")):
+        assert results[categories["synthetic-rain"][name][0]]["mime_type"] == kind, name
+    landing = visible(landing)
+    assert "synthetic stand-in" in landing and "snakemake --cores 8 tables --configfile config/ci.yaml" in landing
+    everything = json.dumps(results) + landing
+    assert "DESIGN" not in everything and "RowFacts(" not in everything and "shared/" not in everything
+    assert all("{'" not in r["job_properties"]["params"] and "['" not in r["job_properties"]["params"]
+               for r in results.values())
+    # `all` adds the curves and the regress verdict
+    result = snakemake("--report", str(workdir / "all.html"), "all", "--configfile", ci, workdir=workdir)
+    assert result.returncode == 0, result.stderr
+    results, categories, _ = report_data(workdir / "all.html")
+    (verdict,) = categories["Regression check"]["Other"]
+    assert "0 regressed or missing" in shown(results[verdict])
+    assert any(path.endswith("theta_schedules.png") for paths in categories["Curves: schedules and losses"].values()
+               for path in paths)
 
 
 def test_lint_reports_only_the_conda_advice_and_the_check_bites(tmp_path):
@@ -389,7 +462,8 @@ EXAMPLE_BUDGET = {
     "benchmarks": {"synthetic-rain": {"synthetic": {"train_count": 32}}},
     "sampler_steps": 10,
     "training": {"optim": {"milestones": [15]}, "data": {"val_images": 1},
-                 "train": {"iterations": 20, "checkpoint_every": 20, "val_every": 20, "log_every": 10}},
+                 "train": {"iterations": 20, "checkpoint_every": 20, "val_every": 20, "log_every": 10,
+                           "progress_every": 1e-6}},
 }
 
 
@@ -448,6 +522,23 @@ def test_the_worked_example_runs_as_its_readme_says_through_table_figure_and_reg
     assert ("columns: GT, LQ, IR-SDE (ours), CNN-baseline (our reconstruction), Tiny CNN (user example), "
             "IR-SDE (fast-sde, 10 NFE), Median filter 3x3 (user outputs)") in figure_log
     assert not (results / "tables" / "embedded").exists()  # the example is a configuration of its own
+    # a training job's log shows where it is (no terminal under Snakemake): a progress line per iteration here
+    train_log = (clone / "logs" / "example" / "train" / "synthetic-rain" / "irsde.log").read_text()
+    progress = re.findall(r"irsde\.train\.progress: iteration (\d+)/20 \([\d.]+%\), [\d.e+]+ it/s, ETA [^,]+, loss \S+",
+                          train_log)
+    assert [int(i) for i in progress] == list(range(1, 21)), train_log
+    # `tensorboard --logdir runs/` finds the three trained runs with their scalars
+    from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
+
+    multiplexer = EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(str(clone / "runs"))
+    multiplexer.Reload()
+    boards = multiplexer.Runs()
+    assert set(boards) == {"example/synthetic-rain/irsde", "example/synthetic-rain/cnn_baseline",
+                           "example/synthetic-rain/tiny_cnn"}
+    assert all({"train/loss", "train/lr", "val/psnr", "val/ssim"} <= set(run["scalars"]) for run in boards.values())
+    assert any(tag.startswith("timestep/") for tag in boards["example/synthetic-rain/irsde"]["scalars"])
+    assert boards["example/synthetic-rain/irsde"]["images"] == ["val_images/0000"]
     # trained by the same engine with IR-SDE's data, crops, optimiser, iterations and seed
     runs = clone / "runs" / "example" / "synthetic-rain"
     own, irsde = (yaml.safe_load((runs / method / "config.yaml").read_text()) for method in ("tiny_cnn", "irsde"))

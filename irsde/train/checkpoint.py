@@ -8,6 +8,8 @@ Layout of a run's ``output_dir``::
     val_log.csv                  iteration, image, metric, value   (image "mean" = mean row)
     val_timesteps.csv            iteration, t, metric, value: noise-prediction error by timestep
                                  at each validation (IR-SDE only; see irsde.diagnostics)
+    events.out.tfevents.*        TensorBoard event files, one per session (train.tensorboard;
+                                 see irsde.train.tensorboard)
     weights/net_<iter>.pth       network weights, plain state_dict (the authors' format)
     weights/ema_<iter>.pth       EMA weights, plain state_dict
     weights/net_latest.pth       copies of the newest of the two above

@@ -30,7 +30,8 @@ SCHEMA_FILE = Path(__file__).with_name("config.schema.yaml")
 # Keys whose value may change when a run is resumed: they change neither the trained weights
 # nor the meaning of the logs already written (iterations may grow to extend a finished run).
 RESUMABLE_CHANGES = frozenset(
-    {"device", "output_dir", "data.num_workers", "train.iterations", "train.checkpoint_every", "train.log_every"}
+    {"device", "output_dir", "data.num_workers", "train.iterations", "train.checkpoint_every", "train.log_every",
+     "train.progress_every", "train.tensorboard", "train.tensorboard_images"}
 )
 
 

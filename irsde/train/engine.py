@@ -9,7 +9,12 @@ in one process or, under ``torchrun``, in several (DDP). Each iteration:
 3. backward (DDP averages the gradients), Adam step, MultiStepLR step, EMA update;
 4. every ``log_every`` iterations a training-log row, every ``val_every`` a validation record
    and every ``checkpoint_every`` a checkpoint (all three also at the last iteration), written
-   by rank 0 only, in that order, so that the logs are complete up to every checkpoint.
+   by rank 0 only, in that order, so that the logs are complete up to every checkpoint; the
+   log rows and validations also go to TensorBoard event files in the run folder
+   (``train.tensorboard``, :mod:`irsde.train.tensorboard`).
+
+Rank 0 shows a tqdm bar on a terminal; otherwise (a batch job, whose stderr is its log) it logs
+a progress line with the ETA every ``train.progress_every`` seconds (:mod:`irsde.train.progress`).
 
 All randomness comes from the seed: the network's initial weights (torch's generator seeded
 with ``seed`` inside ``fork_rng``, so the caller's global state is untouched), the data order and
@@ -52,7 +57,9 @@ from irsde.train.records import (
     start_session,
     state_dict_digest,
 )
+from irsde.train.progress import ProgressLines
 from irsde.train.rng import capture_rng_state, restore_rng_state
+from irsde.train.tensorboard import TensorBoardLog
 from irsde.train.validation import Validator
 
 logger = logging.getLogger(__name__)
@@ -172,6 +179,8 @@ class TrainingRun:
         self.val_log = CsvLog(self.layout.val_log, VAL_LOG_COLUMNS)
         self.timestep_log = CsvLog(self.layout.timestep_log, TIMESTEP_COLUMNS)
         self.record: dict = {}
+        self.tensorboard: TensorBoardLog | None = None
+        self.progress_lines: ProgressLines | None = None
         self._build()
 
     # ------------------------------------------------------------------------------- set-up
@@ -272,7 +281,9 @@ class TrainingRun:
             logger.info("%s is already trained to iteration %d", self.layout.root, self.iteration)
             return
         self.session_start = time.perf_counter()  # wall time counts the training loop only
-        disable = not self.context.is_main or (None if self.progress is None else not self.progress)
+        show_bar = self.context.is_main and (sys.stderr.isatty() if self.progress is None else self.progress)
+        if self.context.is_main and not show_bar:
+            self.progress_lines = ProgressLines(self.iterations, self.iteration, self.config["train"]["progress_every"])
         batches = iterate_batches(
             dataset,
             plan,
@@ -283,7 +294,7 @@ class TrainingRun:
             pin_memory=self.context.device.type == "cuda",
         )
         with tqdm(
-            total=self.iterations, initial=self.iteration, unit="it", file=sys.stderr, disable=disable,
+            total=self.iterations, initial=self.iteration, unit="it", file=sys.stderr, disable=not show_bar,
             desc=self.config["name"], dynamic_ncols=True,
         ) as bar:
             for iteration, gt, lq in batches:
@@ -315,11 +326,15 @@ class TrainingRun:
         train = self.config["train"]
         last = iteration == self.iterations
         self.window.add(loss)
+        if self.progress_lines is not None:
+            self.progress_lines.step(iteration, loss)
         if iteration % train["log_every"] == 0 or last:
             mean = self.window.take_mean()
             bar.set_postfix(loss=f"{mean:.4g}", lr=f"{lr:.3g}", refresh=False)
             if self.context.is_main:
                 self.train_log.append([dict(iteration=iteration, loss=mean, lr=lr, wall_time=self.wall_time())])
+                if self.tensorboard is not None:
+                    self.tensorboard.training(iteration, mean, lr)
         if validator is not None and (iteration % train["val_every"] == 0 or last) and self.context.is_main:
             self._validate(validator, iteration)
         if (iteration % train["checkpoint_every"] == 0 or last) and self.context.is_main:
@@ -327,11 +342,16 @@ class TrainingRun:
 
     def _validate(self, validator: Validator, iteration: int) -> None:
         net = self.ema.module if self.config["train"]["val_weights"] == "ema" else self.model
-        rows = validator(self.method, net, self.context.device, iteration)
+        restored = validator.restore(self.method, net, self.context.device)
+        rows = validator.score(restored, iteration)
         self.val_log.append(rows)
         timestep_rows = validator.timestep_rows(self.method, net, self.context.device, iteration)
         if timestep_rows:
             self.timestep_log.append(timestep_rows)
+        if self.tensorboard is not None:
+            self.tensorboard.validation(iteration, rows, timestep_rows)
+            self.tensorboard.restorations(iteration, validator.names, validator.lq, restored, validator.gt)
+            self.tensorboard.flush()
         means = {row["metric"]: row["value"] for row in rows if row["image"] == "mean"}
         logger.info(
             "iteration %d validation: %s", iteration, ", ".join(f"{k} {v:.4f}" for k, v in means.items())
@@ -364,8 +384,13 @@ class TrainingRun:
         self.record = start_session(
             self.layout.run_record, self.config, resumed_from, self.context.world_size, str(self.context.device)
         )
+        if self.config["train"]["tensorboard"]:
+            self.tensorboard = TensorBoardLog(self.layout.root, resumed_from, self.config["train"]["tensorboard_images"])
 
     def _close_records(self, status: str) -> None:
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+            self.tensorboard = None
         if self.context.is_main and self.record:
             end_session(self.layout.run_record, self.record, status, self.iteration, self.wall_time())
 

@@ -18,13 +18,10 @@ from __future__ import annotations
 import csv
 import datetime
 import hashlib
-import importlib.metadata
 import io
 import json
 import os
-import platform
 import socket
-import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -33,10 +30,10 @@ import torch
 
 from irsde.documents import read_json_object
 from irsde.fileio import atomic_write_text
+from irsde.software import git_commit, package_versions
 
 TRAIN_LOG_COLUMNS = ("iteration", "loss", "lr", "wall_time")
 VAL_LOG_COLUMNS = ("iteration", "image", "metric", "value")
-RECORDED_PACKAGES = ("irsde-bench", "torch", "numpy", "scikit-image", "pillow", "pyyaml")
 
 
 class CsvLog:
@@ -84,36 +81,6 @@ def _is_complete(row: Mapping, columns: Sequence[str]) -> bool:
 
 
 # ----------------------------------------------------------------------------------- run record
-
-
-def package_versions() -> dict[str, str | None]:
-    """Installed versions of the packages a result depends on (None if not installed)."""
-    versions = {"python": platform.python_version()}
-    for name in RECORDED_PACKAGES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = None
-    versions["cuda"] = torch.version.cuda
-    return versions
-
-
-def git_commit(folder: str | os.PathLike | None = None) -> dict | None:
-    """``{"commit": sha, "dirty": bool}`` of the git checkout holding the irsde package, or None."""
-    folder = Path(folder) if folder else Path(__file__).resolve().parent
-    try:
-        commit = _git(folder, "rev-parse", "HEAD")
-        dirty = bool(_git(folder, "status", "--porcelain", "--untracked-files=no"))
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return {"commit": commit, "dirty": dirty}
-
-
-def _git(folder: Path, *arguments: str) -> str:
-    result = subprocess.run(
-        ["git", "-C", str(folder), *arguments], capture_output=True, text=True, timeout=10, check=True
-    )
-    return result.stdout.strip()
 
 
 def now_iso() -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -79,21 +80,28 @@ class Validator:
 
     def __call__(self, method: Method, net: nn.Module, device: torch.device, iteration: int) -> list[dict]:
         """Tidy rows ``(iteration, image, metric, value)``: one per image and metric, plus the means."""
+        return self.score(self.restore(method, net, device), iteration)
+
+    def restore(self, method: Method, net: nn.Module, device: torch.device) -> list[np.ndarray]:
+        """The validation images restored with the fixed sampler seed, as HxWx3 uint8 arrays."""
         was_training = net.training
         net.eval()
         generator = torch.Generator(device=device).manual_seed(self.seed)
-        per_metric = {name: [] for name in VALIDATION_METRICS}
-        rows = []
         try:
             with torch.no_grad():
-                for name, lq, gt in zip(self.names, self.lq, self.gt):
-                    restored = to_uint8(restore_batch(method, net, lq[None].to(device), generator)[0])
-                    for metric, function in VALIDATION_METRICS.items():
-                        value = float(function(restored, gt, **self._metric_arguments()))
-                        per_metric[metric].append(value)
-                        rows.append(dict(iteration=iteration, image=name, metric=metric, value=value))
+                return [to_uint8(restore_batch(method, net, lq[None].to(device), generator)[0]) for lq in self.lq]
         finally:
             net.train(was_training)
+
+    def score(self, restored: list[np.ndarray], iteration: int) -> list[dict]:
+        """The rows of :meth:`__call__` for restorations of the validation images (in their order)."""
+        per_metric = {name: [] for name in VALIDATION_METRICS}
+        rows = []
+        for name, output, gt in zip(self.names, restored, self.gt):
+            for metric, function in VALIDATION_METRICS.items():
+                value = float(function(output, gt, **self._metric_arguments()))
+                per_metric[metric].append(value)
+                rows.append(dict(iteration=iteration, image=name, metric=metric, value=value))
         for metric, values in per_metric.items():
             rows.append(dict(iteration=iteration, image="mean", metric=metric, value=_mean(values)))
         return rows

@@ -5,12 +5,13 @@ import shlex
 import sys
 from pathlib import Path
 
-from irsde import pipeline_config
+from irsde import pipeline_config, report_landing
 from irsde.checkpoints import CHECKPOINTS
 from irsde.data import ALL_DATASETS, DATASETS, SYNTHETIC, source_owners
+from irsde.job_params import Listing, Settings
+from irsde.methods import INPUT
 from irsde.metrics.protocols import PROTOCOLS
 from irsde.metrics.weights import WEIGHT_FILES, checkpoints_dir, weights_for
-from irsde.methods import INPUT
 
 # Committed inputs live in the repository, wherever the workflow runs (`snakemake -d DIR`).
 REPOSITORY = Path(workflow.basedir)
@@ -22,6 +23,8 @@ pipeline_config.check_config_files([*workflow.overwrite_configfiles, *workflow.c
 # Every check runs now, before any job: an error names the key at fault and the valid choices.
 config.update(pipeline_config.validate_pipeline_config(config, SCHEMA, PUBLISHED_CSV))
 pipeline_config.check_user_outputs(config)  # each folder of user outputs against its test images
+# What the report's landing page (workflow/report/workflow.rst, rendered with the config only) says.
+config["report_landing"] = report_landing.landing_facts(config, workflow.overwrite_configfiles, workflow.basedir)
 # Jobs import from the repository as Snakemake does while parsing (e.g. examples.tiny_cnn:TinyCNN).
 os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")])))
 
@@ -187,8 +190,9 @@ def protocol_table_csvs(benchmark):
     return [path for protocol in protocols for path in benchmark_metric_csvs(benchmark, protocol)]
 
 
-def table_path(benchmark, ext):
-    """A benchmark's table under this config's name (configs side by side; "{benchmark}": the pattern)."""
+def table_file(benchmark, ext):
+    """A benchmark's table as ``ext``: csv, md, tex, or caption.json (its caption and footnotes),
+    under this config's name (configurations side by side; "{benchmark}": the rule's pattern)."""
     return f"{PATHS['results']}/tables/{NAME}/{benchmark}.{ext}"
 
 
@@ -198,10 +202,43 @@ def figure_path(figure):
 
 
 def table_outputs():
-    tables = [table_path(b, ext) for b in enabled_benchmarks() for ext in ("csv", "md", "tex")]
-    sensitivity = [table_path(b, f"protocols.{ext}") for b in enabled_benchmarks() if protocol_variants(b)
+    tables = [table_file(b, ext) for b in enabled_benchmarks() for ext in ("csv", "md", "tex")]
+    sensitivity = [table_file(b, f"protocols.{ext}") for b in enabled_benchmarks() if protocol_variants(b)
                    for ext in ("csv", "md")]
     return tables + sensitivity
+
+
+def report_file(benchmark, name):
+    """A page or figure of a benchmark's part of the Snakemake report."""
+    return f"{PATHS['results']}/report/{NAME}/{benchmark}/{name}"
+
+
+REPORT_PAGES = ("table.html", "training_curves.png", "per_image.png", "seeds.html", "provenance.html")
+
+
+def report_outputs():
+    return [report_file(b, page) for b in enabled_benchmarks() for page in REPORT_PAGES]
+
+
+def report_page(name, caption, subcategory, page):
+    """A page of a benchmark's category of the report (a report() output; caption relative to rules/)."""
+    return report(
+        report_file("{benchmark}", name),
+        caption=f"../report/{caption}",
+        category="{benchmark}",
+        subcategory=subcategory,
+        labels={"benchmark": "{benchmark}", "page": page},
+    )
+
+
+def trained_run_logs(benchmark):
+    """The final training logs of the runs behind a benchmark's trained rows."""
+    return [f"{run_dir(benchmark, m)}/final/train_log.csv" for m in pipeline_config.methods_of(config, benchmark)]
+
+
+def benchmark_restored_dirs(benchmark):
+    """Every restoration folder of a benchmark's table (each row, each of its seeds)."""
+    return [restored_dir(benchmark, m, s) for m in methods_for(benchmark) for s in seeds_for(m)]
 
 
 def curve_logs(variants, log="val_log"):
@@ -237,6 +274,11 @@ def reference_csv():
 
 def regress_output():
     return f"{PATHS['results']}/regress/{NAME}.txt"
+
+
+def regress_page():
+    """The regress verdict as a report page."""
+    return f"{PATHS['results']}/regress/{NAME}.html"
 
 
 def unknown_target(wildcards):

@@ -1,4 +1,7 @@
-# Tables, training curves, qualitative figures and the metric regression check. Each takes
+# Tables, training curves, qualitative figures, the metric regression check, and the pages of the
+# Snakemake report (`snakemake --report report.html`): every file marked report() below is shown
+# there, one category per benchmark. Rules whose files are shown pass job params that read as
+# text (irsde.job_params): the report prints them in each result's info panel. Each takes
 # seconds: local rules, which a cluster run (profiles/slurm) runs on the login node, not as jobs.
 
 
@@ -7,14 +10,10 @@ rule table:
         metrics=lambda w: benchmark_metric_csvs(w.benchmark),
         published=PUBLISHED_CSV,
     output:
-        csv=report(
-            table_path("{benchmark}", "csv"),
-            caption="../report/table.rst",
-            category="Tables",
-            labels={"benchmark": "{benchmark}", "format": "csv"},
-        ),
-        md=table_path("{benchmark}", "md"),
-        tex=table_path("{benchmark}", "tex"),
+        csv=table_file("{benchmark}", "csv"),
+        md=table_file("{benchmark}", "md"),
+        tex=table_file("{benchmark}", "tex"),
+        caption=table_file("{benchmark}", "caption.json"),
     params:
         published=lambda w: config["benchmarks"][w.benchmark].get("published"),
         protocol=lambda w: config["benchmarks"][w.benchmark]["protocol"],
@@ -37,8 +36,8 @@ rule protocol_table:
         metrics=lambda w: protocol_table_csvs(w.benchmark),
         published=PUBLISHED_CSV,
     output:
-        csv=table_path("{benchmark}", "protocols.csv"),
-        md=table_path("{benchmark}", "protocols.md"),
+        csv=table_file("{benchmark}", "protocols.csv"),
+        md=table_file("{benchmark}", "protocols.md"),
     params:
         published=lambda w: config["benchmarks"][w.benchmark].get("published"),
         protocols=lambda w: [config["benchmarks"][w.benchmark]["protocol"], *protocol_variants(w.benchmark)],
@@ -58,13 +57,13 @@ rule theta_schedule_curves:
         png=report(
             figure_path("theta_schedules.png"),
             caption="../report/theta_schedules.rst",
-            category="Training curves",
+            category="Curves: schedules and losses",
         ),
         pdf=figure_path("theta_schedules.pdf"),
     params:
-        labels=lambda w: curve_labels(config["curves"]["schedules"]),
+        labels=lambda w: Listing(curve_labels(config["curves"]["schedules"])),
         title="Validation PSNR by theta schedule",
-        reference=lambda w: curve_validation_subset(),
+        reference=lambda w: Settings(curve_validation_subset()),
     localrule: True
     log:
         f"{PATHS['logs']}/{NAME}/curves/theta_schedules.log",
@@ -80,13 +79,13 @@ rule loss_comparison_curves:
         png=report(
             figure_path("loss_comparison.png"),
             caption="../report/loss_comparison.rst",
-            category="Training curves",
+            category="Curves: schedules and losses",
         ),
         pdf=figure_path("loss_comparison.pdf"),
     params:
-        labels=lambda w: curve_labels([loss.replace("_", "-") for loss in config["curves"]["losses"]]),
+        labels=lambda w: Listing(curve_labels([loss.replace("_", "-") for loss in config["curves"]["losses"]])),
         title="Validation PSNR: maximum-likelihood vs noise-matching loss",
-        reference=lambda w: curve_validation_subset(),
+        reference=lambda w: Settings(curve_validation_subset()),
     localrule: True
     log:
         f"{PATHS['logs']}/{NAME}/curves/loss_comparison.log",
@@ -101,7 +100,7 @@ rule timestep_error_plot:
         png=report(
             figure_path("timestep_errors.png"),
             caption="../report/timestep_errors.rst",
-            category="Training curves",
+            category="Curves: schedules and losses",
         ),
         pdf=figure_path("timestep_errors.pdf"),
     params:
@@ -122,13 +121,13 @@ rule qualitative_figure:
         report(
             figure_path("qualitative_{benchmark}.png"),
             caption="../report/qualitative.rst",
-            category="Qualitative",
-            labels={"benchmark": "{benchmark}"},
+            category="{benchmark}",
+            subcategory="2 Qualitative figure",
+            labels={"benchmark": "{benchmark}", "page": "qualitative figure"},
         ),
     params:
         test_dir=lambda w: split_dir(w.benchmark, "test"),
-        methods=lambda w: methods_for(w.benchmark),
-        rows=dict(ROWS),
+        labels=lambda w: Listing(ROWS[m].label for m in methods_for(w.benchmark)),
         images=config.get("figures", {}).get("images", 3),
         crop=config.get("figures", {}).get("crop", 96),
     localrule: True
@@ -155,3 +154,43 @@ rule regress:
         f"{PATHS['logs']}/{NAME}/regress.log",
     script:
         "../scripts/regress.py"
+
+
+rule regress_page:
+    input:
+        regress_output(),
+    output:
+        report(regress_page(), caption="../report/regress.rst", category="Regression check", labels={"check": "regress"}),
+    params:
+        title=f"Regression check of configuration {NAME}",
+    localrule: True
+    log:
+        f"{PATHS['logs']}/{NAME}/regress_page.log",
+    script:
+        "../scripts/regress_page.py"
+
+
+rule benchmark_report:
+    # The pages of one benchmark drawn from its table, metrics, restorations and training runs.
+    input:
+        table=lambda w: table_file(w.benchmark, "csv"),
+        caption=lambda w: table_file(w.benchmark, "caption.json"),
+        metrics=lambda w: benchmark_metric_csvs(w.benchmark),
+        restored=lambda w: benchmark_restored_dirs(w.benchmark),
+        train_logs=lambda w: trained_run_logs(w.benchmark),
+    output:
+        table=report_page("table.html", "table.rst", "1 Table", "table"),
+        training=report_page("training_curves.png", "training_curves.rst", "3 Training curves", "training curves"),
+        per_image=report_page("per_image.png", "per_image.rst", "4 Per-image metrics", "per-image metrics"),
+        seeds=report_page("seeds.html", "seeds.rst", "5 Sampling seeds", "spread over sampling seeds"),
+        provenance=report_page("provenance.html", "provenance.rst", "6 Provenance", "provenance"),
+    params:
+        restored=lambda w: restored_dir(w.benchmark, "{row}", "{seed}"),
+        test_dir=lambda w: split_dir(w.benchmark, "test"),
+        seeds=lambda w: Listing(config["seeds"]),
+        reproduce=config["report_landing"]["tables_command"],
+    localrule: True
+    log:
+        f"{PATHS['logs']}/{NAME}/report/{{benchmark}}.log",
+    script:
+        "../scripts/benchmark_report.py"

@@ -10,7 +10,7 @@ from irsde.restoration import RestoredSet
 log_to_file(snakemake.log[0])
 params = snakemake.params
 test_dir = Path(params.test_dir)
-labels = [params.rows[method].label for method in params.methods]
+labels = list(params.labels)
 rows = []
 for gt_path in list_images(test_dir / "GT")[: params.images]:
     images = {"GT": read_uint8(gt_path), "LQ": read_uint8(test_dir / "LQ" / gt_path.name)}

@@ -1,4 +1,4 @@
-"""Snakemake adapter: per-image metric CSVs + published numbers -> table .csv/.md/.tex."""
+"""Snakemake adapter: per-image metric CSVs + published numbers -> table .csv/.md/.tex and its caption .json."""
 import logging
 
 import pandas as pd
@@ -25,5 +25,5 @@ table = report.build_table(
     params.released,
     params.omitted,
 )
-report.write_table(table, snakemake.output.csv, snakemake.output.md, snakemake.output.tex)
+report.write_table(table, snakemake.output.csv, snakemake.output.md, snakemake.output.tex, snakemake.output.caption)
 logging.info("table %s: %d rows", snakemake.wildcards.benchmark, len(table.rows))
