@@ -339,7 +339,7 @@ def test_report_shows_each_benchmarks_table_caption_curves_and_provenance(ci_run
     (table_path,) = categories["synthetic-rain"]["1 Table"]
     assert results[table_path]["mime_type"] == "text/html"
     page = shown(results[table_path])
-    tables = workdir / "results" / "tables"
+    tables = workdir / "results" / "tables" / "ci"
     caption = json.loads((tables / "synthetic-rain.caption.json").read_text())
     assert caption["caption"] in page and "protocol 'irsde-derain'" in page and "'sde' sampler, 100 NFE" in page
     assert all(f"* {note}" in page for note in caption["footnotes"]) and caption["footnotes"]  # LPIPS/FID weights
