@@ -1,4 +1,4 @@
-"""The CNN baseline: IR-SDE's U-Net body as a one-step LQ -> HQ regressor (DESIGN §3).
+"""The CNN baseline: IR-SDE's U-Net body as a one-step LQ -> HQ regressor (docs/network.md#the-cnn-baseline).
 
 The paper's "CNN-baseline" is not defined in the released code; this is our reconstruction and
 tables label it so. It is trained by the same engine as IR-SDE (:mod:`irsde.train.engine`), on the

@@ -1,4 +1,4 @@
-"""Reverse-time samplers of IR-SDE (DESIGN §2) and :func:`restore`, registered by name.
+"""Reverse-time samplers of IR-SDE (docs/samplers.md) and :func:`restore`, registered by name.
 
 Every sampler starts at ``x_T = mu + lambda z`` and takes one step per visited step, calling the
 network once per step: ``eps_hat = net(x_t, mu, t)`` with ``t`` a LongTensor of shape ``(B,)``.

@@ -9,7 +9,9 @@ loaded (:func:`load_schema`):
   and ``x-partial: true`` beside it drops the defaults of what it points to (for a partial
   override of a section, whose missing keys must stay missing);
 * ``x-registry: NAME`` becomes ``enum: [...]``, the names of that registry of the package
-  (:func:`registry_names`), so the valid values are always those of the code.
+  (:func:`registry_names`), so the valid values are always those of the code; a value that
+  names an entry of a case-insensitive registry (the datasets) in another case is replaced by
+  the registered spelling before it is checked (:func:`canonical_name`).
 
 :func:`validate` returns a checked copy of the document with every ``default`` filled in and
 keys in schema order. Beyond plain JSON Schema it reads numbers written as YAML strings (YAML
@@ -22,7 +24,6 @@ expected, lists the valid choices and suggests a close key name for a misspelt o
 from __future__ import annotations
 
 import copy
-import difflib
 import math
 import os
 from collections.abc import Iterable, Mapping
@@ -31,10 +32,16 @@ from pathlib import Path
 from jsonschema import Draft202012Validator, ValidationError, validators
 
 from irsde.documents import read_yaml_file
+from irsde.registry import closest, did_you_mean
 
 
 def registry_names(name: str) -> list[str]:
     """The valid values ``x-registry: name`` stands for, read from the package's registries."""
+    return list(_registry(name))
+
+
+def _registry(name: str):
+    """The registry (or tuple of names) ``x-registry: name`` refers to."""
     from irsde.checkpoints import CHECKPOINTS
     from irsde.data import ALL_DATASETS
     from irsde.devices import DEVICE_CHOICES
@@ -52,7 +59,20 @@ def registry_names(name: str) -> list[str]:
     }
     if name not in registries:
         raise ValueError(f"x-registry: unknown registry {name!r}; choose one of: {', '.join(registries)}")
-    return list(registries[name])
+    return registries[name]
+
+
+def canonical_name(registry: str, value):
+    """``value`` as registry ``registry`` spells it when it matches up to case and the registry
+    ignores case (:meth:`irsde.registry.Registry.canonical`, the rule the command line uses too);
+    otherwise unchanged (the enum check then reports it)."""
+    entries = _registry(registry)
+    if isinstance(value, str) and getattr(entries, "ignore_case", False):
+        try:
+            return entries.canonical(value)
+        except KeyError:
+            return value
+    return value
 
 
 # ----------------------------------------------------------------------------------- loading
@@ -86,7 +106,7 @@ def _resolve(node, document: dict, path: Path, depth: int):
             resolved = _without_defaults(resolved)
         return {**resolved, **node}
     if "x-registry" in node:
-        node["enum"] = registry_names(node.pop("x-registry"))
+        node["enum"] = registry_names(node["x-registry"])  # the name stays, for canonical_name
     return node
 
 
@@ -151,6 +171,9 @@ def _coerce(value, schema: Mapping):
     types = [types] if isinstance(types, str) else types
     if isinstance(value, str) and schema.get("format") == "path":
         return str(Path(value).expanduser())
+    registries = [part["x-registry"] for part in [schema, *schema.get("anyOf", ())] if "x-registry" in part]
+    if registries:
+        return canonical_name(registries[0], value)
     if isinstance(value, str) and ("number" in types or "integer" in types):
         try:
             return int(value) if "integer" in types else float(value)
@@ -247,16 +270,15 @@ def error_message(error: ValidationError) -> str:
         return f"config key '{dotted_key([missing], key)}' is required"
     choices = _choices(error.schema)
     if choices is not None:
-        close = difflib.get_close_matches(str(error.instance), [str(c) for c in choices if c is not None], n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        hint = did_you_mean(error.instance, [str(c) for c in choices if c is not None])
         listed = ", ".join(str(choice) for choice in choices)
         return f"config key '{key}': {error.instance!r} is not valid{hint}; choose one of: {listed}"
     return f"config key '{key}': expected {describe(error.schema)}, got {error.instance!r}"
 
 
 def _unknown_key_message(key: str, name: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
+    close = closest(name, known)
+    hint = f"; did you mean '{close}'?" if close else ""
     return f"unknown config key '{key}'{hint} (valid here: {', '.join(known)})"
 
 

@@ -213,7 +213,7 @@ def test_landing_facts_say_what_each_benchmark_is_and_how_to_reproduce_it(tmp_pa
     assert [b["synthetic"] for b in facts["benchmarks"]] == [True, False] and facts["any_synthetic"]
     assert "Rain100H" in facts["benchmarks"][1]["description"]
     assert facts["tables_command"] == "snakemake --cores 8 tables --configfile config/ci.yaml"
-    assert facts["report_command"] == "snakemake --report report.html --configfile config/ci.yaml"
+    assert facts["report_command"] == "snakemake --report results/report-ci.html --configfile config/ci.yaml"
     assert report_landing.landing_facts(config, [], tmp_path)["tables_command"] == "snakemake --cores 8 tables"
     outside = report_landing.configfile_argument(["/elsewhere/my config.yaml"], tmp_path)
     assert outside == " --configfile '/elsewhere/my config.yaml'"
