@@ -4,7 +4,11 @@
 #   snakemake --cores 8 tables --configfile config/paper.yaml   # the paper's datasets and model
 #   snakemake --cores 8 curves | figures | regress | all
 #   snakemake --cores 1 fetch --configfile config/paper.yaml   # only the downloads (a cluster's login node)
-#   snakemake --report report.html                          # per benchmark: table, figures, provenance
+#   snakemake --report results/report-embedded.html         # per benchmark: table, figures, provenance
+#
+# Every configuration writes under its own name (results/tables/<name>/ ...) and builds a
+# synthetic stand-in under a key of its recipe, so configurations live side by side
+# (docs/pipeline.md#configurations-side-by-side).
 import os
 
 from snakemake.utils import min_version

@@ -1,5 +1,5 @@
 """`snakemake --lint` must report nothing but the advice to give every rule a conda environment
-or container (the pipeline runs in the project's pinned virtualenv instead; README, "Linting").
+or container (the pipeline runs in the project's pinned virtualenv instead; docs/pipeline.md#linting).
 Prints the linter's report and exits non-zero on any other lint, or when the linter fails.
 
     python .ci/lint.py [WORKFLOW_DIR]     (default: this repository)"""

@@ -1,4 +1,4 @@
-"""The CNN baseline: IR-SDE's U-Net body as a one-step LQ -> HQ regressor (DESIGN §3).
+"""The CNN baseline: IR-SDE's U-Net body as a one-step LQ -> HQ regressor (docs/network.md#the-cnn-baseline).
 
 The paper's "CNN-baseline" is not defined in the released code; this is our reconstruction and
 tables label it so. It is trained by the same engine as IR-SDE (:mod:`irsde.train.engine`), on the
@@ -50,7 +50,7 @@ class CNNBaseline(Method):
     @classmethod
     def from_config(cls, config: Mapping) -> "CNNBaseline":
         """From a resolved training config; uses ``network.*`` and ``loss.kind`` (the ``sde``
-        section, ``network.prediction`` and ``loss.name`` do not apply to the baseline, whose
+        section, the method option ``prediction`` and ``loss.name`` do not apply to the baseline, whose
         output is always the clean image as a residual on the input)."""
         return cls(network=config["network"], kind=config["loss"]["kind"])
 

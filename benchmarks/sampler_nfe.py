@@ -13,7 +13,7 @@ test images and then over the sampling seeds (every sampler and NFE sees the sam
 far the best fast sampler at 10 NFE is from the best 100-NFE sampler (the goal is within 0.1 dB).
 ``fast-ode-1`` is the first-order exponential integrator of the ODE (``fast-sde``'s first-order
 version is ``posterior`` itself). With several ``--spacings`` the samplers run with each rule
-for choosing the visited steps (``irsde.sampling_steps``). For the deterministic samplers
+for choosing the visited steps (``irsde.sampling.steps``). For the deterministic samplers
 (``ode``, ``fast-ode``, ``fast-ode-1``) the last column is the PSNR between the K-step output and
 the same sampler's T-step output from the same start ``x_T``: how closely K steps solve the ODE
 (independent of how good the network is). Same-size images are restored ``--batch-size`` at a

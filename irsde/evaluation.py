@@ -13,6 +13,13 @@ restore), float outputs holding NaN/inf, and a set whose every image has the pix
 truth (the ground truth scored against itself). A single image identical to its ground truth
 keeps its infinite PSNR, with a note and a warning; tables print such a mean as n/a with a footnote. A folder restored with ``limit`` records it, and is
 then scored on the images it holds only.
+
+LPIPS under a protocol that reads the unclamped float output (``irsde-derain`` ...) needs the
+set's ``float/`` arrays. A set that never had any (a plain folder of images, such as the
+degraded input, or imported user outputs, whose record says ``"float_outputs": false``) is
+scored on its 8-bit images instead, because they are all the method delivered; each of its LPIPS
+rows then carries :data:`LPIPS_ON_IMAGES` as its note, and tables mark those values. A restore
+output whose float arrays are missing is an error: they were written, so they must be used.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ from irsde.restoration import FLOAT_SUBDIR, MANIFEST, PNG_SUBDIR, RestoredSet, c
 logger = logging.getLogger(__name__)
 
 SET_IMAGE = "(set)"
+LPIPS_ON_IMAGES = "computed on the 8-bit images: the set has no float output"
 COLUMNS = ["dataset", "method", "image", "seed", "protocol", "metric", "value", "note"]
 MAX_LISTED = 5
 IDENTICAL_NOTE = "identical to its ground truth: PSNR is infinite"
@@ -128,9 +136,10 @@ def evaluate(
 ) -> pd.DataFrame:
     """Score a restored set against its ground truth under ``protocol``; tidy per-image rows.
 
-    ``restored_dir`` is a :func:`restore_folder` output (``png/`` + ``float/``) or a plain folder
-    of images: the outputs of a method that only delivers 8-bit images (another method's PNGs,
-    or the degraded input itself), whose LPIPS is then computed on those images. Images are matched to
+    ``restored_dir`` is a :func:`restore_folder` output (``png/`` + ``float/``), imported user
+    outputs (``png/`` only) or a plain folder of images (another method's PNGs, the degraded
+    input itself): a set without float output by nature gets its LPIPS computed on its images,
+    noted on each row (see the module docstring). Images are matched to
     ``gt_dir`` by file stem. LPIPS and FID need pretrained weights: when they are unavailable the
     call raises :class:`PerceptualWeightsMissing`, unless ``allow_missing_weights``, in which
     case the metric's rows are NaN with a note naming the missing file.
@@ -152,11 +161,11 @@ def evaluate(
     if {"psnr", "ssim"} & set(metrics):
         _score_fidelity(scores, pairs, protocol, metrics, float_dir, progress)
     if "lpips" in metrics:
-        # A plain image folder (not the png/ of a restore output, whose floats must be used).
-        plain_folder = png_dir == Path(restored_dir) and not (png_dir.parent / MANIFEST).is_file()
-        inputs = _lpips_inputs(pairs, protocol, float_dir, plain_folder)
+        eight_bit_only = _eight_bit_only(Path(restored_dir), png_dir)
+        inputs = _lpips_inputs(pairs, protocol, float_dir, eight_bit_only)
+        note = LPIPS_ON_IMAGES if protocol.lpips_on_float and eight_bit_only else ""
         _with_weights(scores, "lpips", pairs, allow_missing_weights,
-                      lambda: _score_lpips(scores, inputs, device, download_weights, batch_size, progress))
+                      lambda: _score_lpips(scores, inputs, note, device, download_weights, batch_size, progress))
     if "fid" in metrics:
         _with_weights(scores, "fid", None, allow_missing_weights,
                       lambda: _score_fid(scores, png_dir, Path(gt_dir), device, download_weights, fid_cache_dir))
@@ -211,6 +220,13 @@ def _score_fidelity(scores: _Scores, pairs, protocol: MetricProtocol, metrics: l
                        protocol.name, ", ".join(perfect[:MAX_LISTED]), IDENTICAL_NOTE)
 
 
+def _eight_bit_only(restored_dir: Path, png_dir: Path) -> bool:
+    """Whether a set has no float output by nature: a plain image folder (not the ``png/`` of a
+    restore output, whose floats must be used) or a set whose record says so (user outputs)."""
+    plain_folder = png_dir == restored_dir and not (png_dir.parent / MANIFEST).is_file()
+    return plain_folder or RestoredSet(restored_dir).eight_bit_only()
+
+
 def _quantized_output(restored_path: Path, float_dir: Path | None, protocol: MetricProtocol) -> np.ndarray:
     """The uint8 output PSNR/SSIM see: the PNG (rounded), or under a ``truncate`` protocol the
     clamped float output truncated (a plain 8-bit image is already what it is)."""
@@ -220,12 +236,12 @@ def _quantized_output(restored_path: Path, float_dir: Path | None, protocol: Met
     return np.floor(np.clip(output, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def _lpips_inputs(pairs, protocol: MetricProtocol, float_dir: Path | None, plain_folder: bool = False) -> dict[Path, Path]:
+def _lpips_inputs(pairs, protocol: MetricProtocol, float_dir: Path | None, eight_bit_only: bool = False) -> dict[Path, Path]:
     """GT path -> the restored-side LPIPS input: the float .npy (LPIPS-on-float protocols) or the
-    image itself (other protocols, and plain image folders, which have no float output)."""
-    if not protocol.lpips_on_float or plain_folder:
+    image itself (other protocols, and sets that have no float output by nature)."""
+    if not protocol.lpips_on_float or eight_bit_only:
         if protocol.lpips_on_float:
-            logger.info("%s holds 8-bit images only: LPIPS is computed on them", pairs[0][0].parent)
+            logger.info("%s holds 8-bit images only: LPIPS is %s", pairs[0][0].parent, LPIPS_ON_IMAGES)
         return {gt: restored for restored, gt in pairs}
     arrays = {gt: (float_dir or Path(FLOAT_SUBDIR)) / f"{restored.stem}.npy" for restored, gt in pairs}
     missing = [path for path in arrays.values() if not path.is_file()]
@@ -270,7 +286,8 @@ def _load_restored_float(path: Path) -> np.ndarray:
     return read_image(path)
 
 
-def _score_lpips(scores: _Scores, inputs: dict[Path, Path], device, download: bool, batch_size: int, progress: bool) -> None:
+def _score_lpips(scores: _Scores, inputs: dict[Path, Path], note: str, device, download: bool, batch_size: int,
+                 progress: bool) -> None:
     metric = LPIPSMetric(device=device, download=download)
     with tqdm(total=len(inputs), desc="lpips", unit="img", disable=not progress) as bar:
         for gt_batch in same_size_batches(list(inputs), batch_size):
@@ -279,7 +296,7 @@ def _score_lpips(scores: _Scores, inputs: dict[Path, Path], device, download: bo
             if restored.shape != gt.shape:
                 raise ValueError(f"LPIPS input {inputs[gt_batch[0]]} does not match the size of {gt_batch[0]}")
             for path, value in zip(gt_batch, metric.batch(restored, gt)):
-                scores.add(path.name, "lpips", value)
+                scores.add(path.name, "lpips", value, note)
             bar.update(len(gt_batch))
 
 

@@ -1,4 +1,4 @@
-"""Training losses of IR-SDE (DESIGN §2): maximum likelihood (the paper's) and noise matching;
+"""Training losses of IR-SDE (docs/sde.md#losses): maximum likelihood (the paper's) and noise matching;
 and the maximum-likelihood loss of Denoising-SDE/ODE (:func:`denoising_loss`).
 
 A training step draws a :class:`TrainingBatch` with :func:`draw_training_batch`, runs the

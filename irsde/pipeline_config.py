@@ -23,14 +23,15 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from irsde import deviations
 from irsde import paper as irsde_paper
 from irsde import schema, user_outputs
 from irsde.checkpoints import CHECKPOINTS, checkpoint_location
-from irsde.data import SYNTHETIC
+from irsde.data import ALL_DATASETS, SYNTHETIC
 from irsde.documents import read_yaml_file
 from irsde.images import list_images
 from irsde.data.layout import marker_path, sha256_file
-from irsde.data.synthetic import planned_images
+from irsde.data.synthetic import planned_images, recipe_key
 from irsde.methods import INPUT, METHODS, USER_OUTPUTS, Method, RowFacts, build_method, method_class, row_facts
 from irsde.methods.ir_sde import IRSDEMethod
 from irsde.sampling import check_step_count
@@ -254,7 +255,7 @@ def expected_test_images(config: Mapping, benchmark: str) -> dict[str, tuple[int
     dataset, split = dataset_of(config, benchmark, "test"), config["benchmarks"][benchmark]["test_split"]
     if dataset in SYNTHETIC:
         return planned_images(split, **synthetic_recipe(config, dataset))
-    if marker_path(config["paths"]["data"], dataset).is_file():
+    if marker_path(prepared_root(config, dataset), dataset).is_file():
         return user_outputs.split_images(split_dir(config, benchmark, "test"))
     return None
 
@@ -281,10 +282,26 @@ def benchmarks_using(config: Mapping, dataset: str) -> list[str]:
     return [name for name in config["benchmarks"] if dataset in (dataset_of(config, name, "train"), dataset_of(config, name, "test"))]
 
 
+def prepared_root(config: Mapping, dataset: str) -> str:
+    """The folder ``irsde data prepare`` builds ``dataset`` into (as ``<root>/<dataset>/``):
+    ``paths.data`` for a registered dataset, ``<paths.data>/synthetic/<recipe key>`` for a
+    synthetic stand-in, keyed by what it is built from (:func:`irsde.data.synthetic.recipe_key`),
+    so that configurations with different recipes keep their data, and their trained models,
+    side by side."""
+    if dataset in SYNTHETIC:
+        return f"{config['paths']['data']}/synthetic/{recipe_key(dataset, **synthetic_recipe(config, dataset))}"
+    return config["paths"]["data"]
+
+
+def prepared_dir(config: Mapping, dataset: str) -> str:
+    """The prepared folder of ``dataset`` (its splits and ``dataset.json``)."""
+    return f"{prepared_root(config, dataset)}/{dataset}"
+
+
 def split_dir(config: Mapping, benchmark: str, split: str) -> str:
     """The prepared folder (holding GT/ and LQ/) of a benchmark's ``train`` or ``test`` split."""
     dataset = dataset_of(config, benchmark, split)
-    return f"{config['paths']['data']}/{dataset}/{config['benchmarks'][benchmark][f'{split}_split']}"
+    return f"{prepared_dir(config, dataset)}/{config['benchmarks'][benchmark][f'{split}_split']}"
 
 
 def local_source(config: Mapping, dataset: str) -> str | None:
@@ -563,11 +580,12 @@ def validation_subset(run: Mapping) -> dict:
 
 
 def paper_deviations(config: Mapping, benchmark: str) -> list[str]:
-    """How the IR-SDE run of ``benchmark`` differs from the paper's setting, in words
-    (:func:`irsde.paper.paper_deviations`); none when IR-SDE is not trained. The run's folders
+    """How the IR-SDE run of ``benchmark`` differs from the paper's setting for its task, in words
+    (:func:`irsde.deviations.paper_deviations`); none when IR-SDE is not trained. The run's folders
     play no part in this, so placeholders stand for them."""
     if IRSDEMethod.id not in methods_of(config, benchmark):
         return []
     run = run_config(config, benchmark, IRSDEMethod.id, "train", "test", "run")
-    return irsde_paper.paper_deviations(validate_config(run))
+    task = ALL_DATASETS[dataset_of(config, benchmark, "test")].task
+    return deviations.paper_deviations(validate_config(run), task=task)
 

@@ -118,10 +118,19 @@ def training_runs(rows: Sequence[RowProvenance]) -> list[tuple[str, Path]]:
     return [(label, run) for run, label in runs.items()]
 
 
+def shown_path(path: Path) -> str:
+    """``path`` relative to the working directory (the pipeline's) when it lies inside it, so a
+    page names no machine's folders and the same run reads the same wherever it ran."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def run_facts(run: Path) -> list[tuple[str, str]]:
     record = read_run_record(run / "run.json")
     if not record:
-        return [("Training run", f"{run} (no run.json)")]
+        return [("Training run", f"{shown_path(run)} (no run.json)")]
     sessions = record.get("sessions", [])
     last = sessions[-1] if sessions else {}
     trained = f"{record.get('iteration', '?')} iterations"
@@ -129,7 +138,7 @@ def run_facts(run: Path) -> list[tuple[str, str]]:
         trained += f" in {format_duration(last['wall_time'])}"
     trained += f" on {last.get('device', '?')}, {last.get('world_size', 1)} process(es), {len(sessions)} session(s)"
     return [
-        ("Training run", str(run)),
+        ("Training run", shown_path(run)),
         ("Method", str(record.get("method"))),
         ("Config digest", config_digest(record.get("config", {}))),
         ("Training seed", str(record.get("seed"))),

@@ -32,6 +32,7 @@ METRICS = ("psnr", "ssim", "lpips", "fid")
 METRIC_LABELS = {"psnr": "PSNR↑", "ssim": "SSIM↑", "lpips": "LPIPS↓", "fid": "FID↓"}
 METRIC_DECIMALS = {"psnr": 2, "ssim": 4, "lpips": 3, "fid": 2}
 NOT_AVAILABLE = "n/a"
+NOTED = "†"  # marks a value computed differently from the protocol's rule, said in a remark
 TITLE_WIDTH = 22
 """Characters per line of a qualitative figure's column title (longer labels wrap, never clip)."""
 
@@ -49,7 +50,9 @@ class BenchmarkTable:
     """One benchmark's results: rows of methods, metric means, deltas to the paper, notes.
 
     ``samplers`` maps the id of each sampled row (IR-SDE ...) to its (sampler name, network
-    evaluations per image)."""
+    evaluations per image). ``footnotes`` say why a value is ``n/a`` (marked ``*``); ``remarks``
+    say how the values in ``noted`` ((row id, metric) pairs, marked ``†``) were computed where
+    that differs from the protocol (e.g. LPIPS on the 8-bit images of a set without float output)."""
 
     benchmark: str
     rows: pd.DataFrame
@@ -57,6 +60,8 @@ class BenchmarkTable:
     samplers: dict[str, tuple[str, int]]
     caption: str
     footnotes: list[str] = field(default_factory=list)
+    remarks: list[str] = field(default_factory=list)
+    noted: set[tuple[str, str]] = field(default_factory=set)
 
 
 def read_metric_csvs(paths: list[str | Path]) -> pd.DataFrame:
@@ -126,13 +131,13 @@ def build_table(
     benchmark only (may be empty or None). ``samplers`` maps the ids of our sampled rows to
     (sampler, NFE), e.g. ``{"irsde": ("sde", 100)}``; the caption states those of the rows
     present. ``deviations`` lists, in words, how our IR-SDE run differs from the paper's setting
-    (:func:`irsde.paper.paper_deviations`); the caption names each of them. ``released`` names,
+    (:func:`irsde.deviations.paper_deviations`); the caption names each of them. ``released`` names,
     in words, the checkpoint, source and git blob id of each row restored with released weights
     (the caption lists them); ``omitted`` explains each configured released row that is not in
     the table (a footnote each). The degraded input comes first; each of our rows that
     reproduces a published row sits right below it.
     """
-    ours, footnotes = [], list(omitted)
+    ours, footnotes, remarks = [], list(omitted), {}
     published = published if published is not None else pd.DataFrame(columns=["method", *METRICS, "source"])
     for method_id, group in summary.groupby("method", sort=False):
         facts = row_facts.get(method_id)
@@ -146,6 +151,8 @@ def build_table(
                 if not finite and (record.get("note") or not math.isnan(record["mean"])):
                     reason = record.get("note") or f"its mean is {record['mean']}"
                     footnotes.append(f"{METRIC_LABELS[record['metric']]} unavailable: {reason}")
+                elif record.get("note"):
+                    remarks.setdefault((record["metric"], record["note"]), []).append((method_id, row["method"]))
         reference = facts.paper_row if facts else None
         matches = published[published["method"] == reference] if reference else published.iloc[0:0]
         if len(matches):
@@ -171,7 +178,10 @@ def build_table(
         caption += f" Restored here with released weights: {'; '.join(released)}."
     if any("delta_" in c for c in table.columns):
         caption += " Δ = this run minus the paper's row."
-    return BenchmarkTable(benchmark, table, protocol, samplers, caption, sorted(set(footnotes)))
+    noted = {(row, metric) for (metric, _), rows_noted in remarks.items() for row, _ in rows_noted}
+    remark_lines = [f"{METRIC_LABELS[metric]} of {', '.join(label for _, label in rows_noted)}: {note}"
+                    for (metric, note), rows_noted in remarks.items()]
+    return BenchmarkTable(benchmark, table, protocol, samplers, caption, sorted(set(footnotes)), remark_lines, noted)
 
 
 def _interleave(published: pd.DataFrame, ours: list[tuple[str | None, dict]]) -> list[dict]:
@@ -226,6 +236,8 @@ def display_rows(table: BenchmarkTable) -> tuple[list[str], list[list[str]]]:
                 cell += f" ± {format_value(std, metric)}"
             if cell == NOT_AVAILABLE and isinstance(record.get("id"), str) and table.footnotes:
                 cell += "*"
+            elif (record.get("id"), metric) in table.noted:
+                cell += NOTED
             cells.append(cell)
             if has_delta[metric]:
                 cells.append(format_value(record.get(f"delta_{metric}"), metric, delta=True))
@@ -239,16 +251,17 @@ def render_markdown(table: BenchmarkTable) -> str:
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "|".join("---" for _ in header) + "|")
     lines.extend("| " + " | ".join(cells) + " |" for cells in body)
-    if table.footnotes:
+    if table.footnotes or table.remarks:
         lines.append("")
         lines.extend(f"\\* {note}" for note in table.footnotes)
+        lines.extend(f"{NOTED} {remark}" for remark in table.remarks)
     return "\n".join(lines) + "\n"
 
 
 def _latex_escape(text: str) -> str:
     replacements = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
                     "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}",
-                    "↑": r"$\uparrow$", "↓": r"$\downarrow$", "Δ": r"$\Delta$", "±": r"$\pm$"}
+                    "↑": r"$\uparrow$", "↓": r"$\downarrow$", "Δ": r"$\Delta$", "±": r"$\pm$", NOTED: r"\dag{}"}
     return "".join(replacements.get(char, char) for char in text)
 
 
@@ -269,6 +282,8 @@ def render_latex(table: BenchmarkTable) -> str:
     lines.append(r"\end{tabular}")
     for note in table.footnotes:
         lines.append(r"\par\footnotesize{*} " + _latex_escape(note))
+    for remark in table.remarks:
+        lines.append(r"\par\footnotesize{\dag} " + _latex_escape(remark))
     lines.append(r"\end{table}")
     return "\n".join(lines) + "\n"
 

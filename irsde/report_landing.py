@@ -53,6 +53,7 @@ def landing_facts(config: Mapping, configfiles: Sequence[str | os.PathLike], rep
         "any_synthetic": any(b["synthetic"] for b in benchmarks),
         "seeds": ", ".join(str(seed) for seed in config["seeds"]),
         "tables_command": f"snakemake --cores 8 tables{argument}",
-        "report_command": f"snakemake --report report.html{argument}",
-        "all_report_command": f"snakemake --report report.html all{argument}",
+        # a report per configuration, named after it (configurations live side by side)
+        "report_command": f"snakemake --report results/report-{config['name']}.html{argument}",
+        "all_report_command": f"snakemake --report results/report-{config['name']}.html all{argument}",
     }

@@ -13,6 +13,10 @@ restored only in tiles (refused before any work otherwise). One output folder pe
                              seconds, package versions, git commit ...
                              (written last: its presence marks a complete folder)
 
+A set whose method delivers 8-bit images only (a user's precomputed outputs,
+:mod:`irsde.user_outputs`) has the same layout without ``float/`` and says so in its record
+(``"float_outputs": false``); evaluation then computes LPIPS on its PNGs and notes it.
+
 Same-size images are restored ``batch_size`` at a time, or each image in overlapping tiles
 blended with linear ramps (:func:`restore_tiled`). One CPU ``torch.Generator`` seeded with the
 run's seed drives all noise, so an output depends on (method, weights, seed, batch size,
@@ -49,6 +53,9 @@ from irsde.software import git_commit, package_versions
 PNG_SUBDIR = "png"
 FLOAT_SUBDIR = "float"
 MANIFEST = "restore.json"
+FLOAT_OUTPUTS = "float_outputs"
+"""Manifest key: true when the set has ``float/`` (every ``irsde restore``), false when its PNGs
+are all the method delivered (a user's precomputed outputs). Absent (older records): true."""
 MAX_LISTED = 5
 TILE_HINT = "restore it in tiles: --tile 512 (tiles of 512x512 px blended over --tile-overlap 32 px; tile=512 in Python)"
 
@@ -150,6 +157,10 @@ class RestoredSet:
     def manifest_path(self) -> Path:
         return self.root / MANIFEST
 
+    def eight_bit_only(self) -> bool:
+        """Whether the set declares that its PNGs are all there is (no float output was ever made)."""
+        return self.manifest().get(FLOAT_OUTPUTS, True) is False
+
     def manifest(self) -> dict:
         """The ``restore.json`` record ({} when absent, e.g. PNGs from elsewhere)."""
         if not self.manifest_path.is_file():
@@ -241,6 +252,7 @@ def restore_folder(
             "seconds": round(time.time() - started, 3),
             "versions": package_versions(),
             "git": git_commit(),
+            FLOAT_OUTPUTS: True,
             **(metadata or {}),
         }
         write_manifest(restored, record)

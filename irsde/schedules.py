@@ -1,4 +1,4 @@
-"""Theta schedules of the mean-reverting SDE (DESIGN §2), as pure functions.
+"""Theta schedules of the mean-reverting SDE (docs/sde.md#theta-schedules), as pure functions.
 
 Each schedule maps the number of steps ``T`` to the array ``theta_t`` for ``t = 0..T`` (``T + 1``
 values), computed in float64. Select one by name with :func:`get_thetas`; the registry

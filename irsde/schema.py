@@ -10,7 +10,10 @@ loaded (:func:`load_schema`):
   override of a section, whose missing keys must stay missing);
 * ``x-registry: NAME`` becomes ``enum: [...]``, the names the caller gives for NAME (the
   registries of the package, :func:`irsde.train.config.schema_registries`), so the valid values
-  are always those of the code and this module imports no domain module;
+  are always those of the code and this module imports no domain module; a value that names an
+  entry of a registry that ignores case (the datasets) in another case is replaced by the
+  registered spelling before it is checked (:func:`irsde.registry.match_ignoring_case`, the rule
+  the command line uses too);
 * ``x-default: NAME`` becomes ``default: VALUE`` with the value the caller gives for NAME (e.g.
   the paper's SDE, defined once in :mod:`irsde.paper`).
 
@@ -25,7 +28,6 @@ expected, lists the valid choices and suggests a close key name for a misspelt o
 from __future__ import annotations
 
 import copy
-import difflib
 import functools
 import math
 import os
@@ -35,6 +37,7 @@ from pathlib import Path
 from jsonschema import Draft202012Validator, ValidationError, validators
 
 from irsde.documents import read_yaml_file
+from irsde.registry import closest, did_you_mean, match_ignoring_case
 
 
 # ----------------------------------------------------------------------------------- loading
@@ -42,8 +45,9 @@ from irsde.documents import read_yaml_file
 
 Registries = Mapping[str, Iterable[str]]
 """What ``x-registry: NAME`` stands for: NAME -> the valid names (given by the caller, so that
-this module knows no domain). The caller may also give the values ``x-default: NAME`` stands
-for, under the key :data:`DEFAULTS`: ``{DEFAULTS: {NAME: value}}``."""
+this module knows no domain; a collection with a true ``ignore_case`` attribute, such as an
+:class:`irsde.registry.Registry`, matches names whatever their case). The caller may also give
+the values ``x-default: NAME`` stands for, under the key :data:`DEFAULTS`: ``{DEFAULTS: {NAME: value}}``."""
 
 DEFAULTS = "x-default"
 
@@ -55,7 +59,8 @@ def load_schema(path: str | os.PathLike, registries: Registries | None = None) -
     callers may change it)."""
     given = dict(registries or {})
     defaults = tuple(sorted(given.pop(DEFAULTS, {}).items()))  # simple values: strings and numbers
-    names = tuple(sorted((name, tuple(values)) for name, values in given.items()))
+    names = tuple(sorted((name, (tuple(values), bool(getattr(values, "ignore_case", False))))
+                         for name, values in given.items()))
     return copy.deepcopy(_load(Path(path).resolve(), names, defaults))
 
 
@@ -69,7 +74,7 @@ def _read_yaml(path: Path) -> dict:
     return read_yaml_file(path, "schema file")
 
 
-def _resolve(node, document: dict, path: Path, depth: int, registries: Mapping[str, tuple[str, ...]],
+def _resolve(node, document: dict, path: Path, depth: int, registries: Mapping[str, tuple[tuple[str, ...], bool]],
              defaults: Mapping):
     if depth > 50:
         raise ValueError(f"{path}: $ref chain too deep (a cycle?)")
@@ -89,7 +94,10 @@ def _resolve(node, document: dict, path: Path, depth: int, registries: Mapping[s
         name = node.pop("x-registry")
         if name not in registries:
             raise ValueError(f"{path}: x-registry: unknown registry {name!r}; choose one of: {', '.join(registries)}")
-        node["enum"] = list(registries[name])
+        names, ignore_case = registries[name]
+        node["enum"] = list(names)
+        if ignore_case:
+            node["x-ignore-case"] = True
     if "x-default" in node:
         name = node.pop("x-default")
         if name not in defaults:
@@ -159,6 +167,9 @@ def _coerce(value, schema: Mapping):
     types = [types] if isinstance(types, str) else types
     if isinstance(value, str) and schema.get("format") == "path":
         return str(Path(value).expanduser())
+    for part in (schema, *schema.get("anyOf", ())):
+        if part.get("x-ignore-case") and isinstance(value, str):
+            return match_ignoring_case(value, part["enum"]) or value
     if isinstance(value, str) and ("number" in types or "integer" in types):
         try:
             return int(value) if "integer" in types else float(value)
@@ -255,16 +266,15 @@ def error_message(error: ValidationError) -> str:
         return f"config key '{dotted_key([missing], key)}' is required"
     choices = _choices(error.schema)
     if choices is not None:
-        close = difflib.get_close_matches(str(error.instance), [str(c) for c in choices if c is not None], n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        hint = did_you_mean(error.instance, [str(c) for c in choices if c is not None])
         listed = ", ".join(str(choice) for choice in choices)
         return f"config key '{key}': {error.instance!r} is not valid{hint}; choose one of: {listed}"
     return f"config key '{key}': expected {describe(error.schema)}, got {error.instance!r}"
 
 
 def _unknown_key_message(key: str, name: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
+    close = closest(name, known)
+    hint = f"; did you mean '{close}'?" if close else ""
     return f"unknown config key '{key}'{hint} (valid here: {', '.join(known)})"
 
 

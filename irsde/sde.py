@@ -1,4 +1,4 @@
-"""The mean-reverting SDE of IR-SDE (DESIGN §2): coefficients, marginals, reverse steps.
+"""The mean-reverting SDE of IR-SDE (docs/sde.md): coefficients, marginals, reverse steps.
 
 Forward SDE ``dx = theta_t (mu - x) dt + sigma_t dw`` with ``sigma_t^2 = 2 lambda^2 theta_t``,
 discretised in ``T`` steps; every coefficient array is indexed ``t = 0..T``. This module is pure
@@ -365,7 +365,7 @@ START_STEP_GUARD = 1e-6
 
 
 def start_step(sde: MeanRevertingSDE, sigma: float) -> int:
-    """The step ``t*`` whose marginal std matches Gaussian noise of std ``sigma`` (DESIGN §2b).
+    """The step ``t*`` whose marginal std matches Gaussian noise of std ``sigma`` (docs/sde.md#denoising-sde-and-denoising-ode).
 
     A noisy image ``y = x0 + sigma z`` is the state ``x_{t*}`` of the forward process with
     ``mu = x0`` (Denoising-SDE/ODE), which has ``x_t = x0 + sigmabar_t z``. With ``sigma`` and

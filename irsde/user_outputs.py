@@ -6,8 +6,9 @@ and of the same size; nothing else but non-image files. :func:`check_outputs` co
 with the test images it must match and raises :class:`OutputsMismatch` naming every missing,
 extra (no test image of that name) and wrongly sized file. :func:`import_outputs` checks a folder
 against a prepared test split and copies it into a restoration folder (:mod:`irsde.restoration`:
-``png/`` and ``restore.json``, no ``float/``: the PNGs are scored), so that evaluation, figures
-and regression read it like any restored set.
+``png/`` and ``restore.json``, no ``float/``, and a record saying there is none: the PNGs are
+scored, LPIPS included under the protocols that otherwise read float outputs), so that
+evaluation, figures and regression read it like any restored set.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from irsde.data.layout import sha256_file
 from irsde.fileio import exclusive_folder, remove_stale_parts
 from irsde.images import image_size, list_images, read_uint8, write_png
 from irsde.rows import USER_OUTPUTS
-from irsde.restoration import RestoredSet, write_manifest
+from irsde.restoration import FLOAT_OUTPUTS, RestoredSet, write_manifest
 
 
 class OutputsMismatch(ValueError):
@@ -95,5 +96,6 @@ def import_outputs(
             "limit": None,
             "seed": seed,
             "seconds": round(time.time() - started, 3),
+            FLOAT_OUTPUTS: False,
         })
     return restored

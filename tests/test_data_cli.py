@@ -60,7 +60,7 @@ def test_errors_name_what_to_do(tmp_path):
         run("prepare", "synthetic-rain", "--root", tmp_path, "--path", tmp_path)
     with pytest.raises(ValueError, match="--seed, --size: only synthetic-\\* datasets take a recipe; CBSD68 is prepared"):
         run("prepare", "CBSD68", "--root", tmp_path, "--seed", 1, "--size", 32)
-    with pytest.raises(KeyError, match="unknown dataset 'synthetic-rian'; choose one of: .*synthetic-rain"):
+    with pytest.raises(KeyError, match="unknown dataset 'synthetic-rian' \\(did you mean 'synthetic-rain'\\?\\); choose one of: "):
         run("prepare", "synthetic-rian", "--root", tmp_path)
     with pytest.raises(ValueError, match="SOURCE=PATH with SOURCE one of Rain100H.zip, RainTrainH.zip"):
         run("prepare", "Rain100H", "--root", tmp_path, "--path", tmp_path)
@@ -91,3 +91,37 @@ def test_the_irsde_entry_point_dispatches_and_reports_errors_without_traceback(t
     err = capsys.readouterr().err
     assert err.startswith("irsde data: error: GOPRO_Large.zip is needed but") and "Traceback" not in err
     assert str(tmp_path / "res" / "GOPRO_Large.zip") in err
+
+
+def test_dataset_names_are_matched_whatever_their_case_by_one_rule_for_cli_and_config(tmp_path, capsys):
+    """`irsde data fetch rain100h` is Rain100H (it was refused), as `dataset: rain100h` is in a
+    config; a misspelt name gets the same "did you mean" from both."""
+    from pathlib import Path
+
+    import yaml
+
+    from irsde import pipeline_config
+    from irsde.cli import main
+
+    assert main(["data", "fetch", "rain100h", "--resources", str(tmp_path / "res"), "--offline"]) == 2
+    error = capsys.readouterr().err
+    assert "Rain100H.zip" in error and "unknown dataset" not in error  # got as far as the archive
+    assert main(["data", "prepare", "SYNTHETIC-Rain", "--root", str(tmp_path), "--size", "16", "--train-count", "1",
+                 "--test-count", "1"]) == 0
+    assert read_marker(tmp_path, "synthetic-rain") is not None
+    assert main(["data", "fetch", "Rain100HH", "--offline"]) == 2
+    assert "unknown dataset 'Rain100HH' (did you mean 'Rain100H'?); choose one of: " in capsys.readouterr().err
+
+    repository = Path(__file__).resolve().parents[1]
+    config = yaml.safe_load((repository / "config" / "paper.yaml").read_text())
+    validate = lambda: pipeline_config.validate_pipeline_config(  # noqa: E731
+        config, repository / "workflow" / "schemas" / "config.schema.yaml",
+        repository / "results" / "published" / "published_results.csv")
+    config["benchmarks"]["rain100h"]["dataset"] = "rain100h"
+    config["benchmarks"]["mcmaster-sigma25"]["train_dataset"] = "df2k-NOISE25"
+    resolved = validate()
+    assert resolved["benchmarks"]["rain100h"]["dataset"] == "Rain100H"
+    assert resolved["benchmarks"]["mcmaster-sigma25"]["train_dataset"] == "DF2K-noise25"
+    config["benchmarks"]["rain100h"]["dataset"] = "Rain100HH"
+    with pytest.raises(ValueError, match="'Rain100HH' is not valid \\(did you mean 'Rain100H'\\?\\); choose one of: "):
+        validate()

@@ -56,7 +56,7 @@ def test_exact_noise_of_one_clean_image_returns_it_in_t_star_steps(sampler):
 
 
 def test_exact_ode_step_agrees_with_the_papers_euler_step_to_first_order():
-    """The paper's probability-flow step x_t + 1/2 sigma_t^2 a_t score dt (DESIGN §2b) is the
+    """The paper's probability-flow step x_t + 1/2 sigma_t^2 a_t score dt (docs/sde.md#denoising-sde-and-denoising-ode) is the
     first-order form of ours: their gap shrinks like the square of the step (T 100 -> 1000)."""
     gaps = []
     for T in (100, 1000):
@@ -82,7 +82,7 @@ def test_loss_is_the_papers_euler_step_against_the_posterior_mean_around_x0():
     t = batch.t.view(-1, 1, 1, 1)
     a = torch.exp(-2 * torch.as_tensor(c.thetas_bar)[t] * c.dt).float()
     score = -eps_hat / sde.marginal_std(batch.t)
-    predicted = batch.xt + 0.5 * sde.sigmas[t] ** 2 * (1 + a) * score * c.dt  # DESIGN §2b
+    predicted = batch.xt + 0.5 * sde.sigmas[t] ** 2 * (1 + a) * score * c.dt  # docs/sde.md#denoising-sde-and-denoising-ode
     coef_xt = torch.as_tensor(c.posterior_coef_xt, dtype=torch.float32)[batch.t].view(-1, 1, 1, 1)
     optimal = x0 + coef_xt * (batch.xt - x0)
     expected = (predicted - optimal).abs().flatten(1).mean(1).mean()

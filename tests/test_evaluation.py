@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from irsde.evaluation import COLUMNS, SET_IMAGE, evaluate, match_pairs, summarize
+from irsde.evaluation import COLUMNS, LPIPS_ON_IMAGES, SET_IMAGE, evaluate, match_pairs, summarize
 from irsde.images import list_images, read_image, read_uint8
 from irsde.metrics import ALEXNET_WEIGHTS, LPIPSMetric, PerceptualWeightsMissing, get_protocol, psnr, ssim
 from irsde.restoration import RestoredSet
@@ -82,7 +82,19 @@ def test_a_plain_image_folder_gets_lpips_on_its_images_under_float_protocols(spl
     assert frame[frame["image"] == "img-0.png"]["value"].iloc[0] == pytest.approx(expected, rel=1e-5)
 
 
-def test_missing_weights_raise_or_become_noted_nans(restored_set, split_dir, empty_torch_home):
+def test_lpips_on_images_is_noted_only_where_the_protocol_reads_floats(split_dir, restored_set, torch_home):
+    def notes(folder, protocol):
+        frame = evaluate(folder, split_dir / "GT", protocol, "m", "toy", 0, metrics=["lpips"], device="cpu",
+                         download_weights=False, progress=False)
+        assert frame["value"].notna().all()
+        return set(frame["note"])
+
+    assert notes(split_dir / "LQ", "irsde-derain") == {LPIPS_ON_IMAGES}
+    assert notes(restored_set.root, "irsde-derain") == {""}  # its float output was used
+    assert notes(split_dir / "LQ", "rgb-full") == {""}  # the protocol's own rule: PNGs
+
+
+def test_missing_weights_raise_or_become_noted_nans(restored_set, split_dir, empty_torch_home, caplog):
     with pytest.raises(PerceptualWeightsMissing, match=ALEXNET_WEIGHTS.filename):
         evaluate(restored_set.root, split_dir / "GT", "irsde-derain", "m", "toy", 0, metrics=["lpips"],
                  download_weights=False, progress=False)
@@ -91,7 +103,10 @@ def test_missing_weights_raise_or_become_noted_nans(restored_set, split_dir, emp
     lpips_rows, fid_rows = frame[frame["metric"] == "lpips"], frame[frame["metric"] == "fid"]
     assert len(lpips_rows) == 5 and lpips_rows["value"].isna().all()
     assert list(fid_rows["image"]) == [SET_IMAGE] and fid_rows["value"].isna().all()
-    assert all(ALEXNET_WEIGHTS.filename in note and str(empty_torch_home) in note for note in lpips_rows["note"])
+    # notes (table footnotes) name $TORCH_HOME/hub/checkpoints, never this machine's folder; the log does
+    assert all(ALEXNET_WEIGHTS.filename in note and "$TORCH_HOME/hub/checkpoints" in note
+               and str(empty_torch_home) not in note for note in lpips_rows["note"])
+    assert str(empty_torch_home / "hub" / "checkpoints") in caplog.text
     assert "pt_inception-2015-12-05-6726825d.pth" in fid_rows["note"].iloc[0]
     assert frame[frame["metric"] == "psnr"]["value"].notna().all()
 

@@ -206,7 +206,7 @@ def test_unknown_sampler_and_missing_dataset_are_errors(data_root, tmp_path, cap
     assert "ddim" in capsys.readouterr().err
     assert main(["restore", "--weights", str(weights), "--dataset", "rain100h", "--root", str(data_root),
                  "--out", str(tmp_path / "o")]) == 2
-    assert "irsde data prepare rain100h" in capsys.readouterr().err
+    assert "irsde data prepare Rain100H" in capsys.readouterr().err  # the name as registered, whatever its case
 
 
 def test_evaluate_without_weights_fails_or_records_unavailable(runs, data_root, tmp_path, empty_torch_home, capsys):

@@ -1,4 +1,4 @@
-"""fast-ode / fast-sde (irsde.fast_samplers), sampling with fewer steps (irsde.sampling_steps,
+"""fast-ode / fast-sde (irsde.sampling.exponential), sampling with fewer steps (irsde.sampling.steps,
 MeanRevertingSDE.observed_at) and the unchanged paper samplers at T steps."""
 
 import math

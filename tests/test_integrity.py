@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from snakemake.utils import update_config
 from PIL import Image
 
 from irsde import pipeline_config, report
@@ -104,7 +105,8 @@ def config_with_user_outputs(tmp_path: Path, folder: str, **extra) -> Path:
     example = yaml.safe_load((REPO / "examples" / "config.yaml").read_text())
     example["methods"] = ["irsde"]
     example["user_outputs"]["median_filter"]["folders"]["synthetic-rain"] = folder
-    config.update(example, **extra)
+    update_config(config, example)  # as a later --configfile is laid over an earlier one
+    config.update(extra)
     path = tmp_path / "user-outputs.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -145,7 +147,7 @@ def test_an_image_replaced_in_place_in_user_outputs_is_scored_again(tmp_path):
     edited = yaml.safe_load(config.read_text())
     edited["benchmarks"]["synthetic-rain"]["synthetic"]["train_count"] = 4
     config.write_text(yaml.safe_dump(edited))
-    target = "results/metrics/embedded/synthetic-rain/median_filter/seed0.csv"
+    target = "results/metrics/example/synthetic-rain/median_filter/seed0.csv"  # examples/config.yaml names it
     command = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "--cores", "2", target,
                "--configfile", str(config)]
     first = subprocess.run(command, capture_output=True, text=True, timeout=600)

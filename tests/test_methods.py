@@ -84,7 +84,7 @@ def test_an_unknown_method_lists_the_choices_and_how_to_add_one():
     with pytest.raises(UnknownName) as caught:
         METHODS["unet"]
     message = str(caught.value)
-    assert "unknown method 'unet'; choose one of: cnn_baseline, denoising_sde, dncnn, ffdnet, irsde, prenet" in message
+    assert "unknown method 'unet' (did you mean 'prenet'?); choose one of: cnn_baseline, denoising_sde, dncnn, ffdnet, irsde, prenet" in message
     assert "'irsde.methods' entry points" in message and "package.module:Class" in message
 
 

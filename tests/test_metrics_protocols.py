@@ -1,4 +1,4 @@
-"""Named metric protocols: the presets of DESIGN §4 and the lookup errors."""
+"""Named metric protocols: the presets of docs/protocols.md and the lookup errors."""
 
 import dataclasses
 

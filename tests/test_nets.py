@@ -66,7 +66,7 @@ def test_state_dict_layout_equals_published_manifest(reference_dir, manifest):
 
 
 DENOISING_OPTIONS = dict(conditional=False, mid_attention="full")
-"""What makes the Denoising-SDE/ODE network out of the conditional U-Net (DESIGN §2b)."""
+"""What makes the Denoising-SDE/ODE network out of the conditional U-Net (docs/network.md#the-denoising-network)."""
 
 
 def test_denoising_layout_equals_the_authors_manifest(reference_dir):

@@ -6,6 +6,7 @@ import html
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -14,7 +15,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from metrics_support import generated_torch_home  # noqa: F401  (fixture)
 from pipeline_support import REPO, SNAKEMAKE, snakemake, write_config
+from snakemake.utils import update_config
 
 
 @pytest.mark.parametrize(
@@ -39,7 +42,28 @@ def test_paper_config_plans_released_prenet_and_both_rain_sets(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "rain100h/prenet-rain100h/seed0" in result.stdout and "fetch_checkpoint" in result.stdout
     assert "irsde-derain-rain100h" not in result.stdout  # a browser download nobody has placed yet
-    assert "tables/rain100h.tex" in result.stdout and "tables/rain100l.tex" in result.stdout
+    assert "tables/paper/rain100h.tex" in result.stdout and "tables/paper/rain100l.tex" in result.stdout
+
+
+def planned_synthetic_rain(stdout: str) -> str:
+    """The folder a dry run (-p) prepares synthetic-rain under."""
+    prepare = [line for line in stdout.splitlines() if "data prepare synthetic-rain" in line]
+    assert len(prepare) == 1, stdout
+    return re.search(r"--root (data/synthetic/[0-9a-f]{10}) ", prepare[0]).group(1)
+
+
+def test_the_ci_config_plans_its_own_data_tables_and_figures_beside_the_default(tmp_path):
+    """The CI config builds synthetic-rain from another recipe than the default (48 training crops,
+    not 480): under that recipe's key, never the default's folder; tables and figures under its
+    name (the default's are checked by the next test's dry run)."""
+    result = snakemake("-n", "-p", "tables", "--configfile", str(REPO / "config" / "ci.yaml"), workdir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    from irsde import pipeline_config
+
+    default = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    assert planned_synthetic_rain(result.stdout) != pipeline_config.prepared_root(default, "synthetic-rain")
+    assert "results/tables/ci/synthetic-rain.csv" in result.stdout
+    assert "results/figures/ci/qualitative_synthetic-rain.png" in result.stdout
 
 
 def test_released_config_restores_every_checkpoint_and_scores_each_protocol_variant(tmp_path):
@@ -55,7 +79,7 @@ def test_released_config_restores_every_checkpoint_and_scores_each_protocol_vari
     assert any("--checkpoint prenet-rain100h" in line and "--option stages=6" in line and "--offline" in line
                for line in restores)
     assert any("--checkpoint ffdnet-color" in line and "--option noise_sigma=null" in line for line in restores)
-    assert "--protocol prenet-matlab" in result.stdout and "tables/rain100h.protocols.md" in result.stdout
+    assert "--protocol prenet-matlab" in result.stdout and "tables/released/rain100h.protocols.md" in result.stdout
     (tmp_path / "resources" / "weights").mkdir(parents=True)
     (tmp_path / "resources" / "weights" / "irsde-derain-rain100h.pth").write_bytes(b"placed by the user")
     result = snakemake("-n", "-p", "tables", "--configfile", released, workdir=tmp_path)
@@ -71,6 +95,12 @@ def test_default_config_restores_a_fast_sampler_row_from_the_irsde_model(tmp_pat
     fast = [line for line in lines if "irsde restore" in line and "irsde-fast-sde-10" in line]
     assert len(fast) == 1, result.stdout
     assert "--run runs/embedded/synthetic-rain/irsde " in fast[0] and "--sampler fast-sde --steps 10 " in fast[0]
+    from irsde import pipeline_config
+
+    default = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    assert planned_synthetic_rain(result.stdout) == pipeline_config.prepared_root(default, "synthetic-rain")
+    assert "results/tables/embedded/synthetic-rain.csv" in result.stdout
+    assert "results/figures/embedded/qualitative_synthetic-rain.png" in result.stdout
     scored = [line for line in lines if "irsde evaluate" in line and "irsde-fast-sde-10" in line]
     assert len(scored) == 1 and "--method irsde-fast-sde-10 " in scored[0]  # its rows keyed by its own id
     # the fast rows train nothing of their own: 2 runs for deraining, 3 for denoising
@@ -177,6 +207,54 @@ def test_regress_fails_for_a_deliberately_worse_model(tmp_path):
     assert not (tmp_path / "results" / "regress" / "ci.txt").exists()
 
 
+def tiny_side_by_side(name, train_count):
+    """A tiny deraining config named ``name`` whose synthetic recipe has ``train_count`` crops."""
+
+    def edit(config):
+        config["name"] = name
+        config["benchmarks"] = {"synthetic-rain": {**config["benchmarks"]["synthetic-rain"],
+                                                   "synthetic": {"seed": 0, "train_count": train_count,
+                                                                 "test_count": 2, "size": 32}}}
+        config.update(methods=["cnn_baseline"], extra_samplers=[], metrics=["psnr"], figures={"images": 1, "crop": 32})
+        config.pop("curves")
+        config["training"]["optim"]["milestones"] = [1]
+        config["training"]["train"].update(iterations=2, checkpoint_every=2, val_every=2, log_every=1)
+        config["training"]["data"].update(val_images=1, batch_size=2)
+
+    return edit
+
+
+@pytest.mark.slow
+def test_configs_live_side_by_side_so_switching_back_has_nothing_to_do(tmp_path):
+    """`tables` with config A, then B (another synthetic recipe), then A again: the second run of
+    A has nothing to do (its data, models, tables and figures were not touched by B)."""
+    configs = {}
+    for name, train_count in (("side-a", 4), ("side-b", 8)):
+        (tmp_path / name).mkdir()
+        configs[name] = write_config(tmp_path / name, "config.yaml", tiny_side_by_side(name, train_count))
+    a, b = configs.values()
+    for config in (a, b):
+        result = snakemake("--cores", "2", "tables", "--configfile", str(config), workdir=tmp_path)
+        assert result.returncode == 0, result.stdout + result.stderr
+    again = snakemake("-n", "tables", "--configfile", str(a), workdir=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "Nothing to be done" in again.stdout + again.stderr, again.stdout
+    builds = list((tmp_path / "data" / "synthetic").glob("*/synthetic-rain/dataset.json"))
+    assert len(builds) == 2, builds  # one build per recipe, each under its recipe's key
+    for name in ("side-a", "side-b"):
+        assert (tmp_path / "results" / "tables" / name / "synthetic-rain.csv").is_file(), name
+        assert (tmp_path / "results" / "figures" / name / "qualitative_synthetic-rain.png").is_file(), name
+    tables = {name: pd.read_csv(tmp_path / "results" / "tables" / name / "synthetic-rain.csv").set_index("id")
+              for name in ("side-a", "side-b")}
+    assert tables["side-a"].loc["cnn_baseline", "psnr"] != tables["side-b"].loc["cnn_baseline", "psnr"]
+
+
+def split_of_run(run: Path) -> Path:
+    """The test split a pipeline run validated on (its config.yaml records it, relative to the
+    working directory, the parent of runs/)."""
+    return run.parents[3] / yaml.safe_load((run / "config.yaml").read_text())["data"]["val"]
+
+
 @pytest.fixture(scope="module")
 def ci_run(tmp_path_factory):
     """`all` on config/ci.yaml in a fresh folder (shared by the tests that inspect that run)."""
@@ -196,23 +274,24 @@ def test_every_target_runs_on_the_ci_config_and_matches_its_reference(ci_run):
     ci = str(REPO / "config" / "ci.yaml")
     assert result.returncode == 0, result.stdout + result.stderr
     results = tmp_path / "results"
-    table = pd.read_csv(results / "tables" / "synthetic-rain.csv")
+    table = pd.read_csv(results / "tables" / "ci" / "synthetic-rain.csv")
     assert set(table["method"]) == {"Input (degraded, no restoration)", "IR-SDE (ours)", "CNN-baseline (our reconstruction)"}
     assert set(table["id"]) == {"input", "irsde", "cnn_baseline"}
     assert table["psnr"].notna().all() and (table["protocol"] == "irsde-derain").all()
-    assert "synthetic stand-in" in (results / "tables" / "synthetic-rain.md").read_text()
-    assert r"\toprule" in (results / "tables" / "synthetic-rain.tex").read_text()
+    assert "synthetic stand-in" in (results / "tables" / "ci" / "synthetic-rain.md").read_text()
+    assert r"\toprule" in (results / "tables" / "ci" / "synthetic-rain.tex").read_text()
     figures = ("theta_schedules.png", "theta_schedules.pdf", "loss_comparison.png", "timestep_errors.png",
                "qualitative_synthetic-rain.png")
     for figure in figures:
-        assert (results / "figures" / figure).stat().st_size > 1000, figure
+        assert (results / "figures" / "ci" / figure).stat().st_size > 1000, figure
     assert "0 regressed or missing" in (results / "regress" / "ci.txt").read_text()
     # `irsde restore --run` on the pipeline's run gives the pipeline's restoration, byte for byte
     for method in ("irsde", "cnn_baseline"):
         by_hand = tmp_path / "by-hand" / method
         restore = subprocess.run(
             [sys.executable, "-m", "irsde", "restore", "--run", str(tmp_path / "runs" / "ci" / "synthetic-rain" / method),
-             "--dataset", str(tmp_path / "data" / "synthetic-rain" / "test"), "--seed", "0", "--out", str(by_hand)],
+             "--dataset", str(split_of_run(tmp_path / "runs" / "ci" / "synthetic-rain" / method)), "--seed", "0",
+             "--out", str(by_hand)],
             capture_output=True, text=True, timeout=600,
         )
         assert restore.returncode == 0, restore.stderr
@@ -276,7 +355,7 @@ def test_report_shows_each_benchmarks_table_caption_curves_and_provenance(ci_run
     (table_path,) = categories["synthetic-rain"]["1 Table"]
     assert results[table_path]["mime_type"] == "text/html"
     page = shown(results[table_path])
-    tables = workdir / "results" / "tables"
+    tables = workdir / "results" / "tables" / "ci"
     caption = json.loads((tables / "synthetic-rain.caption.json").read_text())
     assert caption["caption"] in page and "protocol 'irsde-derain'" in page and "'sde' sampler, 100 NFE" in page
     assert all(f"* {note}" in page for note in caption["footnotes"]) and caption["footnotes"]  # LPIPS/FID weights
@@ -373,7 +452,7 @@ def bring_your_own(config, outputs=EXAMPLE_OUTPUTS):
     """The example's method class and user outputs (examples/config.yaml) on ``config``."""
     example = yaml.safe_load((REPO / "examples" / "config.yaml").read_text())
     example["user_outputs"]["median_filter"]["folders"]["synthetic-rain"] = str(outputs)
-    config.update(example)
+    update_config(config, example)  # as a later --configfile is laid over an earlier one
 
 
 def test_user_outputs_with_a_missing_and_a_missized_image_fail_at_parse_time(tmp_path):
@@ -394,81 +473,116 @@ def test_user_outputs_with_a_missing_and_a_missized_image_fail_at_parse_time(tmp
     assert not (tmp_path / "data").exists()
 
 
-def tiny_embedded(config):
-    """The embedded recipe's data, network and SDE with a tiny training budget, IR-SDE and the
-    example's own method and outputs, PSNR/SSIM only, no curves."""
-    bring_your_own(config)
-    config["methods"] = ["irsde", "examples.tiny_cnn:TinyCNN"]
-    config.update(name="byom", metrics=["psnr", "ssim"], extra_samplers=[], sampler_steps=10)
-    config.pop("curves")
-    config["training"]["optim"]["milestones"] = [15]
-    config["training"]["train"].update(iterations=20, checkpoint_every=20, val_every=20, log_every=10, progress_every=1e-6)
-    config["training"]["data"]["val_images"] = 1
+EXAMPLE_BUDGET = {
+    # laid over the worked example's command (tests only): a tiny training budget and 32 training crops
+    "benchmarks": {"synthetic-rain": {"synthetic": {"train_count": 32}}},
+    "sampler_steps": 10,
+    "training": {"optim": {"milestones": [15]}, "data": {"val_images": 1},
+                 "train": {"iterations": 20, "checkpoint_every": 20, "val_every": 20, "log_every": 10,
+                           "progress_every": 1e-6}},
+}
+
+
+def readme_commands(readme: Path, program: str) -> list[list[str]]:
+    """The ``program`` command lines of a README's ```bash blocks, split as a shell splits them."""
+    blocks = re.findall(r"```bash\n(.*?)```", readme.read_text(), flags=re.DOTALL)
+    lines = [line.split("#")[0].strip() for block in blocks for line in block.splitlines()]
+    return [shlex.split(line) for line in lines if line.startswith(program + " ")]
+
+
+def fresh_checkout(tmp_path: Path) -> Path:
+    """The files of a fresh clone of this checkout (tracked and new files, as git lists them)."""
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
+                            text=True, check=True).stdout.splitlines()
+    clone = tmp_path / "clone"
+    for name in listed:
+        if (REPO / name).is_file():
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, clone / name)
+    return clone
 
 
 @pytest.mark.slow
-def test_your_own_method_and_outputs_are_rows_of_the_table_figure_and_regress(tmp_path):
-    """A method class outside irsde and a folder of precomputed outputs, through the whole
-    pipeline: trained like IR-SDE, restored by `irsde restore --run`, scored, drawn and regressed."""
-    config = write_config(tmp_path, "config.yaml", tiny_embedded)
-    result = snakemake("--cores", "2", "tables", "figures", "--configfile", str(config), workdir=tmp_path)
+def test_the_worked_example_runs_as_its_readme_says_through_table_figure_and_regress(tmp_path, generated_torch_home):
+    """examples/README.md's command in a fresh checkout, with a tiny budget laid over it: a method
+    class outside irsde and a folder of PNG-only outputs become rows of the table (every metric
+    of the config, LPIPS on the PNGs of the outputs, marked) and columns of the figure; the class
+    is trained like IR-SDE and restored by `irsde restore --run`; both take part in regress."""
+    commands = readme_commands(REPO / "examples" / "README.md", "snakemake")
+    assert len(commands) == 1, commands
+    command = commands[0]
+    assert command[-3:] == ["--configfile", "config/config.yaml", "examples/config.yaml"], command
+    clone = fresh_checkout(tmp_path)
+    (clone / "budget.yaml").write_text(yaml.safe_dump(EXAMPLE_BUDGET))
+    environment = {**os.environ, "TORCH_HOME": str(generated_torch_home), "PYTHONPATH": str(clone)}
+
+    def run(target, *overlays):
+        arguments = [target if word == "tables" else word for word in command[1:]]
+        return subprocess.run([SNAKEMAKE, *arguments, "budget.yaml", *overlays], cwd=clone, capture_output=True,
+                              text=True, timeout=900, env=environment)
+
+    result = run("tables")
     assert result.returncode == 0, result.stdout + result.stderr
-    table = pd.read_csv(tmp_path / "results" / "tables" / "synthetic-rain.csv").set_index("id")
-    assert set(table.index) == {"input", "irsde", "tiny_cnn", "median_filter"}
+    results = clone / "results"
+    table = pd.read_csv(results / "tables" / "example" / "synthetic-rain.csv").set_index("id")
+    assert set(table.index) == {"input", "irsde", "irsde-fast-sde-10", "cnn_baseline", "tiny_cnn", "median_filter"}
     assert table.loc["tiny_cnn", "method"] == "Tiny CNN (user example)" and table.loc["tiny_cnn", "source"] == "this run"
     assert table.loc["median_filter", "method"] == "Median filter 3x3 (user outputs)"
     assert table.loc["median_filter", "source"] == "user outputs"
-    assert table[["psnr", "ssim"]].notna().all().all() and (table["protocol"] == "irsde-derain").all()
+    assert table[["psnr", "ssim", "lpips", "fid"]].notna().all().all() and (table["protocol"] == "irsde-derain").all()
     assert table.loc["median_filter", "psnr"] != table.loc["input", "psnr"]
+    markdown = (results / "tables" / "example" / "synthetic-rain.md").read_text()
+    assert "† LPIPS↓ of Input (degraded, no restoration), Median filter 3x3 (user outputs): computed on the 8-bit" in markdown
+    assert (results / "figures" / "example" / "qualitative_synthetic-rain.png").stat().st_size > 1000
+    figure_log = (clone / "logs" / "example" / "figures" / "qualitative_synthetic-rain.log").read_text()
+    assert ("columns: GT, LQ, IR-SDE (ours), CNN-baseline (our reconstruction), Tiny CNN (user example), "
+            "IR-SDE (fast-sde, 10 NFE), Median filter 3x3 (user outputs)") in figure_log
+    assert not (results / "tables" / "embedded").exists()  # the example is a configuration of its own
     # a training job's log shows where it is (no terminal under Snakemake): a progress line per iteration here
-    train_log = (tmp_path / "logs" / "byom" / "train" / "synthetic-rain" / "irsde.log").read_text()
+    train_log = (clone / "logs" / "example" / "train" / "synthetic-rain" / "irsde.log").read_text()
     progress = re.findall(r"irsde\.train\.progress: iteration (\d+)/20 \([\d.]+%\), [\d.e+]+ it/s, ETA [^,]+, loss \S+",
                           train_log)
     assert [int(i) for i in progress] == list(range(1, 21)), train_log
-    # `tensorboard --logdir runs/` finds both trained runs with their scalars
+    # `tensorboard --logdir runs/` finds the three trained runs with their scalars
     from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
 
     multiplexer = EventMultiplexer()
-    multiplexer.AddRunsFromDirectory(str(tmp_path / "runs"))
+    multiplexer.AddRunsFromDirectory(str(clone / "runs"))
     multiplexer.Reload()
-    runs = multiplexer.Runs()
-    assert set(runs) == {"byom/synthetic-rain/irsde", "byom/synthetic-rain/tiny_cnn", "byom/synthetic-noise/irsde",
-                         "byom/synthetic-noise/cnn_baseline", "byom/synthetic-noise/denoising_sde"}
-    assert all({"train/loss", "train/lr", "val/psnr", "val/ssim"} <= set(run["scalars"]) for run in runs.values())
-    assert any(tag.startswith("timestep/") for tag in runs["byom/synthetic-rain/irsde"]["scalars"])
-    assert runs["byom/synthetic-rain/irsde"]["images"] == ["val_images/0000"]
-    figure_log = (tmp_path / "logs" / "byom" / "figures" / "qualitative_synthetic-rain.log").read_text()
-    assert "columns: GT, LQ, IR-SDE (ours), Tiny CNN (user example), Median filter 3x3 (user outputs)" in figure_log
+    boards = multiplexer.Runs()
+    assert set(boards) == {"example/synthetic-rain/irsde", "example/synthetic-rain/cnn_baseline",
+                           "example/synthetic-rain/tiny_cnn"}
+    assert all({"train/loss", "train/lr", "val/psnr", "val/ssim"} <= set(run["scalars"]) for run in boards.values())
+    assert any(tag.startswith("timestep/") for tag in boards["example/synthetic-rain/irsde"]["scalars"])
+    assert boards["example/synthetic-rain/irsde"]["images"] == ["val_images/0000"]
     # trained by the same engine with IR-SDE's data, crops, optimiser, iterations and seed
-    runs = tmp_path / "runs" / "byom" / "synthetic-rain"
+    runs = clone / "runs" / "example" / "synthetic-rain"
     own, irsde = (yaml.safe_load((runs / method / "config.yaml").read_text()) for method in ("tiny_cnn", "irsde"))
     assert own["method"] == "examples.tiny_cnn:TinyCNN"
     for key in ("seed", "data", "optim", "train"):
         assert own[key] == irsde[key], key
     # restored by hand from its run, as the pipeline did: the same PNGs
     by_hand = tmp_path / "by-hand"
-    environment = {**os.environ, "PYTHONPATH": str(REPO)}
     restore = subprocess.run(
         [sys.executable, "-m", "irsde", "restore", "--run", str(runs / "tiny_cnn"), "--dataset",
-         str(tmp_path / "data" / "synthetic-rain" / "test"), "--seed", "0", "--out", str(by_hand)],
+         str(split_of_run(runs / "tiny_cnn")), "--seed", "0", "--out", str(by_hand)],
         capture_output=True, text=True, timeout=600, env=environment,
     )
     assert restore.returncode == 0, restore.stderr
-    pipeline = tmp_path / "results" / "restored" / "byom" / "synthetic-rain" / "tiny_cnn" / "seed0" / "png"
+    pipeline = results / "restored" / "example" / "synthetic-rain" / "tiny_cnn" / "seed0" / "png"
     assert sorted(p.name for p in pipeline.iterdir()) == sorted(p.name for p in (by_hand / "png").iterdir())
     assert all(png.read_bytes() == (by_hand / "png" / png.name).read_bytes() for png in pipeline.iterdir())
     # regress compares the user's rows with a reference that has them: 1 dB better there fails
     from irsde import regression, report
 
-    metrics = sorted((tmp_path / "results" / "metrics" / "byom" / "synthetic-rain").glob("*/seed0.csv"))
+    metrics = sorted((results / "metrics" / "example" / "synthetic-rain").glob("*/seed0.csv"))
     reference = regression.summary_frame(report.read_metric_csvs(metrics), "synthetic-rain")
     reference.loc[(reference["method"] == "median_filter") & (reference["metric"] == "psnr"), "value"] += 1.0
     reference.to_csv(tmp_path / "reference.csv", index=False)
-    regressing = write_config(tmp_path, "config.yaml", lambda c: (tiny_embedded(c), c["regress"].update(
-        reference=str(tmp_path / "reference.csv"))))
-    result = snakemake("--cores", "2", "regress", "--configfile", str(regressing), workdir=tmp_path)
+    (clone / "reference.yaml").write_text(yaml.safe_dump({"regress": {"reference": str(tmp_path / "reference.csv")}}))
+    result = run("regress", "reference.yaml")
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
     regressed = {line.split()[1:3] == ["median_filter", "psnr"] for line in output.splitlines() if line.endswith("REGRESSED")}
     assert regressed == {True}, output  # that row, and only that one
-    assert "tiny_cnn" in (tmp_path / "results" / "regress" / "byom.current.csv").read_text()
+    assert "tiny_cnn" in (results / "regress" / "example.current.csv").read_text()

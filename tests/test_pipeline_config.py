@@ -102,10 +102,36 @@ def test_table_captions_name_how_ir_sde_differs_from_the_paper():
     deviations = pipeline_config.paper_deviations(embedded, "synthetic-rain")
     assert any(d.startswith("network.nf ") and "(paper 64)" in d for d in deviations)
     assert "options.prediction data (paper noise)" in deviations
+    assert "optim.milestones [2000, 2500] (paper [200000, 400000])" in deviations
     paper = validated(shipped("paper"))
-    assert pipeline_config.paper_deviations(paper, "rain100h") == ["train.iterations 500000 (paper 700000)"]
     paper["methods"] = ["cnn_baseline"]
-    assert pipeline_config.paper_deviations(paper, "rain100h") == []
+    assert pipeline_config.paper_deviations(paper, "rain100h") == []  # no IR-SDE row to caption
+
+
+def test_the_paper_config_is_captioned_with_no_deviation_it_does_not_have():
+    """config/paper.yaml is the paper's setting on every benchmark, for its task (SR and inpainting
+    at max_sigma 30); the one deviation is the inpainting network's width, nf 32, that of the
+    authors' released inpainting model."""
+    paper = validated(shipped("paper"))
+    captions = {name: pipeline_config.paper_deviations(paper, name) for name in paper["benchmarks"]}
+    assert captions == {name: ["network.nf 32 (paper 64)"] if name == "celebahq-inpaint-thin" else []
+                        for name in paper["benchmarks"]}
+
+
+def test_the_paper_budget_is_stated_once_and_used_by_the_paper_config_and_the_readme():
+    from irsde import deviations
+    from irsde import paper as irsde_paper
+
+    budget = {key: value for key, value in deviations.paper_setting().items() if key in irsde_paper.BUDGET_KEYS}
+    assert budget["train.iterations"] == 500000 and budget["optim.milestones"] == [200000, 400000]
+    assert "500k iterations" in irsde_paper.BUDGET_SOURCE and "200k and 400k" in irsde_paper.BUDGET_SOURCE
+    training = shipped("paper")["training"]
+    for key, value in budget.items():
+        part, name = key.split(".")
+        assert training[part][name] == value, key
+    readme = " ".join((REPO / "README.md").read_text().split())
+    assert deviations.budget_statement() in readme
+    assert "irsde/paper.py" in readme  # where its source is named
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,10 @@ def test_a_failed_lookup_names_the_kind_and_lists_the_choices_sorted():
     assert registry["green"] == 2 and list(registry) == ["red", "green", "blue"] and len(registry) == 3
     with pytest.raises(UnknownName) as caught:
         registry["grene"]
-    assert str(caught.value) == "unknown colour 'grene'; choose one of: blue, green, red"
+    assert str(caught.value) == "unknown colour 'grene' (did you mean 'green'?); choose one of: blue, green, red"
+    with pytest.raises(UnknownName, match="unknown colour 'GREEN'"):  # case counts unless the registry ignores it
+        registry["GREEN"]
+    assert Registry("colour", {"Green": 2}, ignore_case=True)["gREEN"] == 2
     # a bad name is both a failed lookup and a bad value
     assert isinstance(caught.value, KeyError) and isinstance(caught.value, ValueError)
 
@@ -57,7 +60,7 @@ def test_a_discovered_name_may_not_shadow_a_registered_one():
 )
 def test_every_registry_of_the_package_uses_the_helper(registry, kind):
     assert isinstance(registry, Registry) and registry.kind == kind
-    with pytest.raises(UnknownName, match=f"unknown {kind} 'nothing'; choose one of: "):
+    with pytest.raises(UnknownName, match=f"unknown {kind} 'nothing'( \\(did you mean '[^']+'\\?\\))?; choose one of: "):
         registry["nothing"]
 
 

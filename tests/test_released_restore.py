@@ -160,13 +160,13 @@ def test_released_tables_reproduce_the_published_rows(tmp_path):
                "--cores", "2", "tables", "--configfile", str(REPO / "config" / "released.yaml")]
     result = subprocess.run(command, capture_output=True, text=True, timeout=3600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    rain = pd.read_csv(tmp_path / "results" / "tables" / "rain100h.csv").set_index("id")
+    rain = pd.read_csv(tmp_path / "results" / "tables" / "released" / "rain100h.csv").set_index("id")
     assert abs(rain.loc["prenet-rain100h", "delta_psnr"]) <= 0.10 and abs(rain.loc["prenet-rain100h", "delta_ssim"]) <= 0.005
     assert rain.loc["input", "psnr"] < 15
-    cbsd = pd.read_csv(tmp_path / "results" / "tables" / "cbsd68-sigma25.csv").set_index("id")
+    cbsd = pd.read_csv(tmp_path / "results" / "tables" / "released" / "cbsd68-sigma25.csv").set_index("id")
     for row in ("dncnn-color-blind", "ffdnet-color"):
         assert abs(cbsd.loc[row, "delta_psnr"]) <= 0.05, (row, cbsd.loc[row, "delta_psnr"])
-    protocols = pd.read_csv(tmp_path / "results" / "tables" / "rain100h.protocols.csv").set_index("id")
+    protocols = pd.read_csv(tmp_path / "results" / "tables" / "released" / "rain100h.protocols.csv").set_index("id")
     assert np.isfinite(protocols.loc["prenet-rain100h", "psnr prenet-matlab"])
 
 

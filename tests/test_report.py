@@ -160,7 +160,7 @@ def test_timestep_error_plot(tmp_path):
 
 
 def test_caption_names_every_deviation_from_the_paper():
-    from irsde.paper import paper_deviations
+    from irsde.deviations import paper_deviations
     from irsde.train import validate_config
 
     config = validate_config(

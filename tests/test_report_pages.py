@@ -213,7 +213,7 @@ def test_landing_facts_say_what_each_benchmark_is_and_how_to_reproduce_it(tmp_pa
     assert [b["synthetic"] for b in facts["benchmarks"]] == [True, False] and facts["any_synthetic"]
     assert "Rain100H" in facts["benchmarks"][1]["description"]
     assert facts["tables_command"] == "snakemake --cores 8 tables --configfile config/ci.yaml"
-    assert facts["report_command"] == "snakemake --report report.html --configfile config/ci.yaml"
+    assert facts["report_command"] == "snakemake --report results/report-ci.html --configfile config/ci.yaml"
     assert report_landing.landing_facts(config, [], tmp_path)["tables_command"] == "snakemake --cores 8 tables"
     outside = report_landing.configfile_argument(["/elsewhere/my config.yaml"], tmp_path)
     assert outside == " --configfile '/elsewhere/my config.yaml'"
@@ -234,3 +234,12 @@ def test_report_html_escapes_text_and_keeps_markup():
     assert '<table class="sortable">' in sortable and '<td class="number">1</td>' in sortable
     page = report_html.page("T <1>", sortable, script=report_html.SORT_SCRIPT)
     assert "<h1>T &lt;1&gt;</h1>" in page and "<script>" in page and "http" not in page.split("<body>")[0]
+
+
+def test_provenance_names_a_run_inside_the_working_directory_by_its_relative_path(tmp_path, monkeypatch):
+    run = tmp_path / "runs" / "tiny" / "irsde"
+    run.mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    assert dict(provenance.run_facts(run))["Training run"] == "runs/tiny/irsde (no run.json)"
+    outside = tmp_path.parent / "elsewhere"
+    assert provenance.shown_path(outside) == str(outside)

@@ -72,7 +72,6 @@ def test_registries_fill_the_enums():
     assert not {"x-registry", "$ref"} & keys_of(loaded)
 
 
-
 def test_the_caller_gives_the_registries_and_an_unknown_one_is_named(tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text("type: object\nproperties: {colour: {type: string, x-registry: colours}}\n")
@@ -83,6 +82,17 @@ def test_the_caller_gives_the_registries_and_an_unknown_one_is_named(tmp_path):
     assert schema.load_schema(path, {"colours": ["red"]})["properties"]["colour"]["enum"] == ["red"]
     with pytest.raises(ValueError, match="x-registry: unknown registry 'colours'; choose one of: shapes"):
         schema.load_schema(path, {"shapes": ["round"]})
+
+
+def test_a_registry_that_ignores_case_gives_the_registered_spelling(tmp_path):
+    from irsde.registry import Registry
+
+    path = tmp_path / "s.yaml"
+    path.write_text("type: object\nproperties: {colour: {type: string, x-registry: colours}}\n")
+    colours = Registry("colour", {"Red": 1, "Blue": 2}, ignore_case=True)
+    assert schema.validate({"colour": "red"}, path, {"colours": colours}) == {"colour": "Red"}
+    with pytest.raises(ValueError, match="'red' is not valid .*choose one of: Red, Blue"):
+        schema.validate({"colour": "red"}, path, {"colours": ["Red", "Blue"]})  # a plain list: case counts
 
 
 @pytest.mark.parametrize(

@@ -276,7 +276,7 @@ def test_start_step_of_the_papers_denoising_setting():
     sde = MeanRevertingSDE(schedule="cosine", T=100, max_sigma=70, eps=0.04)
     assert start_step(sde, 25) == 22
     assert start_step(sde, 25 / 255) == 22  # the same noise level on the [0, 1] scale
-    assert [start_step(sde, sigma) for sigma in (15, 50)] == [15, 41]  # DESIGN §2b
+    assert [start_step(sde, sigma) for sigma in (15, 50)] == [15, 41]  # docs/sde.md#denoising-sde-and-denoising-ode
     wider = MeanRevertingSDE(schedule="cosine", T=100, max_sigma=75, eps=0.04)
     assert [start_step(wider, sigma) for sigma in (15, 25, 50)] == [14, 21, 38]
 

@@ -19,6 +19,7 @@ import pytest
 import yaml
 from pipeline_support import REPO, snakemake, tiny_ci, write_config
 from snakemake_executor_plugin_slurm.submit_string import get_submit_command
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from snakemake_executor_plugin_slurm.utils import set_gres_string
 from snakemake_executor_plugin_slurm.validation import validate_slurm_extra
 
@@ -138,13 +139,29 @@ def site_edited_profile(folder: Path) -> Path:
 
 
 # Files that record where, when or how fast a run went; everything else must be identical.
-RUN_RECORDS = {".irsde.lock", ".snakemake_timestamp", "restore.json", "run.json", "training_state.pt", "train_log.csv"}
+# what records how a run went (wall times, hosts): compared by what must agree, not byte for byte
+RUN_RECORDS = {".irsde.lock", ".snakemake_timestamp", "restore.json", "run.json", "training_state.pt", "train_log.csv",
+               "provenance.html"}
+
+
+TENSORBOARD_EVENTS = "events.out.tfevents.*"  # named and stamped by wall time, host and process
 
 
 def output_files(workdir: Path) -> dict[str, bytes]:
     return {str(path.relative_to(workdir)): path.read_bytes()
             for folder in ("results", "runs") for path in sorted((workdir / folder).rglob("*"))
-            if path.is_file() and path.name not in RUN_RECORDS}
+            if path.is_file() and path.name not in RUN_RECORDS and not path.match(TENSORBOARD_EVENTS)}
+
+
+def tensorboard_scalars(workdir: Path) -> dict[str, dict[str, list[tuple[int, float]]]]:
+    """The step and value of every scalar in each training's TensorBoard events (not their wall time)."""
+    scalars = {}
+    for folder in sorted({path.parent for path in (workdir / "runs").rglob(TENSORBOARD_EVENTS)}):
+        events = EventAccumulator(str(folder), size_guidance={"scalars": 0})
+        events.Reload()
+        scalars[str(folder.relative_to(workdir))] = {
+            tag: [(event.step, event.value) for event in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+    return scalars
 
 
 def training_losses(workdir: Path) -> dict[str, list[str]]:
@@ -217,6 +234,12 @@ def test_tables_through_slurm_equal_a_local_run_byte_for_byte(cluster, tmp_path)
     assert len(slurm_files) > 30 and any(name.endswith("net_ema.pth") for name in slurm_files)
     assert [name for name in local_files if slurm_files[name] != local_files[name]] == []
     assert training_losses(on_slurm) == training_losses(local)
+    for workdir in (on_slurm, local):
+        provenance = (workdir / "results/report/tiny/synthetic-rain/provenance.html").read_text()
+        assert "<dd>runs/tiny/synthetic-rain/irsde</dd>" in provenance and str(workdir) not in provenance
+    slurm_scalars = tensorboard_scalars(on_slurm)
+    assert len(slurm_scalars) == 2 and all(slurm_scalars.values())
+    assert slurm_scalars == tensorboard_scalars(local)
 
     overheads = overhead_per_job(slurm_log, runs["local"].stdout + runs["local"].stderr)
     assert sorted(job.split()[0] for job in overheads) == sorted(submitted.values())

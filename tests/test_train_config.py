@@ -26,7 +26,7 @@ def test_minimal_config_gets_the_paper_defaults():
         "lr": 1e-4,
         "betas": [0.9, 0.99],
         "weight_decay": 0.0,
-        "milestones": [200000, 400000, 600000],
+        "milestones": [200000, 400000],
         "gamma": 0.5,
     }
     assert config["sde"] == {"schedule": "cosine", "T": 100, "max_sigma": 10.0, "eps": 0.005}

@@ -2,6 +2,7 @@
 scored like a restored set, a method class named package.module:Class in the pipeline config,
 both validated by the schema and shown as table rows with their source."""
 
+import copy
 import json
 from pathlib import Path
 
@@ -9,13 +10,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from metrics_support import generated_torch_home, torch_home  # noqa: F401  (fixtures)
 from PIL import Image
+from snakemake.utils import update_config
 
 from irsde import pipeline_config, regression, report
 from irsde.data import build_synthetic
 from irsde.data.synthetic import planned_images
-from irsde.evaluation import evaluate
-from irsde.images import read_uint8, write_png
+from irsde.evaluation import LPIPS_ON_IMAGES, evaluate
+from irsde.images import read_image, read_uint8, write_png
+from irsde.metrics import LPIPSMetric
 from irsde.user_outputs import OutputsMismatch, check_outputs, import_outputs, split_images
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,6 +40,10 @@ def split(tmp_path):
         write_png(root / "GT" / f"{index:04d}.png", noise_image(index, 24, 24))
         write_png(root / "LQ" / f"{index:04d}.png", noise_image(100 + index, 24, 24))
     return root
+
+
+def per_image_mean(rows):
+    return rows["value"].mean()
 
 
 def outputs_folder(tmp_path, names_and_sizes):
@@ -88,6 +96,32 @@ def test_imported_outputs_score_exactly_like_the_folder_itself(tmp_path, split):
     assert np.array_equal(scores["imported"], scores["folder"])
 
 
+def test_imported_outputs_get_lpips_on_their_pngs_under_a_float_protocol_noted(tmp_path, torch_home):
+    """The worked example's failure: a user's PNG-only set under irsde-derain (LPIPS on float
+    outputs) has no float/ to read. Its PNGs are all the method delivered, so they are scored,
+    and every LPIPS row says so in the table."""
+    split = tmp_path / "split"  # LPIPS (AlexNet) needs 31 px at least
+    for index in range(5):
+        write_png(split / "GT" / f"{index:04d}.png", noise_image(index, 32, 32))
+        write_png(split / "LQ" / f"{index:04d}.png", noise_image(100 + index, 32, 32))
+    folder = outputs_folder(tmp_path, {f"{i:04d}.png": (32, 32) for i in range(5)})
+    restored = import_outputs(folder, split, tmp_path / "restored", "median_filter", seed=0)
+    per_image = evaluate(restored.root, split / "GT", "irsde-derain", "median_filter", "b", 0,
+                         metrics=["psnr", "lpips"], device="cpu", download_weights=False, progress=False)
+    lpips = per_image[per_image["metric"] == "lpips"].set_index("image")
+    assert len(lpips) == 5 and lpips["value"].notna().all() and set(lpips["note"]) == {LPIPS_ON_IMAGES}
+    metric = LPIPSMetric(device="cpu", download=False)
+    expected = metric(read_image(folder / "0003.png"), read_image(split / "GT" / "0003.png"))
+    assert lpips.loc["0003.png", "value"] == pytest.approx(expected, rel=1e-5)
+    # the table marks those values and says how they were computed
+    facts = pipeline_config.user_output_rows({"user_outputs": {"median_filter": {"label": "Median", "folders": {}}}})
+    table = report.build_table("b", report.summarize_methods(per_image), None, facts, "irsde-derain", {}, True)
+    assert table.remarks == [f"LPIPS↓ of Median: {LPIPS_ON_IMAGES}"] and not table.footnotes
+    markdown = report.render_markdown(table)
+    assert f"† {table.remarks[0]}" in markdown and f"| {per_image_mean(lpips):.3f}† |" in markdown
+    assert r"\dag{}" in report.render_latex(table)
+
+
 def test_import_refuses_a_mismatched_folder_and_writes_no_record(tmp_path, split):
     folder = outputs_folder(tmp_path, {f"{i:04d}.png": (24, 24) for i in range(4)})
     with pytest.raises(OutputsMismatch, match="missing: 0004.png"):
@@ -123,7 +157,9 @@ def with_example(config, folder=str(EXAMPLE_OUTPUTS)):
     """``config`` with the example's method class and user outputs (examples/config.yaml)."""
     example = yaml.safe_load((REPO / "examples" / "config.yaml").read_text())
     example["user_outputs"]["median_filter"]["folders"]["synthetic-rain"] = folder
-    return {**config, **example}
+    laid_over = copy.deepcopy(config)
+    update_config(laid_over, example)  # as a later --configfile is laid over an earlier one
+    return laid_over
 
 
 @pytest.fixture

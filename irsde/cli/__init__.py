@@ -20,10 +20,32 @@ SUBCOMMANDS = {
 }
 
 
+DESCRIPTION = """\
+IR-SDE (Luo et al., ICML 2023, mean-reverting SDE diffusion for image restoration) from the
+command line: prepare a benchmark dataset, train a restoration method or fetch released weights,
+restore a test set, and score it under a named metric protocol."""
+
+EPILOG = """\
+examples:
+  irsde data list                                      the datasets, and how each is obtained
+  irsde data prepare synthetic-rain --root data        an offline stand-in, built in seconds
+  irsde train --config run.yaml                        train from a config (irsde train --help)
+  irsde weights list                                   released checkpoints, and where each comes from
+  irsde restore --run runs/NAME --dataset DIR --seed 0 --out restored/
+  irsde evaluate --restored restored/ --gt DIR/GT --protocol irsde-derain --out metrics.csv
+
+'irsde COMMAND --help' explains a command. The whole benchmark (datasets, training of every
+method, tables, figures) is the Snakemake pipeline of irsde-bench: see its README.md."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="irsde", description=__doc__.splitlines()[0])
+    from irsde import __version__
+
+    parser = argparse.ArgumentParser(prog="irsde", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"irsde {__version__} (irsde-bench)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(title="commands", dest="command", required=True, metavar="COMMAND")
     for name, summary in SUBCOMMANDS.items():
         module = importlib.import_module(f"irsde.cli.{name}")
         sub = commands.add_parser(name, help=summary, description=summary)

@@ -13,7 +13,8 @@
 in ``--resources`` (default ``$IRSDE_RESOURCES`` or ``./resources``); digests not pinned in the
 package are recorded on first use in ``<resources>/checksums.lock.json``, and ``fetch --repin``
 drops them when the first file was the wrong one. ``--mirror`` (default ``$IRSDE_MIRROR``) is a
-copy of a resources/ folder served over HTTP, tried before the sources.
+copy of a resources/ folder served over HTTP, tried before the sources. NAME is matched whatever
+its case (``rain100h`` is ``Rain100H``); a misspelt one is refused with the closest name.
 """
 
 from __future__ import annotations
@@ -199,4 +200,8 @@ _ACTIONS = {"list": _list, "fetch": _fetch, "prepare": _prepare, "verify": _veri
 
 
 def run(args) -> int:
+    if getattr(args, "name", None) is not None:
+        from irsde.data import ALL_DATASETS
+
+        args.name = ALL_DATASETS.canonical(args.name)  # rain100h is Rain100H, as in a config
     return _ACTIONS[args.action](args)

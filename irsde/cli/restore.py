@@ -221,6 +221,10 @@ def resolve_split_dir(dataset: str, root: str, split: str) -> tuple[Path, str]:
     direct = Path(dataset)
     if (direct / "LQ").is_dir():
         return direct, direct.parent.name or direct.name
+    from irsde.data import ALL_DATASETS
+
+    if direct.name == dataset and dataset.casefold() in {name.casefold() for name in ALL_DATASETS}:
+        dataset = ALL_DATASETS.canonical(dataset)  # a dataset name, whatever its case
     named = Path(root) / dataset / split
     if (named / "LQ").is_dir():
         return named, dataset

@@ -31,8 +31,9 @@ from irsde.data.registry import DATASETS, get_dataset, source_owners
 from irsde.data.synthetic import SYNTHETIC, build_synthetic
 from irsde.registry import Registry
 
-ALL_DATASETS = Registry("dataset", {**DATASETS, **SYNTHETIC})
-"""Every name ``irsde data prepare`` accepts: the registry's datasets and the synthetic stand-ins."""
+ALL_DATASETS = Registry("dataset", {**DATASETS, **SYNTHETIC}, ignore_case=True)
+"""Every name ``irsde data prepare`` accepts: the registry's datasets and the synthetic stand-ins,
+matched whatever their case (``rain100h`` is ``Rain100H``; :meth:`Registry.canonical`)."""
 
 __all__ = [
     "ALL_DATASETS", "ArchiveSource", "ChecksumMismatch", "DATASETS", "DEGRADATIONS", "Dataset", "DownloadError",

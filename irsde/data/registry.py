@@ -1,8 +1,9 @@
 """The dataset registry: one declarative record per benchmark of the paper.
 
 Each dataset is a :class:`Dataset` record (:mod:`irsde.data.records`: its sources, and how each
-split is normalised to ``<root>/<dataset>/<split>/{GT,LQ}/<name>.png``). Facts (URLs, layouts, counts) come from ``shared/reference/datasets.md``; where a count is
-folklore rather than sourced, ``pairs_confirmed`` is False and a mismatch only warns.
+split is normalised to ``<root>/<dataset>/<split>/{GT,LQ}/<name>.png``). Facts (URLs, layouts,
+counts) come from each dataset's publishers, named in its record; where a count is folklore
+rather than sourced, ``pairs_confirmed`` is False and a mismatch only warns (docs/datasets.md).
 
 Adding a dataset means adding a record here; no per-dataset code.
 """
@@ -332,7 +333,7 @@ def _build_registry() -> dict[str, Dataset]:
     return {record.name: record for record in records}
 
 
-DATASETS: Registry[Dataset] = Registry("dataset", _build_registry())
+DATASETS: Registry[Dataset] = Registry("dataset", _build_registry(), ignore_case=True)
 
 
 def get_dataset(name: str | Dataset) -> Dataset:

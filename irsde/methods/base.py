@@ -10,7 +10,7 @@ A method is a subclass of :class:`Method`. It declares, as class attributes,
 * ``stochastic``: whether restoring draws random numbers (then each sampling seed is a result
   of its own; otherwise one seed is restored);
 * ``samples`` (default False): whether it restores by running a sampler of
-  :mod:`irsde.samplers`, which ``with_sampler`` can change (one trained model then gives more
+  :mod:`irsde.sampling`, which ``with_sampler`` can change (one trained model then gives more
   table rows, :meth:`Method.sampler_variant`);
 * ``sampler_rows`` (default none): :class:`SamplerRow` s, the rows the method always adds,
   restored from the same trained model with another of its own samplers (``with_sampler``);

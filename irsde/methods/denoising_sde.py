@@ -1,4 +1,4 @@
-"""Denoising-SDE and Denoising-ODE (the paper's denoising variant, DESIGN §2b;
+"""Denoising-SDE and Denoising-ODE (the paper's denoising variant, docs/sde.md#denoising-sde-and-denoising-ode;
 :mod:`irsde.sampling.denoising` has the steps): one trained model, two table rows.
 
 The unconditional network (:class:`irsde.nets.ConditionalUNet` with ``conditional=False`` and

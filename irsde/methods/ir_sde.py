@@ -1,9 +1,17 @@
-"""IR-SDE (the paper's method): the conditional U-Net predicts the noise of x_t under the
-mean-reverting SDE; maximum-likelihood or noise-matching loss; restoration by a reverse-time
-sampler of :mod:`irsde.sampling` (``sde``, the paper's, by default).
+"""IR-SDE (the paper's method): a conditional U-Net under the mean-reverting SDE, trained with
+the maximum-likelihood (or noise-matching) loss, restoring with a reverse-time sampler of
+:mod:`irsde.sampling` (``sde``, the paper's, by default).
 
-The authors' released weights restore through the same method (:meth:`IRSDEMethod.from_weights`:
-``irsde restore --weights`` / ``--checkpoint``, or a ``released:`` entry of a pipeline benchmark).
+What the network outputs is the method option ``prediction`` (:data:`PREDICTIONS`; config
+``method_options: {irsde: {prediction: ...}}``):
+``noise``, the paper's, is the noise of ``x_t``; ``data`` (the embedded recipe's) is the clean
+image as a residual on the degraded input, which :class:`DataPrediction` turns into the noise it
+implies. Either way the SDE, the losses and the samplers see a noise prediction ``eps_hat``, so
+they are the paper's (docs/sde.md#what-the-network-predicts).
+
+The authors' released weights (noise prediction) restore through the same method
+(:meth:`IRSDEMethod.from_weights`: ``irsde restore --weights`` / ``--checkpoint``, or a
+``released:`` entry of a pipeline benchmark).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Image-quality metrics under named protocols (DESIGN §4).
+"""Image-quality metrics under named protocols (docs/protocols.md).
 
 - :func:`psnr`, :func:`ssim`: on HxWx3 uint8 RGB arrays, optional border crop and BT.601 Y.
 - :data:`PROTOCOLS`, :func:`get_protocol`: the named presets (``irsde-derain``, ...).

@@ -1,7 +1,7 @@
 """FID through the real ``pytorch-fid``: Inception-v3 (the TensorFlow FID port), pool3, 2048-d.
 
 FID is computed between two clean folders (image files only, nothing else): the restored PNGs
-and the ground truth (DESIGN §4). The ground truth's statistics (mean and covariance of the
+and the ground truth (docs/protocols.md#fid). The ground truth's statistics (mean and covariance of the
 pool3 activations) are cached per test set, keyed by a hash of the folder's content (file
 names and bytes) together with the identity of the Inception weight file, so that a changed
 folder or changed weights never reuse stale statistics.

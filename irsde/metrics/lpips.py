@@ -1,4 +1,4 @@
-"""LPIPS through the real ``lpips`` package: AlexNet trunk, linear layers v0.1 (DESIGN §4).
+"""LPIPS through the real ``lpips`` package: AlexNet trunk, linear layers v0.1 (docs/protocols.md#lpips).
 
 Both images are float RGB on the [0,1] scale (the restored one may be the unclamped network
 output) and are mapped to [-1,1] as ``2 x - 1`` before the network; no crop.

@@ -1,4 +1,4 @@
-"""Named metric protocols (DESIGN §4): how a restored image is scored, never implicit.
+"""Named metric protocols (docs/protocols.md#metric-protocols): how a restored image is scored, never implicit.
 
 A protocol is a small frozen record. Every row of a metrics CSV carries the name of the protocol
 it was computed under, and every table caption names it.

@@ -1,4 +1,4 @@
-"""PSNR and SSIM exactly as the IR-SDE test scripts compute them (DESIGN §4).
+"""PSNR and SSIM exactly as the IR-SDE test scripts compute them (docs/protocols.md#psnr-and-ssim).
 
 Inputs are HxWx3 uint8 RGB arrays (the restored PNG and the ground truth). Optionally
 ``crop_border`` pixels are removed from every side and the images are converted to the BT.601

@@ -30,6 +30,9 @@ from irsde.data.download import mirror_bases, on_mirrors
 
 logger = logging.getLogger(__name__)
 
+CHECKPOINTS_FOLDER = "$TORCH_HOME/hub/checkpoints"
+DEFAULT_CHECKPOINTS_FOLDER = "~/.cache/torch/hub/checkpoints"
+
 
 class PerceptualWeightsMissing(RuntimeError):
     """A pretrained weight file needed by LPIPS or FID is absent and cannot be downloaded."""
@@ -45,8 +48,11 @@ class PerceptualWeightsMissing(RuntimeError):
         )
 
     def short_note(self) -> str:
-        """One line for a table footnote."""
-        return f"{self.weight.used_by} weights missing: put {self.weight.filename} ({self.weight.url}) into {self.folder}"
+        """One line for a table footnote. It names the folder as ``$TORCH_HOME/hub/checkpoints``,
+        not as resolved on this machine (a committed table must not name someone's home folder);
+        the full message, with the resolved folder, is what gets logged."""
+        return (f"{self.weight.used_by} weights missing: put {self.weight.filename} ({self.weight.url}) into "
+                f"{CHECKPOINTS_FOLDER} (default {DEFAULT_CHECKPOINTS_FOLDER})")
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The network of IR-SDE and the reading of weight files.
 
 - ``blocks``: its building blocks (time embedding, residual blocks, attention, resampling);
-- ``unet``: :class:`ConditionalUNet`, the paper's conditional U-Net (DESIGN §3), and
+- ``unet``: :class:`ConditionalUNet`, the paper's conditional U-Net (docs/network.md), and
   :func:`build_net` from a config mapping;
 - ``prenet``, ``dncnn``, ``ffdnet``: the comparison methods' networks (PReNet, DnCNN, FFDNet),
   laid out so that their released weights load strictly;

@@ -25,8 +25,8 @@ logger = logging.getLogger(__name__)
 
 PUBLISHED_WEIGHTS_HINT = (
     "The authors' published IR-SDE checkpoints are linked from "
-    "https://github.com/Algolzw/image-restoration-sde (README, 'Pretrained models'; Google Drive, "
-    "needs a browser); see this project's README, section 'Published checkpoints'."
+    "https://github.com/Algolzw/image-restoration-sde (their section 'Pretrained models'; Google "
+    "Drive, needs a browser); see this project's README, section 'Released checkpoints'."
 )
 
 # Wrapper keys a checkpoint dict may hold its weights under, most preferred first. EMA weights

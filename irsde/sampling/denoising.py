@@ -1,4 +1,4 @@
-"""Denoising-SDE / Denoising-ODE (DESIGN §2b): the mean-reverting SDE with ``mu = x0``.
+"""Denoising-SDE / Denoising-ODE (docs/sde.md#denoising-sde-and-denoising-ode): the mean-reverting SDE with ``mu = x0``.
 
 With the mean at the clean image the forward process only adds noise: ``x_t = x0 + sigmabar_t z``
 (:class:`irsde.sde.MeanRevertingSDE` with ``mu = x0``). An unconditional network predicts the
@@ -14,7 +14,7 @@ noise, ``eps_hat = net(x_t, None, t)``; its clean-image estimate is
   ``x0_hat + sigmabar_{t-1} / sigmabar_t (x_t - x0_hat)``: the probability-flow ODE
   ``dx = eps_hat dsigmabar`` integrated exactly for the same score.
 
-The paper's Euler steps (DESIGN §2b: ``x_{t-1} = x_t + 1/2 sigma_t^2 (1 + a_t) score dt - sigma_t
+The paper's Euler steps (``x_{t-1} = x_t + 1/2 sigma_t^2 (1 + a_t) score dt - sigma_t
 sqrt(dt) z`` and ``x_t + 1/2 sigma_t^2 a_t score dt``, ``a_t = exp(-2 thetabar_t dt)``) are their
 first-order approximations in the step (``1/2 sigma_t^2 a_t dt / sigmabar_t`` is the first-order
 ``sigmabar_t - sigmabar_{t-1}``). The exact steps return ``x0`` itself when the network is exact

@@ -2,7 +2,7 @@
 
 They restore with a handful of network evaluations (NFE) by solving the linear part of the
 reverse dynamics exactly and approximating only the integral that involves the network. This
-docstring derives them. Notation as in DESIGN §2: ``mu`` is the degraded image, ``lambda`` the
+docstring derives them. Notation as in docs/sde.md: ``mu`` is the degraded image, ``lambda`` the
 stationary std, ``theta_t`` the schedule, ``thetabar_t`` its running sum,
 ``dt = -ln(eps) / thetabar_T``, ``sigmabar_t`` the std of ``x_t | x_0``. Steps are integers;
 ``u > t`` are the two ends of one step of a sampler (from ``u`` down to ``t``).
@@ -97,7 +97,7 @@ First order: hold ``y0_hat`` at its value at the start of the step. With
     SDE:  y_t = (sig_t/sig_u) e^{-h} y_u + alpha_t (1 - e^{-2h}) y0_hat_u + sig_t sqrt(1 - e^{-2h}) z
 
 The first-order SDE step is the exact posterior ``y_t | y_u, y_0 = y0_hat_u`` of the OU process
-(``(sig_t/sig_u) e^{-h} = (alpha_u/alpha_t) sig_t^2 / sig_u^2``), i.e. DESIGN §2's posterior sampler
+(``(sig_t/sig_u) e^{-h} = (alpha_u/alpha_t) sig_t^2 / sig_u^2``), i.e. the ``posterior`` sampler of :mod:`irsde.sampling.samplers`
 written between arbitrary steps; between neighbours it is that sampler.
 
 Second order (multistep): take ``y0_hat`` linear in ``l`` through the current prediction and the one

@@ -2,7 +2,7 @@
 
 A sampler is a rule for one step down the reverse process, called once per visited step with
 the network's noise prediction ``eps_hat`` at that step. For IR-SDE (``mu`` the degraded image;
-DESIGN §2), from ``x_T = mu + lambda z``:
+docs/sde.md), from ``x_T = mu + lambda z``:
 
 - ``sde``: the paper's Euler-Maruyama step of the reverse SDE,
   ``x_{t-1} = x_t - [theta_t (mu - x_t) - sigma_t^2 score] dt - sigma_t sqrt(dt) z``.

@@ -18,13 +18,14 @@ step whose ``q`` is nearest, then made distinct (see :func:`select_steps`). Spac
 :func:`check_step_count` is the one place a number of network evaluations is checked against
 ``T``: samplers, methods and the pipeline's configuration all go through it.
 
-:data:`DEFAULT_SPACING` is ``time``, measured (README, "Fast sampling"): with it the K-step
-``fast-ode`` is closest to its own T-step solution on the trained embedded model (PSNR to it at
-5/10/20 NFE: 35.9/47.2/61.8 dB; ``thetabar`` 34.9/39.3/43.6; ``logsnr`` 24.3/42.1/56.8), and for
-Gaussian data, whose exact answer is known, ``fast-sde`` and ``fast-ode`` keep the data's spread
-better with it than with ``thetabar``. ``thetabar`` ends early (its last network call is at
-step 39 of 100 for K = 10) and returns smoother images: a higher PSNR on a weak model, but not
-the distribution the sampler targets.
+:data:`DEFAULT_SPACING` is ``time``, chosen by measuring how close the K-step ``fast-ode`` comes
+to its own T-step solution on a trained model (``benchmarks/sampler_nfe.py --spacings time
+thetabar logsnr``) and because for Gaussian data, whose exact answer is known, ``fast-sde`` and
+``fast-ode`` keep the data's spread better with it than with ``thetabar``. The figures, each
+with the model it was measured on, are in docs/samplers.md#which-steps-to-visit (on the current
+embedded model ``logsnr`` is closer at 10 and 20 steps). ``thetabar`` ends early (its last
+network call is at step 39 of 100 for K = 10) and returns smoother images: a higher PSNR on a
+weak model, but not the distribution the sampler targets.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ SPACINGS: dict[str, Callable[[SDECoefficients], np.ndarray]] = {
 """Spacings by name: each maps the SDE's coefficients to ``q(t)``, ``t = 0..T``, increasing."""
 
 DEFAULT_SPACING = "time"
-"""The spacing :func:`select_steps` uses unless told otherwise (measured, see the README)."""
+"""The spacing :func:`select_steps` uses unless told otherwise (measured: docs/samplers.md#which-steps-to-visit)."""
 
 
 def check_step_count(steps: object, T: int) -> int:

@@ -36,7 +36,7 @@ RESUMABLE_CHANGES = frozenset(
 )
 
 
-def schema_registries() -> dict[str, list[str]]:
+def schema_registries() -> schema.Registries:
     """What the training and pipeline schemas' ``x-registry: NAME`` stand for (the names of the
     package's registries: methods, samplers, datasets ...), and their ``x-default: NAME`` (the
     paper's SDE, :data:`irsde.paper.PAPER_SDE`)."""
@@ -56,7 +56,7 @@ def schema_registries() -> dict[str, list[str]]:
         "trainable methods": [name for name, method in METHODS.items() if method.trainable],
     }
     paper = {f"paper sde.{key}": value for key, value in PAPER_SDE.items()}
-    return {**{name: list(names) for name, names in registries.items()}, schema.DEFAULTS: paper}
+    return {**registries, schema.DEFAULTS: paper}
 
 
 def load_training_schema() -> dict:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from irsde import pipeline_config, report_landing
 from irsde.checkpoints import CHECKPOINTS
-from irsde.data import ALL_DATASETS, SYNTHETIC, source_owners
+from irsde.data import ALL_DATASETS, DATASETS, SYNTHETIC, source_owners
 from irsde.job_params import Listing, Settings
 from irsde.methods import INPUT
 from irsde.metrics.protocols import PROTOCOLS
@@ -45,7 +45,9 @@ def alternatives_regex(names):
 SOURCE_OWNERS = {**source_owners(folders=False), **source_owners(folders=True)}
 ARCHIVE_PATTERN = alternatives_regex(source_owners(folders=False))
 FOLDER_PATTERN = alternatives_regex(source_owners(folders=True))
-DATASET_PATTERN = alternatives_regex(ALL_DATASETS)
+# A prepared dataset's folder under paths.data: a registered dataset by name, a synthetic
+# stand-in under synthetic/<recipe key>/ (irsde.pipeline_config.prepared_root).
+PREPARED_PATTERN = f"(?:{alternatives_regex(DATASETS)})|(?:synthetic/[0-9a-f]+/(?:{alternatives_regex(SYNTHETIC)}))"
 METHOD_IDS = list(pipeline_config.method_classes(config))
 TRAINED_PATTERN = alternatives_regex(METHOD_IDS)
 USER_OUTPUTS_PATTERN = alternatives_regex(config["user_outputs"])
@@ -82,7 +84,12 @@ def enabled_benchmarks():
 
 
 def dataset_marker(name, split):
-    return f"{PATHS['data']}/{pipeline_config.dataset_of(config, name, split)}/dataset.json"
+    return f"{pipeline_config.prepared_dir(config, pipeline_config.dataset_of(config, name, split))}/dataset.json"
+
+
+def prepared_dataset(prepared):
+    """The dataset name of a prepared folder (``Rain100H``, ``synthetic/<key>/synthetic-rain``)."""
+    return prepared.rsplit("/", 1)[-1]
 
 
 def split_dir(name, split):
@@ -184,8 +191,14 @@ def protocol_table_csvs(benchmark):
 
 
 def table_file(benchmark, ext):
-    """A benchmark's table as ``ext``: csv, md, tex, or caption.json (its caption and footnotes)."""
-    return f"{PATHS['results']}/tables/{benchmark}.{ext}"
+    """A benchmark's table as ``ext``: csv, md, tex, or caption.json (its caption and footnotes),
+    under this config's name (configurations side by side; "{benchmark}": the rule's pattern)."""
+    return f"{PATHS['results']}/tables/{NAME}/{benchmark}.{ext}"
+
+
+def figure_path(figure):
+    """A figure (file name) under this config's name."""
+    return f"{PATHS['results']}/figures/{NAME}/{figure}"
 
 
 def table_outputs():
@@ -247,13 +260,12 @@ def curve_validation_subset():
 def curve_outputs():
     if "curves" not in config:
         return []
-    base = f"{PATHS['results']}/figures"
     plots = ("theta_schedules", "loss_comparison", "timestep_errors")
-    return [f"{base}/{plot}.{ext}" for plot in plots for ext in ("png", "pdf")]
+    return [figure_path(f"{plot}.{ext}") for plot in plots for ext in ("png", "pdf")]
 
 
 def figure_outputs():
-    return [f"{PATHS['results']}/figures/qualitative_{b}.png" for b in enabled_benchmarks()]
+    return [figure_path(f"qualitative_{b}.png") for b in enabled_benchmarks()]
 
 
 def reference_csv():

@@ -40,21 +40,24 @@ rule fetch_folder:
 
 
 rule prepare_dataset:
+    # {prepared}: a registered dataset's name, or synthetic/<recipe key>/<name> for a stand-in
+    # (built from the config's recipe, whose key names the folder).
     input:
-        lambda w: prepare_inputs(w.dataset),
+        lambda w: prepare_inputs(prepared_dataset(w.prepared)),
     output:
-        f"{PATHS['data']}/{{dataset}}/dataset.json",
+        f"{PATHS['data']}/{{prepared}}/dataset.json",
     wildcard_constraints:
-        dataset=DATASET_PATTERN,
+        prepared=PREPARED_PATTERN,
     params:
         irsde=IRSDE,
+        dataset=lambda w: prepared_dataset(w.prepared),
         root=lambda w, output: Path(output[0]).parent.parent,
         resources=PATHS["resources"],
-        options=lambda w: shlex.join(pipeline_config.prepare_options(config, w.dataset)),
+        options=lambda w: shlex.join(pipeline_config.prepare_options(config, prepared_dataset(w.prepared))),
     log:
-        f"{PATHS['logs']}/{NAME}/data/{{dataset}}.prepare.log",
+        f"{PATHS['logs']}/{NAME}/data/{{prepared}}.prepare.log",
     shell:
-        "{params.irsde} data prepare {wildcards.dataset} --root {params.root} --resources {params.resources}"
+        "{params.irsde} data prepare {params.dataset} --root {params.root} --resources {params.resources}"
         " {params.options} --offline --force > {log} 2>&1"
 
 

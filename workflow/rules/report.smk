@@ -55,11 +55,11 @@ rule theta_schedule_curves:
         test=lambda w: dataset_marker(config["curves"]["benchmark"], "test"),
     output:
         png=report(
-            f"{PATHS['results']}/figures/theta_schedules.png",
+            figure_path("theta_schedules.png"),
             caption="../report/theta_schedules.rst",
             category="Curves: schedules and losses",
         ),
-        pdf=f"{PATHS['results']}/figures/theta_schedules.pdf",
+        pdf=figure_path("theta_schedules.pdf"),
     params:
         labels=lambda w: Listing(curve_labels(config["curves"]["schedules"])),
         title="Validation PSNR by theta schedule",
@@ -77,11 +77,11 @@ rule loss_comparison_curves:
         test=lambda w: dataset_marker(config["curves"]["benchmark"], "test"),
     output:
         png=report(
-            f"{PATHS['results']}/figures/loss_comparison.png",
+            figure_path("loss_comparison.png"),
             caption="../report/loss_comparison.rst",
             category="Curves: schedules and losses",
         ),
-        pdf=f"{PATHS['results']}/figures/loss_comparison.pdf",
+        pdf=figure_path("loss_comparison.pdf"),
     params:
         labels=lambda w: Listing(curve_labels([loss.replace("_", "-") for loss in config["curves"]["losses"]])),
         title="Validation PSNR: maximum-likelihood vs noise-matching loss",
@@ -98,11 +98,11 @@ rule timestep_error_plot:
         logs=lambda w: curve_logs([pipeline_config.paper_variant(config)], log="val_timesteps"),
     output:
         png=report(
-            f"{PATHS['results']}/figures/timestep_errors.png",
+            figure_path("timestep_errors.png"),
             caption="../report/timestep_errors.rst",
             category="Curves: schedules and losses",
         ),
-        pdf=f"{PATHS['results']}/figures/timestep_errors.pdf",
+        pdf=figure_path("timestep_errors.pdf"),
     params:
         title=lambda w: f"Noise-prediction error by timestep ({pipeline_config.paper_variant(config)}, "
         f"seed {config['curves']['seeds'][0]})",
@@ -119,7 +119,7 @@ rule qualitative_figure:
         restored=lambda w: [restored_dir(w.benchmark, m, seeds_for(m)[0]) for m in methods_for(w.benchmark)],
     output:
         report(
-            f"{PATHS['results']}/figures/qualitative_{{benchmark}}.png",
+            figure_path("qualitative_{benchmark}.png"),
             caption="../report/qualitative.rst",
             category="{benchmark}",
             subcategory="2 Qualitative figure",
