@@ -183,7 +183,7 @@ def test_a_truncating_protocol_scores_floor_255x_of_the_float_output_not_the_rou
 
 def test_the_protocol_table_puts_each_variant_beside_the_published_row():
     from irsde.methods import row_facts
-    from irsde.sensitivity import build_protocol_table, render_protocol_markdown
+    from irsde.report.sensitivity import build_protocol_table, render_protocol_markdown
 
     def rows(protocol, psnr_value):
         return [dict(dataset="d", method="prenet-rain100h", image=f"{i}.png", seed=0, protocol=protocol, metric=metric,

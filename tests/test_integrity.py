@@ -23,7 +23,8 @@ import yaml
 from snakemake.utils import update_config
 from PIL import Image
 
-from irsde import pipeline_config, report
+from irsde import pipeline_config
+from irsde.report import tables
 from irsde.cli import main
 from irsde.data import download
 from irsde.data.archives import DamagedArchiveError, check_archive
@@ -414,9 +415,9 @@ def test_one_image_identical_to_its_ground_truth_is_marked_and_never_inf_in_a_ta
     frame = evaluate(restored, split / "GT", "rgb-full", "mine", "toy", 0, metrics=["psnr", "ssim"], progress=False)
     perfect = frame[(frame["image"] == "img-1.png") & (frame["metric"] == "psnr")]
     assert np.isinf(perfect["value"]).all() and (perfect["note"] == IDENTICAL_NOTE).all()
-    table = report.build_table("toy", summarize(frame), None, {}, "rgb-full", {}, synthetic=True)
+    table = tables.build_table("toy", summarize(frame), None, {}, "rgb-full", {}, synthetic=True)
     assert table.rows["psnr"].isna().all() and table.rows["ssim"].notna().all()
-    markdown = report.render_markdown(table)
+    markdown = tables.render_markdown(table)
     assert "| inf" not in markdown and "n/a*" in markdown and f"PSNR↑ unavailable: {IDENTICAL_NOTE}" in markdown
 
 

@@ -573,10 +573,11 @@ def test_the_worked_example_runs_as_its_readme_says_through_table_figure_and_reg
     assert sorted(p.name for p in pipeline.iterdir()) == sorted(p.name for p in (by_hand / "png").iterdir())
     assert all(png.read_bytes() == (by_hand / "png" / png.name).read_bytes() for png in pipeline.iterdir())
     # regress compares the user's rows with a reference that has them: 1 dB better there fails
-    from irsde import regression, report
+    from irsde import regression
+    from irsde.report import tables
 
     metrics = sorted((results / "metrics" / "example" / "synthetic-rain").glob("*/seed0.csv"))
-    reference = regression.summary_frame(report.read_metric_csvs(metrics), "synthetic-rain")
+    reference = regression.summary_frame(tables.read_metric_csvs(metrics), "synthetic-rain")
     reference.loc[(reference["method"] == "median_filter") & (reference["metric"] == "psnr"), "value"] += 1.0
     reference.to_csv(tmp_path / "reference.csv", index=False)
     (clone / "reference.yaml").write_text(yaml.safe_dump({"regress": {"reference": str(tmp_path / "reference.csv")}}))

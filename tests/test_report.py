@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from irsde import report
+from irsde.report import figures, tables
 from irsde.methods import RowFacts
 
 
@@ -29,7 +29,7 @@ PUBLISHED = pd.DataFrame(
 
 def test_summary_means_per_seed_then_std_over_seeds():
     frame = pd.concat([per_image("irsde", [30.0, 32.0], seed=0), per_image("irsde", [29.0, 29.0], seed=1)])
-    summary = report.summarize_methods(frame)
+    summary = tables.summarize_methods(frame)
     row = summary.iloc[0]
     assert row["mean"] == pytest.approx(30.0)  # seed means 31 and 29
     assert row["std"] == pytest.approx(np.std([31.0, 29.0], ddof=1))
@@ -38,7 +38,7 @@ def test_summary_means_per_seed_then_std_over_seeds():
 
 def test_table_has_published_rows_ours_and_delta_to_paper():
     frame = pd.concat([per_image("irsde", [31.0, 32.0]), per_image("irsde", [0.9, 0.92], metric="ssim")])
-    table = report.build_table("rain100h", report.summarize_methods(frame), PUBLISHED, FACTS, "irsde-derain",
+    table = tables.build_table("rain100h", tables.summarize_methods(frame), PUBLISHED, FACTS, "irsde-derain",
                                {"irsde": ("sde", 100)}, synthetic=False)
     ours = table.rows[table.rows["method"] == "IR-SDE (ours)"].iloc[0]
     assert ours["id"] == "irsde"
@@ -48,7 +48,7 @@ def test_table_has_published_rows_ours_and_delta_to_paper():
     assert math.isnan(ours["lpips"])
     assert set(table.rows["method"]) == {"IR-SDE", "PReNet", "IR-SDE (ours)"}
     assert "irsde-derain" in table.caption and "'sde'" in table.caption
-    markdown = report.render_markdown(table)
+    markdown = tables.render_markdown(table)
     assert "| IR-SDE (ours) | this run | 31.50 | -0.15 | 0.9100 | +0.0059 | n/a |" in markdown
 
 
@@ -56,23 +56,23 @@ def test_missing_metric_is_na_with_footnote_in_every_format():
     note = "LPIPS weights missing: put alexnet-owt-7be5be79.pth into /x/hub/checkpoints"
     frame = pd.concat([per_image("cnn", [28.0]), per_image("cnn", [np.nan], metric="lpips", note=note),
                        per_image("irsde", [np.nan], metric="lpips", note=note)])
-    table = report.build_table("synthetic-rain", report.summarize_methods(frame), None, FACTS, "irsde-derain",
+    table = tables.build_table("synthetic-rain", tables.summarize_methods(frame), None, FACTS, "irsde-derain",
                                {"irsde": ("sde", 100)}, True)
     assert table.footnotes == [f"LPIPS↓ unavailable: {note}"]  # once, however many rows it marks
-    markdown = report.render_markdown(table)
+    markdown = tables.render_markdown(table)
     assert "n/a*" in markdown and note in markdown
     assert "synthetic stand-in" in table.caption
-    latex = report.render_latex(table)
+    latex = tables.render_latex(table)
     assert r"\toprule" in latex and r"\bottomrule" in latex and "n/a*" in latex
     assert "alexnet-owt-7be5be79.pth" in latex
 
 
 def test_labels_are_applied_when_drawing_only():
     frame = pd.concat([per_image("irsde", [31.0]), per_image("mine", [20.0])])
-    summary = report.summarize_methods(frame)
+    summary = tables.summarize_methods(frame)
     renamed = {**FACTS, "irsde": RowFacts("irsde", "Mean-reverting SDE", paper_row="IR-SDE", stochastic=True)}
-    before = report.build_table("rain100h", summary, PUBLISHED, FACTS, "irsde-derain", {"irsde": ("sde", 100)}, False)
-    after = report.build_table("rain100h", summary, PUBLISHED, renamed, "irsde-derain", {"irsde": ("sde", 100)}, False)
+    before = tables.build_table("rain100h", summary, PUBLISHED, FACTS, "irsde-derain", {"irsde": ("sde", 100)}, False)
+    after = tables.build_table("rain100h", summary, PUBLISHED, renamed, "irsde-derain", {"irsde": ("sde", 100)}, False)
     assert "Mean-reverting SDE" in after.rows["method"].tolist() and "IR-SDE (ours)" not in after.rows["method"].tolist()
     columns = [c for c in before.rows.columns if c != "method"]
     pd.testing.assert_frame_equal(before.rows[columns], after.rows[columns])
@@ -86,11 +86,11 @@ def test_sampled_rows_carry_their_sampler_and_nfe_in_caption_and_csv(tmp_path):
     facts = {**FACTS, fast.id: fast}
     frame = pd.concat([per_image("irsde", [20.0]), per_image(fast.id, [21.0]), per_image("cnn", [22.0])])
     samplers = {"irsde": ("sde", 100), fast.id: ("fast-sde", 10), "published": ("sde", 100)}
-    table = report.build_table("synthetic-rain", report.summarize_methods(frame), None, facts, "irsde-derain", samplers, True)
+    table = tables.build_table("synthetic-rain", tables.summarize_methods(frame), None, facts, "irsde-derain", samplers, True)
     assert "IR-SDE (ours) with the 'sde' sampler, 100 NFE; IR-SDE (fast-sde, 10 NFE) with the 'fast-sde' sampler, 10 NFE" in table.caption
     assert "published weights" not in table.caption  # no such row in this table
     paths = [tmp_path / f"t.{ext}" for ext in ("csv", "md", "tex")]
-    report.write_table(table, *paths)
+    tables.write_table(table, *paths)
     written = pd.read_csv(paths[0]).set_index("method")
     assert written.loc["IR-SDE (fast-sde, 10 NFE)", ["sampler", "nfe"]].tolist() == ["fast-sde", 10]
     assert written.loc["IR-SDE (ours)", ["sampler", "nfe"]].tolist() == ["sde", 100]
@@ -99,7 +99,7 @@ def test_sampled_rows_carry_their_sampler_and_nfe_in_caption_and_csv(tmp_path):
 
 
 def test_latex_escapes_special_characters():
-    assert report._latex_escape("a_b & 50%") == r"a\_b \& 50\%"
+    assert tables._latex_escape("a_b & 50%") == r"a\_b \& 50\%"
 
 
 def test_validation_curves_tidy_and_wide(tmp_path):
@@ -108,11 +108,11 @@ def test_validation_curves_tidy_and_wide(tmp_path):
                   "value": [20.0, 22.0, 24.0, 26.0]}).to_csv(tidy, index=False)
     wide = tmp_path / "wide.csv"
     pd.DataFrame({"iteration": [100, 200], "psnr": [18.0, 19.0]}).to_csv(wide, index=False)
-    curves = report.read_validation_logs({"cosine": tidy, "linear": wide})
+    curves = figures.read_validation_logs({"cosine": tidy, "linear": wide})
     assert curves[curves["run"] == "cosine"]["value"].tolist() == [21.0, 25.0]
     assert curves[curves["run"] == "linear"]["value"].tolist() == [18.0, 19.0]
     png = tmp_path / "c.png"
-    report.plot_validation_curves(curves, "t", "PSNR", [png, tmp_path / "c.pdf"])
+    figures.plot_validation_curves(curves, "t", "PSNR", [png, tmp_path / "c.pdf"])
     assert png.stat().st_size > 1000 and (tmp_path / "c.pdf").exists()
 
 
@@ -120,15 +120,15 @@ def test_validation_log_without_metric_is_an_error(tmp_path):
     path = tmp_path / "log.csv"
     pd.DataFrame({"iteration": [1], "loss": [0.1]}).to_csv(path, index=False)
     with pytest.raises(ValueError, match="no 'psnr'"):
-        report.read_validation_logs({"x": path})
+        figures.read_validation_logs({"x": path})
 
 
 def test_qualitative_grid_names_a_missing_column(tmp_path):
     image = np.zeros((40, 50, 3), np.uint8)
-    report.qualitative_grid([("001", {"GT": image, "LQ": image})], ["GT", "LQ"], tmp_path / "g.png", crop=32)
+    figures.qualitative_grid([("001", {"GT": image, "LQ": image})], ["GT", "LQ"], tmp_path / "g.png", crop=32)
     assert (tmp_path / "g.png").exists()
     with pytest.raises(KeyError, match="'IR-SDE'"):
-        report.qualitative_grid([("001", {"GT": image})], ["GT", "IR-SDE"], tmp_path / "h.png")
+        figures.qualitative_grid([("001", {"GT": image})], ["GT", "IR-SDE"], tmp_path / "h.png")
 
 
 def test_curves_average_the_seeds_of_a_label_and_draw_the_input_line(tmp_path):
@@ -141,11 +141,11 @@ def test_curves_average_the_seeds_of_a_label_and_draw_the_input_line(tmp_path):
             path, index=False
         )
         logs.append(("cosine", path))
-    curves = report.read_validation_logs(logs)
+    curves = figures.read_validation_logs(logs)
     assert sorted(curves.groupby("iteration")["value"].mean().tolist()) == [2.0, 3.0]  # mean over seeds
     assert len(curves) == 4 and set(curves["run"]) == {"cosine"}
     png = tmp_path / "c.png"
-    report.plot_validation_curves(curves, "t", "PSNR", [png], reference=("input", 1.5))
+    figures.plot_validation_curves(curves, "t", "PSNR", [png], reference=("input", 1.5))
     assert png.stat().st_size > 0
 
 
@@ -155,7 +155,7 @@ def test_timestep_error_plot(tmp_path):
         for it in (100, 200) for t in (1, 50, 100) for m in ("noise_error", "x0_error")
     ]
     png = tmp_path / "e.png"
-    report.plot_timestep_errors(pd.DataFrame(rows), "errors", [png])
+    figures.plot_timestep_errors(pd.DataFrame(rows), "errors", [png])
     assert png.stat().st_size > 0
 
 
@@ -176,7 +176,7 @@ def test_caption_names_every_deviation_from_the_paper():
     ]
     assert paper_deviations(validate_config({"name": "r", "data": {"train": "t"}})) == []
     summary = pd.DataFrame([{"method": "irsde", "metric": "psnr", "mean": 20.0, "std": 0.0, "seeds": 1}])
-    table = report.build_table("b", summary, None, FACTS, "irsde-derain", {"irsde": ("sde", 100)}, True, deviations)
+    table = tables.build_table("b", summary, None, FACTS, "irsde-derain", {"irsde": ("sde", 100)}, True, deviations)
     assert "differs from the paper's setting in: sde.eps 0.1 (paper 0.005); loss.timestep_weights x0" in table.caption
 
 
@@ -187,7 +187,7 @@ def test_a_reproduced_row_sits_under_its_published_row_and_the_caption_names_the
     released = ["PReNet (released weights, RainTrainH): checkpoint prenet-rain100h, csdwren/PReNet@6d908d1e:logs/"
                 "Rain100H/PReNet6/net_latest.pth (git blob cc604a708bf3)"]
     omitted = ["IR-SDE (released weights): not in this table. Save it as resources/weights/irsde-derain-rain100h.pth"]
-    table = report.build_table("rain100h", report.summarize_methods(frame), PUBLISHED, {**row_facts(), **FACTS},
+    table = tables.build_table("rain100h", tables.summarize_methods(frame), PUBLISHED, {**row_facts(), **FACTS},
                                "irsde-derain", {}, False, released=released, omitted=omitted)
     order = table.rows["method"].tolist()
     assert order[0] == "Input (degraded, no restoration)"
@@ -197,4 +197,4 @@ def test_a_reproduced_row_sits_under_its_published_row_and_the_caption_names_the
     assert prenet["source"] == "released weights, this run" and prenet["delta_psnr"] == pytest.approx(29.5 - 29.46)
     assert "Restored here with released weights: PReNet (released weights, RainTrainH): checkpoint prenet-rain100h" in table.caption
     assert "git blob cc604a708bf3" in table.caption and omitted[0] in table.footnotes
-    assert omitted[0] in report.render_markdown(table)
+    assert omitted[0] in tables.render_markdown(table)

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from irsde import benchmark_figures, provenance, report, report_html, report_landing, seed_spread, table_html
-from irsde.job_params import Listing, Settings
+from irsde.report import figures, landing, pages, provenance, seed_spread, table_page, tables
+from irsde.report.job_params import Listing, Settings
 from irsde.methods import RowFacts
 
 FACTS = {
@@ -43,13 +43,13 @@ def metrics_frame():
 
 @pytest.fixture
 def table():
-    return report.build_table("rain100h", report.summarize_methods(metrics_frame()), PUBLISHED, FACTS, "irsde-derain",
+    return tables.build_table("rain100h", tables.summarize_methods(metrics_frame()), PUBLISHED, FACTS, "irsde-derain",
                               {"irsde": ("sde", 100)}, synthetic=False, deviations=["network.nf 8 (paper 64)"])
 
 
 def written(table, tmp_path):
     paths = [tmp_path / f"rain100h.{ext}" for ext in ("csv", "md", "tex", "caption.json")]
-    report.write_table(table, *paths)
+    tables.write_table(table, *paths)
     return paths
 
 
@@ -61,14 +61,14 @@ def page_text(page):
 
 def test_table_read_back_from_its_csv_renders_as_the_table_itself(table, tmp_path):
     csv_path, md_path, _, caption_path = written(table, tmp_path)
-    again = table_html.read_table(csv_path, caption_path)
-    assert report.render_markdown(again) == md_path.read_text()
+    again = table_page.read_table(csv_path, caption_path)
+    assert tables.render_markdown(again) == md_path.read_text()
     assert again.samplers == {"irsde": ("sde", 100)} and again.protocol == "irsde-derain"
 
 
 def test_table_page_shows_the_numbers_at_the_tables_precision_with_caption_and_footnotes(table, tmp_path):
     csv_path, _, _, caption_path = written(table, tmp_path)
-    page = table_html.render_table_page(csv_path, caption_path)
+    page = table_page.render_table_page(csv_path, caption_path)
     text = page_text(page)
     assert table.caption in text  # protocol, sampler and NFE, the deviation from the paper
     assert "'sde' sampler, 100 NFE" in text and "network.nf 8 (paper 64)" in text
@@ -85,7 +85,7 @@ def test_a_csv_that_is_no_table_is_refused_naming_it(tmp_path, table):
     _, _, _, caption_path = written(table, tmp_path)
     (tmp_path / "other.csv").write_text("method,value\nx,1\n")
     with pytest.raises(ValueError, match="other.csv: not a table CSV written by the table rule"):
-        table_html.read_table(tmp_path / "other.csv", caption_path)
+        table_page.read_table(tmp_path / "other.csv", caption_path)
 
 
 def make_run(folder, config, iterations=40):
@@ -195,10 +195,10 @@ def test_seed_spread_shows_each_seeds_mean_and_the_spread():
 
 def test_benchmark_figures_are_drawn(tmp_path):
     run = make_run(tmp_path / "run", {})
-    benchmark_figures.training_curves([("IR-SDE", run)], tmp_path / "curves.png")
-    benchmark_figures.training_curves([], tmp_path / "none.png")
+    figures.training_curves([("IR-SDE", run)], tmp_path / "curves.png")
+    figures.training_curves([], tmp_path / "none.png")
     labels = {"input": "Input", "irsde": "IR-SDE (ours)", "cnn": "CNN"}
-    benchmark_figures.per_image_strips(metrics_frame(), labels, tmp_path / "strips.png")
+    figures.per_image_strips(metrics_frame(), labels, tmp_path / "strips.png")
     for name in ("curves.png", "none.png", "strips.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -208,14 +208,14 @@ def test_landing_facts_say_what_each_benchmark_is_and_how_to_reproduce_it(tmp_pa
         "synthetic-rain": {"dataset": "synthetic-rain", "protocol": "irsde-derain", "published": None},
         "rain100h": {"dataset": "Rain100H", "protocol": "irsde-derain", "published": "rain100h"},
         "off": {"dataset": "GoPro", "protocol": "irsde-deblur", "enabled": False}}}
-    facts = report_landing.landing_facts(config, [tmp_path / "config" / "ci.yaml"], tmp_path)
+    facts = landing.landing_facts(config, [tmp_path / "config" / "ci.yaml"], tmp_path)
     assert [b["name"] for b in facts["benchmarks"]] == ["synthetic-rain", "rain100h"]
     assert [b["synthetic"] for b in facts["benchmarks"]] == [True, False] and facts["any_synthetic"]
     assert "Rain100H" in facts["benchmarks"][1]["description"]
     assert facts["tables_command"] == "snakemake --cores 8 tables --configfile config/ci.yaml"
     assert facts["report_command"] == "snakemake --report results/report-ci.html --configfile config/ci.yaml"
-    assert report_landing.landing_facts(config, [], tmp_path)["tables_command"] == "snakemake --cores 8 tables"
-    outside = report_landing.configfile_argument(["/elsewhere/my config.yaml"], tmp_path)
+    assert landing.landing_facts(config, [], tmp_path)["tables_command"] == "snakemake --cores 8 tables"
+    outside = landing.configfile_argument(["/elsewhere/my config.yaml"], tmp_path)
     assert outside == " --configfile '/elsewhere/my config.yaml'"
 
 
@@ -228,11 +228,11 @@ def test_job_params_print_as_text_and_stay_lists_and_dicts():
 
 
 def test_report_html_escapes_text_and_keeps_markup():
-    cell = report_html.element("td", "<b>&")
+    cell = pages.element("td", "<b>&")
     assert cell == "<td>&lt;b&gt;&amp;</td>"
-    sortable = report_html.table(["a", "b"], [["x", "1"]], numeric=[1], sortable=True)
+    sortable = pages.table(["a", "b"], [["x", "1"]], numeric=[1], sortable=True)
     assert '<table class="sortable">' in sortable and '<td class="number">1</td>' in sortable
-    page = report_html.page("T <1>", sortable, script=report_html.SORT_SCRIPT)
+    page = pages.page("T <1>", sortable, script=pages.SORT_SCRIPT)
     assert "<h1>T &lt;1&gt;</h1>" in page and "<script>" in page and "http" not in page.split("<body>")[0]
 
 

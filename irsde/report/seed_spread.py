@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from irsde import report_html
-from irsde.report import METRIC_DECIMALS, METRIC_LABELS, format_value
+from irsde.report import pages
+from irsde.report.tables import METRIC_DECIMALS, METRIC_LABELS, format_value
 
 SPREAD_METRICS = ("psnr", "ssim")
 
@@ -50,12 +50,12 @@ def render_page(benchmark: str, per_image: pd.DataFrame, labels: Mapping[str, st
             "(and the degraded input) are restored once.")
     if len(seeds) < 2:
         note += " With one seed there is no spread to show: list several in the config key `seeds` (e.g. [0, 1, 2])."
-    parts = [report_html.element("p", note, class_="caption")]
+    parts = [pages.element("p", note, class_="caption")]
     for metric in SPREAD_METRICS:
         if not (per_image["metric"] == metric).any():
             continue
         name = METRIC_LABELS[metric]
         header = ["Method", "Seeds", f"{name} per seed (mean over images)", f"{name} mean ± sd", "max − min"]
-        parts.append(report_html.element("h2", f"{name} ({METRIC_DECIMALS[metric]} decimals)"))
-        parts.append(report_html.table(header, spread_rows(per_image, labels, metric), numeric=(1, 3, 4), sortable=True))
-    return report_html.page(f"Spread over sampling seeds: {benchmark}", *parts, script=report_html.SORT_SCRIPT)
+        parts.append(pages.element("h2", f"{name} ({METRIC_DECIMALS[metric]} decimals)"))
+        parts.append(pages.table(header, spread_rows(per_image, labels, metric), numeric=(1, 3, 4), sortable=True))
+    return pages.page(f"Spread over sampling seeds: {benchmark}", *parts, script=pages.SORT_SCRIPT)

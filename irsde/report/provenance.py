@@ -24,10 +24,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from irsde import report_html
+from irsde.report import pages
 from irsde.data.layout import sha256_file
 from irsde.methods import INPUT, USER_OUTPUTS
-from irsde.report import BenchmarkTable
+from irsde.report.tables import BenchmarkTable
 from irsde.restoration import RestoredSet
 from irsde.train.progress import format_duration
 from irsde.train.records import read_run_record
@@ -202,9 +202,9 @@ def input_facts(test_dir: str | Path) -> list[tuple[str, str]]:
 
 def render_page(benchmark: str, rows: Sequence[RowProvenance], reproduce: str) -> str:
     """One panel per row, after the command that reproduces the benchmark."""
-    parts = [report_html.element("p", report_html.join(["Reproduce: ", report_html.element("code", reproduce)]),
+    parts = [pages.element("p", pages.join(["Reproduce: ", pages.element("code", reproduce)]),
                                  class_="caption")]
     for row in rows:
-        parts.append(report_html.element("h2", f"{row.label} ({row.row})"))
-        parts.append(report_html.facts(row.facts))
-    return report_html.page(f"Provenance: {benchmark}", *parts)
+        parts.append(pages.element("h2", f"{row.label} ({row.row})"))
+        parts.append(pages.facts(row.facts))
+    return pages.page(f"Provenance: {benchmark}", *parts)

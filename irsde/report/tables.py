@@ -1,23 +1,22 @@
-"""Tables and plots, rendered only from tidy CSVs.
+"""Benchmark tables, rendered only from tidy CSVs: the numbers, their captions and their formats.
 
 Inputs:
 - per-image metric CSVs written by ``irsde evaluate`` (columns dataset, method, image, seed,
   protocol, metric, value; a missing metric is NaN, optionally with a ``note`` column saying why);
   ``method`` is a method id (``irsde``, ``cnn_baseline``, ``input`` ...): labels and paper rows
-  come from the row facts (:func:`irsde.methods.row_facts`) and are applied only here, when a
-  table or figure is drawn;
+  come from the row facts (:mod:`irsde.rows`, :func:`irsde.methods.row_facts`) and are applied
+  only here, when a table is drawn;
 - the published numbers (``results/published/published_results.csv``: benchmark, method, psnr,
-  ssim, lpips, fid, source);
-- training logs (validation CSVs with iteration, metric, value) for the curves.
+  ssim, lpips, fid, source).
 
 Every number in a table is the arithmetic mean of per-image values (FID is one value per set) of
 the evaluated methods, or a published number copied from the CSV and labelled by its source.
+The figures are drawn by :mod:`irsde.report.figures`.
 """
 
 from __future__ import annotations
 
 import math
-import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,8 +32,6 @@ METRIC_LABELS = {"psnr": "PSNR↑", "ssim": "SSIM↑", "lpips": "LPIPS↓", "fid
 METRIC_DECIMALS = {"psnr": 2, "ssim": 4, "lpips": 3, "fid": 2}
 NOT_AVAILABLE = "n/a"
 NOTED = "†"  # marks a value computed differently from the protocol's rule, said in a remark
-TITLE_WIDTH = 22
-"""Characters per line of a qualitative figure's column title (longer labels wrap, never clip)."""
 
 
 class RowLabel(Protocol):
@@ -304,147 +301,11 @@ def table_to_csv_frame(table: BenchmarkTable) -> pd.DataFrame:
 def write_table(table: BenchmarkTable, csv_path: str | Path, md_path: str | Path, tex_path: str | Path,
                 caption_path: str | Path | None = None) -> None:
     """The table as CSV, Markdown and LaTeX, and its caption and footnotes as JSON
-    (:func:`irsde.table_html.write_caption`: what the CSV lacks to render the table again)."""
-    from irsde.table_html import write_caption
+    (:func:`irsde.report.table_page.write_caption`: what the CSV lacks to render the table again)."""
+    from irsde.report.table_page import write_caption
 
     table_to_csv_frame(table).to_csv(csv_path, index=False)
     Path(md_path).write_text(render_markdown(table))
     Path(tex_path).write_text(render_latex(table))
     if caption_path is not None:
         write_caption(table, caption_path)
-
-
-# ----------------------------------------------------------------------------------------------
-# Plots
-
-
-def read_validation_logs(
-    logs: Mapping[str, str | Path] | Sequence[tuple[str, str | Path]], metric: str = "psnr"
-) -> pd.DataFrame:
-    """Validation logs -> tidy frame (run, iteration, value) of the mean of ``metric`` per iteration.
-
-    ``logs`` maps run labels to log paths, or is a list of ``(label, path)`` pairs in which several
-    logs (e.g. the training seeds of one setting) may share a label. Accepts tidy logs
-    (iteration, [image,] metric, value) and wide logs (iteration, <metric>).
-    """
-    frames = []
-    for run, path in logs.items() if isinstance(logs, Mapping) else logs:
-        log = pd.read_csv(path)
-        if "metric" in log.columns:
-            log = log[log["metric"] == metric]
-            if "image" in log.columns:
-                log = log[log["image"].astype(str) != "mean"]
-            values = log.groupby("iteration", as_index=False)["value"].mean()
-        elif metric in log.columns:
-            values = log.groupby("iteration", as_index=False)[metric].mean().rename(columns={metric: "value"})
-        else:
-            raise ValueError(f"{path}: no '{metric}' values (columns: {list(log.columns)})")
-        if values.empty:
-            raise ValueError(f"{path}: the log holds no validation record of '{metric}'")
-        frames.append(values.assign(run=run))
-    return pd.concat(frames, ignore_index=True)
-
-
-def plot_validation_curves(
-    curves: pd.DataFrame,
-    title: str,
-    ylabel: str,
-    outputs: list[str | Path],
-    reference: tuple[str, float] | None = None,
-) -> None:
-    """Validation value vs iteration, one line per run label: the mean over the label's logs (its
-    seeds) with a band of one standard deviation; ``reference`` = (label, value) draws a dashed
-    horizontal line (e.g. the degraded input's PSNR). Saved to every output path."""
-    plt, sns = pyplot()
-    figure, axes = plt.subplots(figsize=(5.4, 3.6))
-    sns.lineplot(data=curves, x="iteration", y="value", hue="run", marker="o", errorbar="sd", ax=axes)
-    if reference is not None:
-        label, value = reference
-        axes.axhline(value, color="black", linestyle="--", linewidth=1, label=f"{label}: {value:.2f}")
-    axes.set_title(title)
-    axes.set_xlabel("training iteration")
-    axes.set_ylabel(ylabel)
-    axes.legend(title=None, fontsize="small")
-    save_figure(figure, outputs)
-
-
-def plot_timestep_errors(errors: pd.DataFrame, title: str, outputs: list[str | Path]) -> None:
-    """Noise-prediction error (left) and its clean-image equivalent (right) against timestep, one
-    line per validation iteration (darker = later), from a tidy ``val_timesteps.csv`` frame."""
-    plt, _ = pyplot()
-    figure, panels = plt.subplots(1, 2, figsize=(9.0, 3.6))
-    iterations = sorted(errors["iteration"].unique())
-    colours = plt.get_cmap("viridis_r")(np.linspace(0.15, 1.0, len(iterations)))
-    for axes, metric, ylabel in zip(
-        panels, ("noise_error", "x0_error"), ("noise error |eps_hat - eps|", "clean-image error (x0 equivalent)")
-    ):
-        for colour, iteration in zip(colours, iterations):
-            rows = errors[(errors["iteration"] == iteration) & (errors["metric"] == metric)].sort_values("t")
-            axes.plot(rows["t"], rows["value"], color=colour, marker=".", label=f"iteration {iteration}")
-        axes.set_yscale("log")
-        axes.set_xlabel("timestep t")
-        axes.set_ylabel(ylabel, fontsize="small")
-    panels[1].set_title("sigmabar_t exp(thetabar_t dt) |eps_hat - eps|", fontsize="small")
-    panels[1].legend(fontsize="x-small")
-    figure.suptitle(title)
-    save_figure(figure, outputs)
-
-
-def pyplot():
-    """matplotlib's pyplot (headless) and seaborn, with the figures' theme set."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    sns.set_theme(style="whitegrid", context="paper")
-    return plt, sns
-
-
-def save_figure(figure, outputs: list[str | Path]) -> None:
-    """Lay out ``figure``, save it to every path of ``outputs`` and close it."""
-    figure.tight_layout()
-    for output in outputs:
-        figure.savefig(output, dpi=150)
-    import matplotlib.pyplot as plt
-
-    plt.close(figure)
-
-
-def qualitative_grid(
-    rows: list[tuple[str, dict[str, np.ndarray]]], columns: list[str], output: str | Path, crop: int = 96
-) -> None:
-    """A grid of image crops: one row per test image, one column per source (GT, LQ, methods).
-
-    ``rows`` is a list of (image name, {column name: HxWx3 uint8}); each image is centre-cropped
-    to ``crop`` pixels (or its own size when smaller).
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    if not rows:
-        raise ValueError("qualitative grid: no images")
-    figure, axes = plt.subplots(len(rows), len(columns), figsize=(1.9 * len(columns), 1.9 * len(rows)), squeeze=False)
-    for r, (name, images) in enumerate(rows):
-        for c, column in enumerate(columns):
-            if column not in images:
-                raise KeyError(f"qualitative grid: image '{name}' has no '{column}' version")
-            axes[r][c].imshow(_centre_crop(images[column], crop))
-            axes[r][c].set_xticks([])
-            axes[r][c].set_yticks([])
-            if r == 0:
-                axes[r][c].set_title(textwrap.fill(column, TITLE_WIDTH), fontsize=8)
-            if c == 0:
-                axes[r][c].set_ylabel(name, fontsize=7)
-    figure.tight_layout()
-    figure.savefig(output, dpi=150)
-    plt.close(figure)
-
-
-def _centre_crop(image: np.ndarray, size: int) -> np.ndarray:
-    height, width = image.shape[:2]
-    top, left = max(0, (height - size) // 2), max(0, (width - size) // 2)
-    return image[top : top + size, left : left + size]

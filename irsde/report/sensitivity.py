@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from irsde.metrics.protocols import get_protocol
-from irsde.report import RowLabel, format_value, summarize_methods
+from irsde.report.tables import RowLabel, format_value, summarize_methods
 from irsde.rows import THIS_RUN
 
 FIDELITY = ("psnr", "ssim")

@@ -3,9 +3,9 @@
 The table rule writes, next to ``<benchmark>.csv`` (full-precision numbers, one row per table
 row), ``<benchmark>.caption.json``: the caption (protocol, each sampled row's sampler and NFE,
 the deviations from the paper) and the footnotes (e.g. which metric weights were missing).
-:func:`read_table` rebuilds the :class:`irsde.report.BenchmarkTable` from the two, and
+:func:`read_table` rebuilds the :class:`irsde.report.tables.BenchmarkTable` from the two, and
 :func:`render_html` draws it with the cells of the Markdown and LaTeX tables
-(:func:`irsde.report.display_rows`: each metric at its own precision), the caption above and
+(:func:`irsde.report.tables.display_rows`: each metric at its own precision), the caption above and
 the footnotes below, and a link to the CSV itself.
 """
 
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from irsde import report_html
-from irsde.report import BenchmarkTable, display_rows
+from irsde.report import pages
+from irsde.report.tables import BenchmarkTable, display_rows
 
 # Columns of the tidy CSV that are table-wide or per-row sampling facts, not cells.
 CSV_ONLY_COLUMNS = ("benchmark", "protocol", "sampler", "nfe")
@@ -30,7 +30,7 @@ def write_caption(table: BenchmarkTable, path: str | Path) -> None:
 
 
 def read_table(csv_path: str | Path, caption_path: str | Path) -> BenchmarkTable:
-    """The table written as ``csv_path`` (:func:`irsde.report.table_to_csv_frame`) with the
+    """The table written as ``csv_path`` (:func:`irsde.report.tables.table_to_csv_frame`) with the
     caption and footnotes of ``caption_path``."""
     frame = pd.read_csv(csv_path)
     record = json.loads(Path(caption_path).read_text())
@@ -52,15 +52,15 @@ def render_html(table: BenchmarkTable, csv_name: str | None = None, csv_bytes: b
     a link saving the CSV, when given)."""
     header, body = display_rows(table)
     parts = [
-        report_html.element("p", table.caption, class_="caption"),
-        report_html.table(header, body, numeric=range(2, len(header)), sortable=True),
+        pages.element("p", table.caption, class_="caption"),
+        pages.table(header, body, numeric=range(2, len(header)), sortable=True),
     ]
-    parts.extend(report_html.element("p", f"* {note}", class_="note") for note in table.footnotes)
+    parts.extend(pages.element("p", f"* {note}", class_="note") for note in table.footnotes)
     if csv_bytes is not None:
-        link = report_html.download_link(csv_name or f"{table.benchmark}.csv", csv_name or f"{table.benchmark}.csv",
+        link = pages.download_link(csv_name or f"{table.benchmark}.csv", csv_name or f"{table.benchmark}.csv",
                                          csv_bytes, "text/csv")
-        parts.append(report_html.element("p", report_html.join(["Every number at full precision: ", link]), class_="note"))
-    return report_html.page(f"Table: {table.benchmark}", *parts, script=report_html.SORT_SCRIPT)
+        parts.append(pages.element("p", pages.join(["Every number at full precision: ", link]), class_="note"))
+    return pages.page(f"Table: {table.benchmark}", *parts, script=pages.SORT_SCRIPT)
 
 
 def render_table_page(csv_path: str | Path, caption_path: str | Path) -> str:
