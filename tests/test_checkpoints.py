@@ -3,6 +3,7 @@ first use), offline errors that say what to fetch, and the `irsde weights` / `da
 manifests. Everything runs against a loopback HTTP server."""
 
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -16,7 +17,7 @@ from irsde.cli import main
 from irsde.data.download import DownloadPolicy
 from irsde.data.git_trees import git_blob_id
 from irsde.data.lock import ChecksumMismatch, LockFile, user_lock_path
-from irsde.methods import METHODS
+from irsde.methods import METHODS, fetch_weights, loads_into_its_method
 from data_support import git_ids, server  # noqa: F401 - fixture
 
 FAST = DownloadPolicy(timeout=5, attempts=2, backoff=0.0, progress=False)
@@ -114,19 +115,20 @@ def test_a_browser_only_file_is_recorded_on_first_use_then_enforced(tmp_path, ca
     path = tmp_path / "weights" / "by-hand.pth"
     path.parent.mkdir()
     path.write_bytes(b"not a weight file")
+    validate = functools.partial(loads_into_its_method, checkpoint)
     with pytest.raises(ValueError, match="by-hand.pth is not a PyTorch file"):  # never pinned: it does not load as weights
-        verify_checkpoint(checkpoint, path, tmp_path)
+        verify_checkpoint(checkpoint, path, tmp_path, validate=validate)
     path.write_bytes(weight_bytes())  # weights, but of another model than IR-SDE's U-Net
     with pytest.raises(ValueError, match="by-hand.pth is not by-hand .*not a ConditionalUNet state_dict"):
-        verify_checkpoint(checkpoint, path, tmp_path)
+        fetch_weights(checkpoint, tmp_path, offline=True)
     assert "weights/by-hand.pth" not in LockFile.load(user_lock_path(tmp_path)).entries
     path.write_bytes(unet_bytes())
-    assert fetch_checkpoint(checkpoint, tmp_path, offline=True) == path
+    assert fetch_weights(checkpoint, tmp_path, offline=True) == path
     assert LockFile.load(user_lock_path(tmp_path)).entries["weights/by-hand.pth"]["sha256"] == hashlib.sha256(
         path.read_bytes()).hexdigest()
     path.write_bytes(unet_bytes(seed=3))
     with pytest.raises(ChecksumMismatch, match="recorded on first use"):
-        fetch_checkpoint(checkpoint, tmp_path, offline=True)
+        fetch_weights(checkpoint, tmp_path, offline=True)
     path.with_name("by-hand.pth.bad").rename(path)  # the user knows this copy is the right one: repin it
     monkeypatch.setitem(CHECKPOINTS._all(), checkpoint.name, checkpoint)
     assert main(["weights", "fetch", "by-hand", "--repin", "--offline", "--resources", str(tmp_path)]) == 0
@@ -165,3 +167,16 @@ def test_the_json_manifests_give_every_file_its_upstream_checksum_and_place(caps
 def test_weights_fetch_needs_names_or_all(capsys):
     assert main(["weights", "fetch"]) == 2
     assert "name the checkpoints to fetch, or give --all" in capsys.readouterr().err
+
+
+def test_without_a_method_check_a_browser_only_file_is_recorded_as_it_is(tmp_path):
+    """The checkpoints package knows no method: the check that a file loads into its method's
+    network comes from the caller (:func:`irsde.methods.fetch_weights`)."""
+    checkpoint = Checkpoint("by-hand", "irsde", "by-hand.pth", BrowserFile("https://example.org", "get it"),
+                            "By hand", "A paper.", "none")
+    path = tmp_path / "weights" / "by-hand.pth"
+    path.parent.mkdir()
+    path.write_bytes(b"any bytes")
+    seen = []
+    assert fetch_checkpoint(checkpoint, tmp_path, offline=True, validate=seen.append) == path
+    assert seen == [path] and "weights/by-hand.pth" in LockFile.load(user_lock_path(tmp_path)).entries

@@ -61,7 +61,7 @@ def page_text(page):
 
 def test_table_read_back_from_its_csv_renders_as_the_table_itself(table, tmp_path):
     csv_path, md_path, _, caption_path = written(table, tmp_path)
-    again = table_page.read_table(csv_path, caption_path)
+    again = tables.read_table(csv_path, caption_path)
     assert tables.render_markdown(again) == md_path.read_text()
     assert again.samplers == {"irsde": ("sde", 100)} and again.protocol == "irsde-derain"
 
@@ -85,7 +85,7 @@ def test_a_csv_that_is_no_table_is_refused_naming_it(tmp_path, table):
     _, _, _, caption_path = written(table, tmp_path)
     (tmp_path / "other.csv").write_text("method,value\nx,1\n")
     with pytest.raises(ValueError, match="other.csv: not a table CSV written by the table rule"):
-        table_page.read_table(tmp_path / "other.csv", caption_path)
+        tables.read_table(tmp_path / "other.csv", caption_path)
 
 
 def make_run(folder, config, iterations=40):

@@ -16,6 +16,7 @@ The figures are drawn by :mod:`irsde.report.figures`.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -301,11 +302,36 @@ def table_to_csv_frame(table: BenchmarkTable) -> pd.DataFrame:
 def write_table(table: BenchmarkTable, csv_path: str | Path, md_path: str | Path, tex_path: str | Path,
                 caption_path: str | Path | None = None) -> None:
     """The table as CSV, Markdown and LaTeX, and its caption and footnotes as JSON
-    (:func:`irsde.report.table_page.write_caption`: what the CSV lacks to render the table again)."""
-    from irsde.report.table_page import write_caption
-
+    (:func:`write_caption`: what the CSV lacks to render the table again)."""
     table_to_csv_frame(table).to_csv(csv_path, index=False)
     Path(md_path).write_text(render_markdown(table))
     Path(tex_path).write_text(render_latex(table))
     if caption_path is not None:
         write_caption(table, caption_path)
+
+
+# Columns of the tidy CSV that are table-wide or per-row sampling facts, not cells.
+CSV_ONLY_COLUMNS = ("benchmark", "protocol", "sampler", "nfe")
+
+
+def write_caption(table: BenchmarkTable, path: str | Path) -> None:
+    record = {"benchmark": table.benchmark, "caption": table.caption, "footnotes": table.footnotes}
+    Path(path).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+
+
+def read_table(csv_path: str | Path, caption_path: str | Path) -> BenchmarkTable:
+    """The table written as ``csv_path`` (:func:`irsde.report.tables.table_to_csv_frame`) with the
+    caption and footnotes of ``caption_path``."""
+    frame = pd.read_csv(csv_path)
+    record = json.loads(Path(caption_path).read_text())
+    missing = [column for column in ("method", "id", "source", *CSV_ONLY_COLUMNS) if column not in frame.columns]
+    if missing:
+        raise ValueError(f"{csv_path}: not a table CSV written by the table rule (no column {', '.join(missing)})")
+    samplers = {
+        str(row["id"]): (str(row["sampler"]), int(row["nfe"]))
+        for row in frame.to_dict("records")
+        if isinstance(row["id"], str) and isinstance(row["sampler"], str) and not math.isnan(row["nfe"])
+    }
+    protocol = str(frame["protocol"].iloc[0]) if len(frame) else ""
+    rows = frame.drop(columns=list(CSV_ONLY_COLUMNS))
+    return BenchmarkTable(record["benchmark"], rows, protocol, samplers, record["caption"], list(record["footnotes"]))

@@ -3,13 +3,13 @@ spread over sampling seeds, provenance) from its table, metrics, restorations an
 import logging
 from pathlib import Path
 
-from irsde.report import figures, provenance, seed_spread, table_page, tables
 from irsde.logs import log_to_file
+from irsde.report import figures, provenance, seed_spread, table_page, tables
 
 log_to_file(snakemake.log[0])
 params, output = snakemake.params, snakemake.output
 benchmark = snakemake.wildcards.benchmark
-table = table_page.read_table(snakemake.input.table, snakemake.input.caption)
+table = tables.read_table(snakemake.input.table, snakemake.input.caption)
 Path(output.table).write_text(table_page.render_table_page(snakemake.input.table, snakemake.input.caption))
 labels = provenance.row_labels(table)
 per_image = tables.read_metric_csvs(list(snakemake.input.metrics))
