@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from train_support import tiny_config
+from tests.support.train import tiny_config
 
 from irsde.data import paired_files
 from irsde.train import train
@@ -92,7 +92,7 @@ def test_noise_draw_benchmark_reproduces_the_restore_path_per_seed(tmp_path, cap
     from irsde.data import prepare_dataset
     from irsde.data.registry import get_dataset
     from irsde.nets.ffdnet import FFDNet
-    from data_support import png_bytes, random_image
+    from tests.support.data import png_bytes, random_image
 
     torch.manual_seed(0)
     resources = tmp_path / "res"

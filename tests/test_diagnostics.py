@@ -2,7 +2,7 @@ import math
 
 import pytest
 import torch
-from test_samplers import OracleNet, pair, sde  # noqa: F401 (fixtures)
+from tests.support.sampling import OracleNet
 
 from irsde.diagnostics import TIMESTEP_METRICS, noise_prediction_errors, probe_steps
 

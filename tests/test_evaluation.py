@@ -6,23 +6,12 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from irsde.evaluation import COLUMNS, LPIPS_ON_IMAGES, SET_IMAGE, evaluate, match_pairs, summarize
 from irsde.images import list_images, read_image, read_uint8
-from irsde.metrics import ALEXNET_WEIGHTS, LPIPSMetric, PerceptualWeightsMissing, get_protocol, psnr, ssim
+from irsde.metrics import ALEXNET_WEIGHTS, LPIPSMetric, PerceptualWeightsMissing, psnr, ssim
 from irsde.restoration import RestoredSet
-from metrics_support import (  # noqa: F401  (fixtures)
-    distort,
-    empty_torch_home,
-    generated_torch_home,
-    noisy_restorer,
-    restore_with,
-    textured_images,
-    torch_home,
-    write_folder,
-    write_split,
-)
+from tests.support.metrics import noisy_restorer, restore_with, textured_images, write_folder, write_split
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from metrics_support import generated_torch_home, torch_home  # noqa: F401  (fixtures)
 from PIL import Image
 from snakemake.utils import update_config
 

@@ -122,7 +122,7 @@ Coefficients are evaluated in float64 with ``expm1`` (small ``h``) and the limit
 
 - With a perfect network for a point mass (``eps_hat`` = the true noise of a fixed ``x_0``),
   ``y0_hat`` is the same at every step, the integrals are exact, and both samplers return ``x_0``
-  for any number of steps (``tests/test_fast_samplers.py``, to float32 precision).
+  for any number of steps (``tests/sampling/test_exponential.py``, to float32 precision).
 - For Gaussian data the ODE's exact flow is known in closed form; ``fast-ode`` visiting all 100
   steps is within about 1e-4 of it, its error falls 4x when the number of steps doubles (second
   order), the first-order version's 2x, and the paper-style Euler ``ode`` is about 200x further
