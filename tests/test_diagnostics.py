@@ -2,9 +2,9 @@ import math
 
 import pytest
 import torch
-from tests.support.sampling import OracleNet
 
 from irsde.diagnostics import TIMESTEP_METRICS, noise_prediction_errors, probe_steps
+from tests.support.sampling import OracleNet
 
 
 def test_probe_steps_span_one_to_T():

@@ -7,13 +7,13 @@ import json
 import pandas as pd
 import pytest
 import torch
-from tests.support.train import tiny_config
 
 from irsde.cli import build_parser, main
 from irsde.metrics import ALEXNET_WEIGHTS
 from irsde.nets import ConditionalUNet
 from irsde.sde import MeanRevertingSDE, start_step
 from irsde.train import train
+from tests.support.train import tiny_config
 from tests.support.metrics import write_split
 
 SMALL_SDE = ["--T", "2", "--max-sigma", "10", "--schedule", "cosine", "--eps", "0.005"]

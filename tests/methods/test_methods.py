@@ -6,7 +6,6 @@ import json
 
 import pytest
 import torch
-from tests.support.train import tiny_config
 
 from baselines.cnn import CNNBaseline
 from irsde.methods import RELEASED_WEIGHTS, METHODS, Method, _installed_methods, check_method_class, method_class, row_facts
@@ -14,6 +13,7 @@ from irsde.methods.ir_sde import DataPrediction, IRSDEMethod
 from irsde.cli import main
 from irsde.registry import UnknownName
 from irsde.train import train
+from tests.support.train import tiny_config
 
 USER_MODULE = '''
 import torch

@@ -24,7 +24,7 @@ from irsde.data.fetch import fetch_source
 from irsde.data.registry import get_dataset
 from irsde.images import read_degraded, read_uint8, to_uint8
 from irsde.nets.ffdnet import FFDNet
-from tests.support.data import git_ids, png_bytes, random_image
+from tests.support.data import git_ids, png_bytes, prepared_cbsd68, random_image
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = DownloadPolicy(timeout=5, attempts=2, backoff=0.0, progress=False)
@@ -46,14 +46,7 @@ def serve_checkpoint(server, tmp_path, name, method, state, options=None) -> Che
 def noisy_split(tmp_path):
     """A CBSD68-style test split prepared by the registry's recipe (GT + sigma 25 noise, float LQ),
     so its dataset.json records the noise level."""
-    folder = tmp_path / "cbsd"
-    folder.mkdir()
-    for index in range(3):
-        (folder / f"{100 + index}.png").write_bytes(png_bytes(random_image(index, width=14, height=10)))
-    dataset = get_dataset("CBSD68")
-    dataset = dataclasses.replace(dataset, splits=(dataclasses.replace(dataset.splits[0], pairs=3),))
-    prepare_dataset(dataset, tmp_path / "data", tmp_path / "res", paths={"FFDNet-CBSD68": folder}, progress=False)
-    return tmp_path / "data" / "CBSD68" / "test"
+    return prepared_cbsd68(tmp_path, count=3, width=14, height=10)
 
 
 def test_a_checkpoint_restores_through_its_method_at_the_split_s_noise_level(server, tmp_path, noisy_split, monkeypatch):

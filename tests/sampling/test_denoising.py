@@ -4,7 +4,6 @@ import math
 
 import pytest
 import torch
-from tests.support.train import assert_same_tensors, load_tensors, tiny_config
 
 from irsde.losses import denoising_loss
 from irsde.sampling import denoise
@@ -17,6 +16,7 @@ from irsde.sde import MeanRevertingSDE, start_step
 from irsde.train import train
 from irsde.train.checkpoint import RunLayout
 from irsde.train.config import validate_config
+from tests.support.train import assert_same_tensors, load_tensors, tiny_config
 
 PAPER = dict(schedule="cosine", T=100, max_sigma=70, eps=0.04)
 SIGMA = 25

@@ -242,3 +242,18 @@ def server():
     loopback = LoopbackServer()
     yield loopback
     loopback.close()
+
+
+def prepared_cbsd68(root: Path, count: int, width: int, height: int, resources: Path | None = None) -> Path:
+    """The test split of a CBSD68 prepared by the registry's recipe (GT + sigma 25 noise, float
+    LQ, the noise level in its dataset.json) from ``count`` random clean images: ``root/data/CBSD68/test``."""
+    from irsde.data import prepare_dataset
+
+    folder = root / "clean"
+    folder.mkdir()
+    for index in range(count):
+        (folder / f"{100 + index}.png").write_bytes(png_bytes(random_image(index, width=width, height=height)))
+    dataset = get_dataset("CBSD68")
+    dataset = replace(dataset, splits=(replace(dataset.splits[0], pairs=count),))
+    return prepare_dataset(dataset, root / "data", resources or root / "res", paths={"FFDNet-CBSD68": folder},
+                           progress=False) / "test"

@@ -10,11 +10,11 @@ import sys
 import pytest
 import torch
 import yaml
+
+from irsde.train.checkpoint import RunLayout
 from tests.support.pipeline import snakemake, tiny_ci
 from tests.support.pipeline import write_config as write_pipeline_config
 from tests.support.train import assert_same_tensors, load_tensors, run_irsde, subprocess_env, tiny_config, write_config
-
-from irsde.train.checkpoint import RunLayout
 
 
 def torchrun_command(nproc: int, *arguments: str) -> list[str]:

@@ -5,7 +5,6 @@ import json
 
 import pytest
 import torch
-from tests.support.train import assert_same_tensors, load_tensors, make_paired_split, tiny_config, tiny_dataset
 
 from baselines.cnn import CNNBaseline, regress
 from irsde.data import PairedTrainDataset
@@ -18,6 +17,7 @@ from irsde.train.checkpoint import RunLayout, load_training_state
 from irsde.methods import Shard
 from irsde.methods.ir_sde import IRSDEMethod, draw_shard_batch
 from irsde.train.validation import Validator
+from tests.support.train import assert_same_tensors, load_tensors, make_paired_split, tiny_config, tiny_dataset
 
 
 def read_csv(path):

@@ -5,10 +5,10 @@ import io
 import sys
 
 import pytest
-from tests.support.train import tiny_config
 
 from irsde.pipeline_config import training_ranks
 from irsde.train.launch import LAUNCH_CONFIG, torchrun_command, train_on_ranks
+from tests.support.train import tiny_config
 
 
 def test_torchrun_command_starts_one_rank_per_gpu_on_this_node(tmp_path):

@@ -8,17 +8,10 @@ import subprocess
 import time
 
 import pytest
-from tests.support.train import (
-    assert_same_tensors,
-    irsde_command,
-    load_tensors,
-    run_irsde,
-    subprocess_env,
-    tiny_config,
-    write_config,
-)
 
 from irsde.train.checkpoint import RunLayout
+from tests.support.train import (assert_same_tensors, irsde_command, load_tensors, run_irsde, subprocess_env,
+                                 tiny_config, write_config)
 
 ITERATIONS = 80
 

@@ -6,11 +6,11 @@ import logging
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
-from tests.support.train import tiny_config
 
 from irsde.train import train
 from irsde.train import engine
 from irsde.train.progress import ProgressLines, format_duration, progress_line
+from tests.support.train import tiny_config
 
 
 def read_csv(path):

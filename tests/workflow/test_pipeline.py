@@ -15,8 +15,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from tests.support.pipeline import REPO, SNAKEMAKE, snakemake, write_config
 from snakemake.utils import update_config
+
+from tests.support.pipeline import REPO, SNAKEMAKE, snakemake, write_config
 
 
 @pytest.mark.parametrize(

@@ -17,11 +17,12 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
-from tests.support.pipeline import REPO, snakemake, tiny_ci, write_config
 from snakemake_executor_plugin_slurm.submit_string import get_submit_command
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from snakemake_executor_plugin_slurm.utils import set_gres_string
 from snakemake_executor_plugin_slurm.validation import validate_slurm_extra
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from tests.support.pipeline import REPO, snakemake, tiny_ci, write_config
 
 PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
 GPU_RULES = {"train", "train_curve", "restore", "restore_released", "evaluate", "evaluate_input"}
