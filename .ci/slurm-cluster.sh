@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A single-node SLURM cluster on this machine, for CI (tests/test_slurm.py) and for trying
+# A single-node SLURM cluster on this machine, for CI (tests/workflow/test_slurm.py) and for trying
 # profiles/slurm by hand. Needs root and Debian's package registry; no systemd.
 #
 #   .ci/slurm-cluster.sh up      install slurm-wlm and munge (apt-get) if missing, write

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from irsde.losses import distance
 from irsde.methods import Method, Shard
-from irsde.nets import ConditionalUNet, unet_options
+from irsde.nets import ConditionalUNet
 
 
 def regress(net: nn.Module, lq: Tensor) -> Tensor:
@@ -50,12 +50,12 @@ class CNNBaseline(Method):
     @classmethod
     def from_config(cls, config: Mapping) -> "CNNBaseline":
         """From a resolved training config; uses ``network.*`` and ``loss.kind`` (the ``sde``
-        section, ``network.prediction`` and ``loss.name`` do not apply to the baseline, whose
+        section, the method option ``prediction`` and ``loss.name`` do not apply to the baseline, whose
         output is always the clean image as a residual on the input)."""
         return cls(network=config["network"], kind=config["loss"]["kind"])
 
     def build_net(self) -> nn.Module:
-        return ConditionalUNet(**unet_options(self.network), time_conditioned=False)
+        return ConditionalUNet(**dict(self.network), time_conditioned=False)
 
     def loss(self, net: nn.Module, gt: Tensor, lq: Tensor, generator: torch.Generator, shard: Shard) -> Tensor:
         """Per-sample mean absolute error to GT, averaged over the batch (no randomness used)."""

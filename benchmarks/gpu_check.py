@@ -33,9 +33,10 @@ import torch
 from irsde.methods import Shard
 from irsde.methods.ir_sde import IRSDEMethod
 from irsde.nets import ConditionalUNet
-from irsde.samplers import restore
+from irsde.sampling import sample
 from irsde.sde import MeanRevertingSDE
 from irsde.train.ema import build_ema
+from timing import synchronize, timed
 
 
 @dataclass(frozen=True)
@@ -60,20 +61,6 @@ VARIANTS = {  # name: (bf16 autocast, channels_last)
     "bf16 + channels_last": (True, True),
 }
 RESTORATIONS = (("sde", 100), ("fast-sde", 10))
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def timed(function, device: torch.device) -> float:
-    """Wall-clock seconds of ``function()``, the device synchronised before and after."""
-    synchronize(device)
-    start = time.perf_counter()
-    function()
-    synchronize(device)
-    return time.perf_counter() - start
 
 
 def build_method(scale: Scale, device: torch.device) -> IRSDEMethod:
@@ -137,7 +124,7 @@ def measure_restoration(method: IRSDEMethod, scale: Scale, device: torch.device)
     results = {}
     for sampler, nfe in RESTORATIONS:
         generator = torch.Generator(device=device).manual_seed(0)
-        seconds = timed(lambda: restore(net, method.sde, lq, sampler, generator, steps=nfe), device)
+        seconds = timed(lambda: sample(net, method.sde, lq, sampler, generator, steps=nfe).images, device)
         results[f"{sampler} ({nfe} NFE)"] = {"seconds_per_image": seconds, "nfe": nfe}
     return results
 

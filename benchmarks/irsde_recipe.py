@@ -6,7 +6,8 @@
 
 Builds the embedded synthetic benchmark of the config (offline, seconds), then trains IR-SDE once
 per recipe with the config's network, data and optimiser settings and validates on every test
-image every ``--val-every`` iterations with the config's sampler. Recipes:
+image every ``--val-every`` iterations with the run's validation sampler (``training.train.val_sampler``,
+the paper's ``sde`` by default). Recipes:
 
 - ``embedded``: the config as it is (its `sde:`, `loss:`, `training:` keys);
 - ``paper``: the same budget and network size with the paper's SDE, loss and network output
@@ -23,7 +24,6 @@ recipes within one run. ``--csv`` also writes the rows.
 from __future__ import annotations
 
 import argparse
-import copy
 import csv
 import os
 import sys
@@ -36,7 +36,7 @@ PAPER_OVERRIDES = (
     "sde.eps=0.005",
     "sde.max_sigma=10",
     "loss.timestep_weights=uniform",
-    "network.prediction=noise",
+    "options.prediction=noise",
     "train.ema_decay=0.995",
 )
 
@@ -82,28 +82,24 @@ def build_data(pipeline: dict, benchmark: str, root: Path, seed: int | None, tra
     return root / dataset
 
 
+def validated(pipeline: dict) -> dict:
+    """The pipeline config validated as the workflow does (defaults filled in)."""
+    from irsde.pipeline_config import validate_pipeline_config
+
+    return validate_pipeline_config(pipeline, REPOSITORY / "workflow" / "schemas" / "config.schema.yaml",
+                                    REPOSITORY / "results" / "published" / "published_results.csv")
+
+
 def training_config(pipeline: dict, benchmark: str, data: Path, output: Path, iterations: int,
                     val_every: int, seed: int) -> dict:
-    """The IR-SDE run of the pipeline config (as the workflow builds it), validating every test image."""
+    """The IR-SDE run of the (validated) pipeline config, exactly as the workflow builds it
+    (:func:`irsde.pipeline_config.run_config`), with this script's budget, validating every test image."""
     from irsde.data import PairedTestDataset
+    from irsde.pipeline_config import run_config
 
-    training = pipeline["training"]
-    bench = pipeline["benchmarks"][benchmark]
-    run = {
-        "name": f"recipe-{output.name}",
-        "seed": seed,
-        "method": "irsde",
-        "device": training.get("device", "auto"),
-        "output_dir": str(output),
-        "data": {**training["data"], "train": str(data / "train"), "val": str(data / "test")},
-        "network": {**pipeline["network"], **(bench.get("network") or {})},
-        "sde": {**pipeline["sde"], **(bench.get("sde") or {})},
-        "loss": dict(pipeline["loss"]),
-        "optim": copy.deepcopy(training["optim"]),
-        "train": {**training["train"], "iterations": iterations, "val_every": val_every,
-                  "checkpoint_every": iterations, "protocol": bench["protocol"],
-                  "val_sampler": pipeline["sampler"]},
-    }
+    run = run_config(pipeline, benchmark, "irsde", str(data / "train"), str(data / "test"), str(output))
+    run.update(name=f"recipe-{output.name}", seed=seed)
+    run["train"].update(iterations=iterations, val_every=val_every, checkpoint_every=iterations)
     run["data"]["val_images"] = len(PairedTestDataset(data / "test"))
     return run
 
@@ -134,7 +130,7 @@ def main(argv=None) -> int:
     from irsde.train.config import apply_overrides
     from irsde.train.validation import input_scores
 
-    pipeline = read_yaml_file(arguments.config, "config file")
+    pipeline = validated(read_yaml_file(arguments.config, "config file"))
     training = pipeline["training"]
     iterations = arguments.iterations or training["train"]["iterations"]
     seed = training["seed"] if arguments.train_seed is None else arguments.train_seed

@@ -20,11 +20,11 @@ import sys
 import numpy as np
 import torch
 
-from irsde.checkpoints import CHECKPOINTS, fetch_checkpoint
+from irsde.checkpoints import CHECKPOINTS
 from irsde.data.degradations import gaussian_noise
 from irsde.data.seeding import derive_rng
 from irsde.images import list_images, read_uint8, to_uint8
-from irsde.methods import METHODS
+from irsde.methods import METHODS, fetch_weights
 from irsde.metrics import get_protocol, psnr
 from irsde.nets import load_state, read_state_dict
 
@@ -32,7 +32,7 @@ from irsde.nets import load_state, read_state_dict
 def restorer(name: str, resources: str | None, sigma: float):
     """(method, network) of released checkpoint ``name``, told the noise level if it takes one."""
     checkpoint = CHECKPOINTS[name]
-    path = fetch_checkpoint(checkpoint, resources, offline=True)
+    path = fetch_weights(checkpoint, resources, offline=True)
     state = read_state_dict(path)
     method_cls = METHODS[checkpoint.method]
     options = dict(checkpoint.options)

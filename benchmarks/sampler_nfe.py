@@ -13,7 +13,7 @@ test images and then over the sampling seeds (every sampler and NFE sees the sam
 far the best fast sampler at 10 NFE is from the best 100-NFE sampler (the goal is within 0.1 dB).
 ``fast-ode-1`` is the first-order exponential integrator of the ODE (``fast-sde``'s first-order
 version is ``posterior`` itself). With several ``--spacings`` the samplers run with each rule
-for choosing the visited steps (``irsde.sampling_steps``). For the deterministic samplers
+for choosing the visited steps (``irsde.sampling.steps``). For the deterministic samplers
 (``ode``, ``fast-ode``, ``fast-ode-1``) the last column is the PSNR between the K-step output and
 the same sampler's T-step output from the same start ``x_T``: how closely K steps solve the ODE
 (independent of how good the network is). Same-size images are restored ``--batch-size`` at a
@@ -38,11 +38,11 @@ import torch
 from tqdm.auto import tqdm
 
 from irsde.data import PairedTestDataset
-from irsde.fast_samplers import ExponentialIntegrator
+from irsde.sampling.exponential import ExponentialIntegrator
 from irsde.images import to_uint8
 from irsde.metrics import LPIPSMetric, PerceptualWeightsMissing, get_protocol, psnr, ssim
-from irsde.samplers import SAMPLERS, Sampler, restore
-from irsde.sampling_steps import DEFAULT_SPACING, SPACINGS
+from irsde.sampling import SAMPLERS, Sampler, sample
+from irsde.sampling import DEFAULT_SPACING, SPACINGS
 from irsde.train.checkpoint import FinishedRun
 
 REFERENCE_SAMPLERS = ("sde", "posterior")
@@ -99,7 +99,7 @@ def run_setting(net, sde, batches, sampler: Sampler, nfe: int, spacing: str, see
     for index, (lq, gt) in enumerate(batches):
         generator = torch.Generator().manual_seed(1000 * seed + index)
         started = time.perf_counter()
-        restored = restore(net, sde, lq, sampler, generator, steps=nfe, spacing=spacing)
+        restored = sample(net, sde, lq, sampler, generator, steps=nfe, spacing=spacing).images
         seconds += time.perf_counter() - started
         rows.extend(score(image, reference, protocol, lpips) for image, reference in zip(restored, gt))
         outputs.extend(restored.clamp(0, 1))

@@ -1,6 +1,6 @@
 """How much a full ``restore`` costs beyond its network evaluations.
 
-Times a complete T-step :func:`irsde.samplers.restore` against T bare forwards of the same
+Times a complete T-step :func:`irsde.sampling.sample` against T bare forwards of the same
 network on the same input (the same steps ``t = T..1``) and prints their ratio; the target is
 <= 1.03, i.e. the SDE arithmetic is free next to the network. Runs a small CPU configuration
 (flags below) and, when CUDA is present, the paper's configuration (nf=64, depth=4, 128x128).
@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from dataclasses import dataclass
 
 import torch
 
 from irsde.nets import ConditionalUNet
-from irsde.samplers import SAMPLERS, restore
+from irsde.sampling import SAMPLERS, sample
 from irsde.sde import MeanRevertingSDE
+from timing import clock_for, timed
 
 PAPER_CONFIG = {"nf": 64, "depth": 4, "size": 128}
 
@@ -38,26 +38,6 @@ class Setting:
     size: int
     batch: int
     device: torch.device
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def clock_for(device: torch.device):
-    """CPU time of this process on CPU (robust to other processes), wall-clock on accelerators."""
-    return time.process_time if device.type == "cpu" else time.perf_counter
-
-
-def timed(function, device: torch.device) -> float:
-    """Seconds of ``function()`` on ``device``'s clock, with the device synchronised on both ends."""
-    clock = clock_for(device)
-    synchronize(device)
-    start = clock()
-    function()
-    synchronize(device)
-    return clock() - start
 
 
 def bare_forwards(net: torch.nn.Module, xt: torch.Tensor, mu: torch.Tensor, steps: int) -> None:
@@ -86,13 +66,13 @@ def measure(setting: Setting, sde: MeanRevertingSDE, sampler: str, repeats: int)
         return torch.Generator(device=device).manual_seed(1)
 
     def run_restore() -> None:
-        restore(net, sde, mu, sampler=sampler, generator=fresh_generator())
+        sample(net, sde, mu, sampler=sampler, generator=fresh_generator()).images
 
     def run_forwards() -> None:
         bare_forwards(net, xt, mu, sde.T)
 
     def run_sampler_alone() -> None:
-        restore(free_network, sde, mu, sampler=sampler, generator=fresh_generator())
+        sample(free_network, sde, mu, sampler=sampler, generator=fresh_generator()).images
 
     runs = {"restore_s": run_restore, "forwards_s": run_forwards, "sampler_alone_s": run_sampler_alone}
     for run in runs.values():  # warm-up: allocator, kernels, caches
@@ -100,7 +80,7 @@ def measure(setting: Setting, sde: MeanRevertingSDE, sampler: str, repeats: int)
     times = {name: [] for name in runs}
     for _ in range(repeats):
         for name, run in runs.items():
-            times[name].append(timed(run, device))
+            times[name].append(timed(run, device, clock_for(device)))
     result = {name: statistics.median(values) for name, values in times.items()}
     result["ratio"] = result["restore_s"] / result["forwards_s"]
     result["estimated_ratio"] = 1 + result["sampler_alone_s"] / result["forwards_s"]

@@ -13,6 +13,12 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def clock_for(device: torch.device):
+    """This process's CPU time on a CPU (robust to other processes competing for the cores), wall
+    time on an accelerator."""
+    return time.process_time if device.type == "cpu" else time.perf_counter
+
+
 def timed(function, device: torch.device = torch.device("cpu"), clock=time.perf_counter) -> float:
     """Seconds of ``function()`` on ``clock`` (wall time by default; ``time.process_time`` counts
     only this process's CPU time, robust to other processes on a shared machine), the device

@@ -33,17 +33,22 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
+
+from timing import clock_for, timed
 
 METHODS = ("irsde", "cnn_baseline")
 EMBEDDED_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "config", "config.yaml")
 
 
-def embedded_recipe() -> tuple[dict, int, int]:
-    """(network section, batch size, crop size) of the embedded default configuration."""
+def embedded_config() -> dict:
     from irsde.documents import read_yaml_file
 
-    config = read_yaml_file(EMBEDDED_CONFIG, "config file")
+    return read_yaml_file(EMBEDDED_CONFIG, "config file")
+
+
+def embedded_recipe() -> tuple[dict, int, int]:
+    """(network section, batch size, crop size) of the embedded default configuration."""
+    config = embedded_config()
     data = config["training"]["data"]
     return dict(config["network"]), data["batch_size"], data["crop_size"]
 
@@ -57,6 +62,7 @@ def child_config(method: str, network: dict, batch: int, crop: int, data_dir: st
             "method": method,
             "device": "auto",
             "output_dir": os.path.join(data_dir, "run"),
+            "options": embedded_config().get("method_options", {}).get(method, {}),
             "data": {"train": data_dir, "batch_size": batch, "crop_size": crop},
             "network": network,
             "optim": {"lr": 1.0e-4},
@@ -89,24 +95,6 @@ def bare_step_function(method, net, gt, lq, generator):
         optimizer.step()
 
     return step
-
-
-def synchronize(device) -> None:
-    import torch
-
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def timed(function, device) -> float:
-    """Seconds of ``function``: CPU time of this process on the CPU (robust to other processes
-    competing for the cores), wall time with synchronisation on CUDA."""
-    clock = time.perf_counter if device.type == "cuda" else time.process_time
-    synchronize(device)
-    start = clock()
-    function()
-    synchronize(device)
-    return clock() - start
 
 
 def run_child(arguments) -> dict:
@@ -145,8 +133,8 @@ def run_child(arguments) -> dict:
         bare()
     engine_times, bare_times = [], []
     for iteration in range(4, 4 + arguments.repeats):
-        pair = [lambda: engine_times.append(timed(lambda: run.step(iteration, gt, lq), device)),
-                lambda: bare_times.append(timed(bare, device))]
+        pair = [lambda: engine_times.append(timed(lambda: run.step(iteration, gt, lq), device, clock_for(device))),
+                lambda: bare_times.append(timed(bare, device, clock_for(device)))]
         for measure in pair if iteration % 2 else reversed(pair):
             measure()
     return {

@@ -7,7 +7,10 @@ with the same message instead of a traceback from deep inside torch.
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
@@ -15,6 +18,8 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda")
 def resolve_device(choice: str | None, local_rank: int = 0) -> torch.device:
     """``auto`` (or None) -> CUDA when available, else CPU; ``cuda`` without a GPU is an error.
     ``local_rank`` picks the GPU of a torchrun process."""
+    import torch  # here, so that DEVICE_CHOICES can be read without importing torch
+
     choice = "auto" if choice is None else choice
     if choice not in DEVICE_CHOICES:
         raise ValueError(f"device {choice!r} is not one of {', '.join(DEVICE_CHOICES)}")

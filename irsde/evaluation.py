@@ -312,7 +312,7 @@ def summarize(per_image: pd.DataFrame) -> pd.DataFrame:
     """Per (dataset, protocol, method, metric): mean over images per seed, then the mean and
     (when several seeds) the sample std over seeds; plus the image and seed counts and the note.
     """
-    from irsde.report import summarize_methods
+    from irsde.report.tables import summarize_methods
 
     parts = []
     for (dataset, protocol), group in per_image.groupby(["dataset", "protocol"], sort=False):

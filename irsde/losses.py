@@ -1,4 +1,5 @@
-"""Training losses of IR-SDE (docs/sde.md#losses): maximum likelihood (the paper's) and noise matching.
+"""Training losses of IR-SDE (docs/sde.md#losses): maximum likelihood (the paper's) and noise matching;
+and the maximum-likelihood loss of Denoising-SDE/ODE (:func:`denoising_loss`).
 
 A training step draws a :class:`TrainingBatch` with :func:`draw_training_batch`, runs the
 network on ``(batch.xt, batch.mu, batch.t)`` and scores its noise prediction ``eps_hat`` with a
@@ -30,6 +31,7 @@ import torch
 from torch import Tensor
 
 from irsde.registry import Registry
+from irsde.sampling.denoising import clean_estimate
 from irsde.sde import MeanRevertingSDE, standard_normal_like
 
 LOSS_KINDS = ("l1", "l2")
@@ -156,3 +158,14 @@ LOSSES: Registry[LossFunction] = Registry("loss", {
     "noise_matching": _noise_matching_entry,
 })
 """Losses by name, each called as ``loss(sde, eps_hat, batch, kind, weights=None)``."""
+
+
+def denoising_loss(sde: MeanRevertingSDE, eps_hat: Tensor, batch: TrainingBatch, kind: str = "l1") -> Tensor:
+    """The maximum-likelihood loss of the denoising process (Denoising-SDE/ODE, unweighted): the
+    distance between the noise-free Euler reverse-SDE step from ``eps_hat`` (with ``mu = x0_hat``)
+    and ``x*_{t-1} = x0 + A(1-C^2)/(1-B^2) (x_t - x0)``, on clean images only."""
+    sde = sde.to(batch.xt.device)
+    x0_hat = clean_estimate(sde, batch.xt, eps_hat, batch.t)
+    predicted = sde.reverse_sde_mean(batch.xt, x0_hat, sde.score_from_noise(eps_hat, batch.t), batch.t)
+    optimal = sde.optimal_reverse_mean(batch.xt, batch.x0, batch.x0, batch.t)
+    return per_sample_distance(predicted, optimal, kind).mean()

@@ -1,21 +1,21 @@
-"""The paper's IR-SDE setting, and what a training config changes from it (for table captions).
+"""The paper's IR-SDE setting: its SDEs, the keys that define its method and budget, and where
+the budget comes from (facts only; :mod:`irsde.deviations` compares a training config with them).
 
-The paper's setting is stated once: as the defaults of the training schema
-(``irsde/train/config.schema.yaml``, each marked "paper" in its description), read here by
-:func:`paper_setting`. It is the deraining setting of Luo et al. (ICML 2023): cosine schedule,
+The paper's setting is stated once: :data:`PAPER_SDE` here, the rest as the defaults of the
+training schema (``irsde/train/config.schema.yaml``, each marked "paper" in its description) and
+of IR-SDE's method options (``prediction: noise``), which :func:`irsde.deviations.paper_setting`
+reads. It is the deraining setting of Luo et al. (ICML 2023): cosine schedule,
 T = 100, max_sigma 10, eps 0.005, maximum-likelihood L1 loss with uniform timestep weights,
 nf 64 / depth 4 with 4 x 32 attention predicting the noise, Adam 1e-4 with betas (0.9, 0.99),
 batch 16 of 128x128 crops, EMA 0.995, and the training budget :data:`BUDGET_SOURCE` names.
 Super-resolution and inpainting use max_sigma 30 (:data:`TASK_SETTINGS`).
 
-:func:`paper_deviations` lists, in words, every key of :data:`PAPER_KEYS` whose value differs
-from the paper's for the benchmark's task, so that a table built from a cheaper or modified
-recipe says so in its caption; ``config/paper.yaml`` has none.
+:func:`irsde.deviations.paper_deviations` lists, in words, every key of :data:`PAPER_KEYS` whose
+value differs from the paper's for the benchmark's task, so that a table built from a cheaper or
+modified recipe says so in its caption; ``config/paper.yaml`` has none.
 """
 
 from __future__ import annotations
-
-from collections.abc import Mapping
 
 PAPER_SDE = {"schedule": "cosine", "T": 100, "max_sigma": 10.0, "eps": 0.005}
 """The paper's SDE (deraining, deblurring, denoising with IR-SDE): cosine theta, T 100, max_sigma 10, eps 0.005."""
@@ -33,7 +33,7 @@ PAPER_KEYS = (
     "network.nf",
     "network.depth",
     "network.attn_head_dim",
-    "network.prediction",
+    "options.prediction",
     "data.crop_size",
     "data.batch_size",
     "optim.lr",
@@ -59,52 +59,3 @@ TASK_SETTINGS: dict[str, dict[str, object]] = {
     "inpaint": {"sde.max_sigma": 30.0},
 }
 """Keys in which the paper's setting for a task (a dataset's ``task``) differs from deraining's."""
-
-
-def _lookup(config: Mapping, dotted: str):
-    value = config
-    for part in dotted.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            return None
-        value = value[part]
-    return value
-
-
-def paper_setting(task: str | None = None) -> dict[str, object]:
-    """``{dotted key: the paper's value}`` for every key of :data:`PAPER_KEYS` (and of
-    :data:`BUDGET_KEYS`), for ``task`` (None: deraining, the training defaults)."""
-    from irsde.train.config import defaults
-
-    paper = defaults()
-    setting = {key: _lookup(paper, key) for key in dict.fromkeys(PAPER_KEYS + BUDGET_KEYS)}
-    return {**setting, **TASK_SETTINGS.get(task, {})}
-
-
-def budget_statement() -> str:
-    """The paper's training budget in words, as the README states it."""
-    paper = paper_setting()
-    milestones = " and ".join(f"{step // 1000}k" for step in paper["optim.milestones"])
-    return (f"{paper['train.iterations'] // 1000}k iterations of batch {paper['data.batch_size']} "
-            f"({paper['data.crop_size']}x{paper['data.crop_size']} crops), learning rate {_format(paper['optim.lr'])} "
-            f"multiplied by {_format(paper['optim.gamma'])} at {milestones}")
-
-
-def paper_deviations(config: Mapping, keys: tuple[str, ...] = PAPER_KEYS, task: str | None = None) -> list[str]:
-    """``["sde.eps 0.1 (paper 0.005)", ...]`` for each key of ``keys`` whose value in the resolved
-    training ``config`` differs from the paper's for ``task`` (keys absent from ``config`` are
-    skipped)."""
-    paper = paper_setting(task)
-    deviations = []
-    for key in keys:
-        ours = _lookup(config, key)
-        if ours is not None and ours != paper[key]:
-            deviations.append(f"{key} {_format(ours)} (paper {_format(paper[key])})")
-    return deviations
-
-
-def _format(value) -> str:
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_format(item) for item in value) + "]"
-    return str(value)

@@ -21,9 +21,9 @@ import csv
 import hashlib
 import os
 from collections.abc import Iterable, Mapping
-
 from pathlib import Path
 
+from irsde import deviations
 from irsde import paper as irsde_paper
 from irsde import schema, user_outputs
 from irsde.checkpoints import CHECKPOINTS, checkpoint_location
@@ -34,11 +34,12 @@ from irsde.data.layout import marker_path, sha256_file
 from irsde.data.synthetic import planned_images, recipe_key
 from irsde.methods import INPUT, METHODS, USER_OUTPUTS, Method, RowFacts, build_method, method_class, row_facts
 from irsde.methods.ir_sde import IRSDEMethod
-from irsde.train.config import validate_config
+from irsde.sampling import check_step_count
+from irsde.train.config import schema_registries, validate_config
 
 TRAINING_PARTS = ("data", "optim", "train")
 """The sections of ``training`` a benchmark may override (``benchmarks.<name>.training``)."""
-TRAINING_SECTIONS = ("network", "sde", "loss", "training")
+TRAINING_SECTIONS = ("network", "loss", "training")
 """Top-level sections a config needs when it trains a method (and only then)."""
 
 
@@ -52,7 +53,7 @@ def check_config_files(paths: Iterable[str | os.PathLike]) -> None:
 
 def validate_pipeline_config(config: Mapping, schema_file: str | os.PathLike, published_csv: str | os.PathLike) -> dict:
     """The checked config with defaults filled in; ValueError naming the key at fault otherwise."""
-    resolved = schema.validate(config, schema_file)
+    resolved = schema.validate(config, schema_file, schema_registries())
     _check_cross_keys(resolved, published_benchmarks(published_csv))
     return resolved
 
@@ -87,18 +88,31 @@ def _check_cross_keys(config: Mapping, published: list[str]) -> None:
     missing = [metric for metric in config["metrics"] if metric not in config["regress"]["tolerances"]]
     if missing:
         raise ValueError(f"config key 'regress.tolerances': no tolerance for metric(s) {', '.join(missing)}")
-    steps = {"sampler_steps": config["sampler_steps"]}
-    steps.update({f"extra_samplers[{i}].steps": entry["steps"] for i, entry in enumerate(config["extra_samplers"])})
     for name in config["benchmarks"]:
-        T = benchmark_sde(config, name)["T"]
-        for key, value in steps.items():
-            if value is not None and value > T:
-                raise ValueError(f"config key '{key}': {value} network evaluations, but benchmark {name} has T={T}")
-        for method in methods_of(config, name):
-            try:
-                build_method(validate_config(run_config(config, name, method, "train", "test", "run")))
-            except ValueError as error:
-                raise ValueError(f"benchmark {name}, method {method}: {error}") from None
+        _check_restorers(config, name)
+
+
+def _check_restorers(config: Mapping, benchmark: str) -> None:
+    """Every row of the benchmark restored with a sampler, or from a training run, can be built
+    as configured: its training config is valid and its sampler's steps fit the SDE (the error
+    names the benchmark, the row and the key at fault)."""
+    for row in table_rows(config, benchmark):
+        try:
+            if row in CHECKPOINTS:
+                if METHODS[CHECKPOINTS[row].method].samples and config["sampler_steps"] is not None:
+                    check_step_count(config["sampler_steps"], benchmark_sde(config, benchmark)["T"])
+            elif row in method_classes(config) or row in sampler_variants(config):
+                restoring_method(config, benchmark, row)
+        except ValueError as error:
+            raise ValueError(f"{_row_key(config, row)}benchmark {benchmark}, row {row}: {error}") from None
+
+
+def _row_key(config: Mapping, row: str) -> str:
+    """The config key that sets a row's sampler steps, as the start of an error message."""
+    variants = list(configured_variants(config))
+    if row in variants:
+        return f"config key 'extra_samplers[{variants.index(row)}].steps': "
+    return "config key 'sampler_steps': " if config["sampler_steps"] is not None else ""
 
 
 def _check_training_sections(config: Mapping) -> None:
@@ -346,13 +360,13 @@ def run_config(
         "method": method_specs(config)[method],
         "device": training["device"],
         "output_dir": output_dir,
+        "options": dict(config["method_options"].get(method, {})),
         "data": {"train": train_dir, "val": val_dir, **training_part(config, benchmark, "data")},
         "network": method_section(config, benchmark, method, "network"),
-        "sde": method_section(config, benchmark, method, "sde"),
+        "sde": {**irsde_paper.PAPER_SDE, **method_section(config, benchmark, method, "sde")},
         "loss": dict(config["loss"]),
         "optim": training_part(config, benchmark, "optim"),
-        "train": {**training_part(config, benchmark, "train"), "protocol": config["benchmarks"][benchmark]["protocol"],
-                  "val_sampler": config["sampler"], "val_steps": config["sampler_steps"]},
+        "train": {**training_part(config, benchmark, "train"), "protocol": config["benchmarks"][benchmark]["protocol"]},
     }
 
 
@@ -432,19 +446,22 @@ def _awaits_the_user(config: Mapping, name: str) -> bool:
 
 
 def released_options(config: Mapping, row: str) -> dict:
-    """The options a released checkpoint restores with: those it was released for, with the
-    config's ``method_options`` of its method on top (validated by the method)."""
+    """The options a released checkpoint restores with (validated by its method): those it was
+    released for (facts of its weights, e.g. PReNet's 6 stages, IR-SDE's noise prediction), the
+    config's ``method_options`` of its method for the others (e.g. FFDNet's noise level), then
+    the method's defaults. (A trained run's ``method_options`` do not change released weights.)"""
     checkpoint = CHECKPOINTS[row]
-    options = {**checkpoint.options, **config["method_options"].get(checkpoint.method, {})}
+    options = {**config["method_options"].get(checkpoint.method, {}), **checkpoint.options}
     return METHODS[checkpoint.method].resolve_options(options, f"config key 'method_options.{checkpoint.method}'")
 
 
 def released_restore_options(config: Mapping, benchmark: str, row: str) -> list[str]:
-    """The ``irsde restore --checkpoint`` options of a released row: the method's options the config
-    sets, and for a method that samples the configured sampler and the benchmark's SDE."""
+    """The ``irsde restore --checkpoint`` options of a released row: every option it restores with
+    (:func:`released_options`), and for a method that samples the configured sampler and the
+    benchmark's SDE."""
     checkpoint = CHECKPOINTS[row]
     method = METHODS[checkpoint.method]
-    options = [part for key, value in config["method_options"].get(checkpoint.method, {}).items()
+    options = [part for key, value in released_options(config, row).items()
                for part in ("--option", f"{key}={'null' if value is None else value}")]
     if method.samples:
         options += ["--sampler", config["sampler"]] + (["--steps", str(config["sampler_steps"])] if config["sampler_steps"] else [])
@@ -461,8 +478,14 @@ def released_sources(config: Mapping, benchmark: str) -> list[str]:
 
 
 def variant_of(config: Mapping, row: str) -> tuple[str, str | None, int | None]:
-    """(the trained method whose run restores ``row``, its sampler and steps; None: the run's own)."""
-    return sampler_variants(config).get(row, (row, None, None))
+    """(the trained method whose run restores ``row``, its sampler and steps; None: the method's
+    own). A sampling method's own row restores with the configured ``sampler`` and
+    ``sampler_steps``: a restoration choice, never part of the training run."""
+    if row in sampler_variants(config):
+        return sampler_variants(config)[row]
+    if row in method_classes(config) and method_classes(config)[row].samples:
+        return row, config["sampler"], config["sampler_steps"]
+    return row, None, None
 
 
 def restored_with(config: Mapping, row: str) -> tuple[str, list[str]]:
@@ -510,7 +533,7 @@ def schedule_variants(config: Mapping) -> list[str]:
 
 def loss_variants(config: Mapping) -> list[str]:
     """Runs of the loss comparison, ``<schedule>-<loss>``: every loss, the configured schedule."""
-    return [f"{config['sde']['schedule']}-{loss}" for loss in config["curves"]["losses"]]
+    return [f"{_curves_schedule(config)}-{loss}" for loss in config["curves"]["losses"]]
 
 
 def curve_variants(config: Mapping) -> list[str]:
@@ -520,7 +543,12 @@ def curve_variants(config: Mapping) -> list[str]:
 
 def paper_variant(config: Mapping) -> str:
     """The curves' run of the configured schedule and loss (whose timestep errors are plotted)."""
-    return f"{config['sde']['schedule']}-{config['loss']['name']}"
+    return f"{_curves_schedule(config)}-{config['loss']['name']}"
+
+
+def _curves_schedule(config: Mapping) -> str:
+    """The theta schedule the curves' benchmark trains with (the loss comparison's)."""
+    return benchmark_sde(config, config["curves"]["benchmark"])["schedule"]
 
 
 def curve_run_config(
@@ -553,11 +581,11 @@ def validation_subset(run: Mapping) -> dict:
 
 def paper_deviations(config: Mapping, benchmark: str) -> list[str]:
     """How the IR-SDE run of ``benchmark`` differs from the paper's setting for its task, in words
-    (:func:`irsde.paper.paper_deviations`); none when IR-SDE is not trained. The run's folders
+    (:func:`irsde.deviations.paper_deviations`); none when IR-SDE is not trained. The run's folders
     play no part in this, so placeholders stand for them."""
     if IRSDEMethod.id not in methods_of(config, benchmark):
         return []
     run = run_config(config, benchmark, IRSDEMethod.id, "train", "test", "run")
     task = ALL_DATASETS[dataset_of(config, benchmark, "test")].task
-    return irsde_paper.paper_deviations(validate_config(run), task=task)
+    return deviations.paper_deviations(validate_config(run), task=task)
 

@@ -45,6 +45,16 @@ def did_you_mean(name: object, choices: Iterable[str]) -> str:
     return f" (did you mean '{close}'?)" if close is not None else ""
 
 
+def match_ignoring_case(name: str, names: Iterable[str]) -> str | None:
+    """The one of ``names`` that ``name`` is up to case (itself when listed); None when none, or
+    several, are."""
+    names = list(names)
+    if name in names:
+        return name
+    matches = [entry for entry in names if entry.casefold() == name.casefold()]
+    return matches[0] if len(matches) == 1 else None
+
+
 class Registry(Mapping[str, T], Generic[T]):
     """A name -> entry mapping whose failed lookups list the valid names.
 
@@ -95,10 +105,9 @@ class Registry(Mapping[str, T], Generic[T]):
         entries = self._all()
         if name in entries:
             return name
-        if self.ignore_case and isinstance(name, str):
-            matches = [entry for entry in entries if entry.casefold() == name.casefold()]
-            if len(matches) == 1:
-                return matches[0]
+        match = match_ignoring_case(name, entries) if self.ignore_case and isinstance(name, str) else None
+        if match is not None:
+            return match
         message = f"unknown {self.kind} {name!r}{did_you_mean(name, entries)}; choose one of: {', '.join(sorted(entries))}"
         raise UnknownName(f"{message}. {self._hint}" if self._hint else message)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from irsde.report import summarize_methods
+from irsde.report.tables import summarize_methods
 
 HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "lpips": False, "fid": False}
 KEY_COLUMNS = ["benchmark", "method", "metric"]
@@ -21,7 +21,7 @@ KEY_COLUMNS = ["benchmark", "method", "metric"]
 
 def summary_frame(per_image: pd.DataFrame, benchmark: str) -> pd.DataFrame:
     """Per-image tidy metrics of one benchmark -> (benchmark, method, metric, value): the same
-    means the tables print (:func:`irsde.report.summarize_methods`)."""
+    means the tables print (:func:`irsde.report.tables.summarize_methods`)."""
     means = summarize_methods(per_image).rename(columns={"mean": "value"})
     means = means.assign(benchmark=benchmark).sort_values(["method", "metric"], ignore_index=True)
     return means[["benchmark", "method", "metric", "value"]]

@@ -8,10 +8,14 @@ loaded (:func:`load_schema`):
   the training schema of this package); keys beside a ``$ref`` are added to what it points to,
   and ``x-partial: true`` beside it drops the defaults of what it points to (for a partial
   override of a section, whose missing keys must stay missing);
-* ``x-registry: NAME`` becomes ``enum: [...]``, the names of that registry of the package
-  (:func:`registry_names`), so the valid values are always those of the code; a value that
-  names an entry of a case-insensitive registry (the datasets) in another case is replaced by
-  the registered spelling before it is checked (:func:`canonical_name`).
+* ``x-registry: NAME`` becomes ``enum: [...]``, the names the caller gives for NAME (the
+  registries of the package, :func:`irsde.train.config.schema_registries`), so the valid values
+  are always those of the code and this module imports no domain module; a value that names an
+  entry of a registry that ignores case (the datasets) in another case is replaced by the
+  registered spelling before it is checked (:func:`irsde.registry.match_ignoring_case`, the rule
+  the command line uses too);
+* ``x-default: NAME`` becomes ``default: VALUE`` with the value the caller gives for NAME (e.g.
+  the paper's SDE, defined once in :mod:`irsde.paper`).
 
 :func:`validate` returns a checked copy of the document with every ``default`` filled in and
 keys in schema order. Beyond plain JSON Schema it reads numbers written as YAML strings (YAML
@@ -24,6 +28,7 @@ expected, lists the valid choices and suggests a close key name for a misspelt o
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import os
 from collections.abc import Iterable, Mapping
@@ -32,81 +37,72 @@ from pathlib import Path
 from jsonschema import Draft202012Validator, ValidationError, validators
 
 from irsde.documents import read_yaml_file
-from irsde.registry import closest, did_you_mean
-
-
-def registry_names(name: str) -> list[str]:
-    """The valid values ``x-registry: name`` stands for, read from the package's registries."""
-    return list(_registry(name))
-
-
-def _registry(name: str):
-    """The registry (or tuple of names) ``x-registry: name`` refers to."""
-    from irsde.checkpoints import CHECKPOINTS
-    from irsde.data import ALL_DATASETS
-    from irsde.devices import DEVICE_CHOICES
-    from irsde.losses import LOSS_KINDS, LOSSES, TIMESTEP_WEIGHTS
-    from irsde.methods import METHODS
-    from irsde.metrics import METRIC_NAMES, PROTOCOLS
-    from irsde.samplers import SAMPLERS
-    from irsde.schedules import SCHEDULES
-
-    registries = {
-        "checkpoints": CHECKPOINTS, "datasets": ALL_DATASETS, "devices": DEVICE_CHOICES, "loss kinds": LOSS_KINDS, "losses": LOSSES,
-        "methods": METHODS, "trainable methods": [name for name, method in METHODS.items() if method.trainable],
-        "metrics": METRIC_NAMES, "protocols": PROTOCOLS, "samplers": SAMPLERS,
-        "schedules": SCHEDULES, "timestep weights": TIMESTEP_WEIGHTS,
-    }
-    if name not in registries:
-        raise ValueError(f"x-registry: unknown registry {name!r}; choose one of: {', '.join(registries)}")
-    return registries[name]
-
-
-def canonical_name(registry: str, value):
-    """``value`` as registry ``registry`` spells it when it matches up to case and the registry
-    ignores case (:meth:`irsde.registry.Registry.canonical`, the rule the command line uses too);
-    otherwise unchanged (the enum check then reports it)."""
-    entries = _registry(registry)
-    if isinstance(value, str) and getattr(entries, "ignore_case", False):
-        try:
-            return entries.canonical(value)
-        except KeyError:
-            return value
-    return value
+from irsde.registry import closest, did_you_mean, match_ignoring_case
 
 
 # ----------------------------------------------------------------------------------- loading
 
 
-def load_schema(path: str | os.PathLike) -> dict:
-    """The schema in ``path`` with its references and registries filled in."""
-    path = Path(path).resolve()
+Registries = Mapping[str, Iterable[str]]
+"""What ``x-registry: NAME`` stands for: NAME -> the valid names (given by the caller, so that
+this module knows no domain; a collection with a true ``ignore_case`` attribute, such as an
+:class:`irsde.registry.Registry`, matches names whatever their case). The caller may also give
+the values ``x-default: NAME`` stands for, under the key :data:`DEFAULTS`: ``{DEFAULTS: {NAME: value}}``."""
+
+DEFAULTS = "x-default"
+
+
+def load_schema(path: str | os.PathLike, registries: Registries | None = None) -> dict:
+    """The schema in ``path`` with its references filled in, every ``x-registry: NAME`` replaced
+    by ``enum: registries[NAME]`` and every ``x-default: NAME`` by ``default:
+    registries[DEFAULTS][NAME]``. Loaded once per file and set of names (a copy is returned:
+    callers may change it)."""
+    given = dict(registries or {})
+    defaults = tuple(sorted(given.pop(DEFAULTS, {}).items()))  # simple values: strings and numbers
+    names = tuple(sorted((name, (tuple(values), bool(getattr(values, "ignore_case", False))))
+                         for name, values in given.items()))
+    return copy.deepcopy(_load(Path(path).resolve(), names, defaults))
+
+
+@functools.lru_cache(maxsize=32)
+def _load(path: Path, names: tuple, defaults: tuple) -> dict:
     document = _read_yaml(path)
-    return _resolve(document, document, path, depth=0)
+    return _resolve(document, document, path, 0, dict(names), dict(defaults))
 
 
 def _read_yaml(path: Path) -> dict:
     return read_yaml_file(path, "schema file")
 
 
-def _resolve(node, document: dict, path: Path, depth: int):
+def _resolve(node, document: dict, path: Path, depth: int, registries: Mapping[str, tuple[tuple[str, ...], bool]],
+             defaults: Mapping):
     if depth > 50:
         raise ValueError(f"{path}: $ref chain too deep (a cycle?)")
     if isinstance(node, list):
-        return [_resolve(item, document, path, depth) for item in node]
+        return [_resolve(item, document, path, depth, registries, defaults) for item in node]
     if not isinstance(node, dict):
         return node
-    node = {key: _resolve(value, document, path, depth) for key, value in node.items() if key != "$ref"} | (
-        {"$ref": node["$ref"]} if "$ref" in node else {}
-    )
+    node = {key: _resolve(value, document, path, depth, registries, defaults) for key, value in node.items()
+            if key != "$ref"} | ({"$ref": node["$ref"]} if "$ref" in node else {})
     if "$ref" in node:
         target, target_document, target_path = _follow(node.pop("$ref"), document, path)
-        resolved = _resolve(target, target_document, target_path, depth + 1)
+        resolved = _resolve(target, target_document, target_path, depth + 1, registries, defaults)
         if node.pop("x-partial", False):
             resolved = _without_defaults(resolved)
         return {**resolved, **node}
     if "x-registry" in node:
-        node["enum"] = registry_names(node["x-registry"])  # the name stays, for canonical_name
+        name = node.pop("x-registry")
+        if name not in registries:
+            raise ValueError(f"{path}: x-registry: unknown registry {name!r}; choose one of: {', '.join(registries)}")
+        names, ignore_case = registries[name]
+        node["enum"] = list(names)
+        if ignore_case:
+            node["x-ignore-case"] = True
+    if "x-default" in node:
+        name = node.pop("x-default")
+        if name not in defaults:
+            raise ValueError(f"{path}: x-default: unknown value {name!r}; the caller gives: {', '.join(defaults)}")
+        node["default"] = copy.deepcopy(defaults[name])
     return node
 
 
@@ -171,9 +167,9 @@ def _coerce(value, schema: Mapping):
     types = [types] if isinstance(types, str) else types
     if isinstance(value, str) and schema.get("format") == "path":
         return str(Path(value).expanduser())
-    registries = [part["x-registry"] for part in [schema, *schema.get("anyOf", ())] if "x-registry" in part]
-    if registries:
-        return canonical_name(registries[0], value)
+    for part in (schema, *schema.get("anyOf", ())):
+        if part.get("x-ignore-case") and isinstance(value, str):
+            return match_ignoring_case(value, part["enum"]) or value
     if isinstance(value, str) and ("number" in types or "integer" in types):
         try:
             return int(value) if "integer" in types else float(value)
@@ -192,14 +188,14 @@ _Validator = validators.extend(
 )
 
 
-def validate(document: Mapping, schema: Mapping | str | os.PathLike) -> dict:
+def validate(document: Mapping, schema: Mapping | str | os.PathLike, registries: Registries | None = None) -> dict:
     """A checked copy of ``document`` with defaults filled in, in schema order.
 
-    ``schema`` is a loaded schema or a schema file. Raises ValueError on the first problem, the
-    one nearest the top of the document (see the module docstring).
+    ``schema`` is a loaded schema or a schema file (loaded with ``registries``). Raises ValueError
+    on the first problem, the one nearest the top of the document (see the module docstring).
     """
     if not isinstance(schema, Mapping):
-        schema = load_schema(schema)
+        schema = load_schema(schema, registries)
     if not isinstance(document, Mapping):
         raise ValueError(f"a config must be a mapping of keys to values, got {type(document).__name__}")
     resolved = copy.deepcopy(dict(document))

@@ -2,7 +2,7 @@
 
 Recorded in every training run's ``run.json`` (:mod:`irsde.train.records`) and every
 restoration's ``restore.json`` (:mod:`irsde.restoration`), and shown by the report's provenance
-panels (:mod:`irsde.provenance`).
+panels (:mod:`irsde.report.provenance`).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from pathlib import Path
 from irsde.data.layout import sha256_file
 from irsde.fileio import exclusive_folder, remove_stale_parts
 from irsde.images import image_size, list_images, read_uint8, write_png
-from irsde.methods import USER_OUTPUTS
+from irsde.rows import USER_OUTPUTS
 from irsde.restoration import FLOAT_OUTPUTS, RestoredSet, write_manifest
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from train_support import tiny_config
 
 from irsde.data import paired_files
 from irsde.train import train
+from tests.support.train import tiny_config
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -89,10 +89,8 @@ def test_noise_draw_benchmark_reproduces_the_restore_path_per_seed(tmp_path, cap
 
     from irsde.checkpoints import CHECKPOINTS
     from irsde.cli import main as irsde
-    from irsde.data import prepare_dataset
-    from irsde.data.registry import get_dataset
     from irsde.nets.ffdnet import FFDNet
-    from data_support import png_bytes, random_image
+    from tests.support.data import prepared_cbsd68
 
     torch.manual_seed(0)
     resources = tmp_path / "res"
@@ -101,13 +99,7 @@ def test_noise_draw_benchmark_reproduces_the_restore_path_per_seed(tmp_path, cap
     tiny = dataclasses.replace(CHECKPOINTS["ffdnet-color"], name="tiny", file="tiny.pth",
                                source=CHECKPOINTS["irsde-derain-rain100h"].source)  # trusted on first use
     monkeypatch.setitem(CHECKPOINTS._all(), "tiny", tiny)
-    folder = tmp_path / "clean"
-    folder.mkdir()
-    for index in range(2):
-        (folder / f"{index}.png").write_bytes(png_bytes(random_image(index, width=12, height=10)))
-    dataset = get_dataset("CBSD68")
-    dataset = dataclasses.replace(dataset, splits=(dataclasses.replace(dataset.splits[0], pairs=2),))
-    split = prepare_dataset(dataset, tmp_path / "data", resources, paths={"FFDNet-CBSD68": folder}, progress=False) / "test"
+    split = prepared_cbsd68(tmp_path, count=2, width=12, height=10, resources=resources)
     assert irsde(["restore", "--checkpoint", "tiny", "--resources", str(resources), "--dataset", str(split),
                   "--out", str(tmp_path / "restored")]) == 0
     assert irsde(["evaluate", "--restored", str(tmp_path / "restored"), "--gt", str(split / "GT"), "--protocol",

@@ -2,9 +2,9 @@ import math
 
 import pytest
 import torch
-from test_samplers import OracleNet, pair, sde  # noqa: F401 (fixtures)
 
 from irsde.diagnostics import TIMESTEP_METRICS, noise_prediction_errors, probe_steps
+from tests.support.sampling import OracleNet
 
 
 def test_probe_steps_span_one_to_T():

@@ -6,23 +6,12 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from irsde.evaluation import COLUMNS, LPIPS_ON_IMAGES, SET_IMAGE, evaluate, match_pairs, summarize
 from irsde.images import list_images, read_image, read_uint8
-from irsde.metrics import ALEXNET_WEIGHTS, LPIPSMetric, PerceptualWeightsMissing, get_protocol, psnr, ssim
+from irsde.metrics import ALEXNET_WEIGHTS, LPIPSMetric, PerceptualWeightsMissing, psnr, ssim
 from irsde.restoration import RestoredSet
-from metrics_support import (  # noqa: F401  (fixtures)
-    distort,
-    empty_torch_home,
-    generated_torch_home,
-    noisy_restorer,
-    restore_with,
-    textured_images,
-    torch_home,
-    write_folder,
-    write_split,
-)
+from tests.support.metrics import noisy_restorer, restore_with, textured_images, write_folder, write_split
 
 
 @pytest.fixture
@@ -183,7 +172,7 @@ def test_a_truncating_protocol_scores_floor_255x_of_the_float_output_not_the_rou
 
 def test_the_protocol_table_puts_each_variant_beside_the_published_row():
     from irsde.methods import row_facts
-    from irsde.sensitivity import build_protocol_table, render_protocol_markdown
+    from irsde.report.sensitivity import build_protocol_table, render_protocol_markdown
 
     def rows(protocol, psnr_value):
         return [dict(dataset="d", method="prenet-rain100h", image=f"{i}.png", seed=0, protocol=protocol, metric=metric,

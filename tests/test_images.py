@@ -15,7 +15,7 @@ from irsde.data.prepare import PairProblem, load_rgb8
 from irsde.evaluation import evaluate
 from irsde.images import ImageFileError, image_size, list_images, read_rgb8, read_uint8
 from irsde.nets import ConditionalUNet
-from metrics_support import write_split
+from tests.support.metrics import write_split
 
 SMALL_SDE = ["--T", "2", "--max-sigma", "10", "--schedule", "cosine", "--eps", "0.005"]
 

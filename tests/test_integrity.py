@@ -23,7 +23,8 @@ import yaml
 from snakemake.utils import update_config
 from PIL import Image
 
-from irsde import pipeline_config, report
+from irsde import pipeline_config
+from irsde.report import tables
 from irsde.cli import main
 from irsde.data import download
 from irsde.data.archives import DamagedArchiveError, check_archive
@@ -33,20 +34,20 @@ from irsde.data.git_trees import LISTING_NAME, verify_git_folder
 from irsde.data.lock import ChecksumMismatch, user_lock_path
 from irsde.data.prepare import prepare_dataset
 from irsde.data.records import ArchiveSource, GitTreeSource
-from irsde.documents import MAX_YAML_NODES, DocumentError, read_yaml_file
+from irsde.documents import MAX_YAML_NODES, DocumentError
 from irsde.evaluation import IDENTICAL_NOTE, evaluate, summarize
 from irsde.images import read_uint8, write_png
 from irsde.methods import MethodOutputError
 from irsde.methods.ir_sde import IRSDEMethod
-from irsde.restoration import MAX_WHOLE_IMAGE_PIXELS, restore_folder
+from irsde.restoration import MAX_WHOLE_IMAGE_PIXELS
 from irsde.schedules import MAX_STEPS
 from irsde.train import train
 from irsde.train.checkpoint import FinishedRun, RunLayout
 from irsde.train.config import load_config, validate_config
-from data_support import rain_files, registry_copy, server, tar_bytes, zip_bytes  # noqa: F401 - fixture
-from metrics_support import restore_with, write_split
-from test_run_faults import error_line, restore, save_net
-from train_support import REPO, subprocess_env, tiny_config
+from tests.support.data import rain_files, registry_copy, tar_bytes, zip_bytes
+from tests.support.metrics import restore_with, write_split
+from tests.support.cli import error_line, restore, save_net
+from tests.support.train import REPO, subprocess_env, tiny_config
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 FAST = DownloadPolicy(timeout=5, attempts=2, backoff=0.0, progress=False)
@@ -81,7 +82,7 @@ def test_a_restoration_of_the_wrong_count_size_or_dtype_is_refused_naming_the_me
     with pytest.raises(MethodOutputError) as caught:
         restore_with(lambda lq, generator: bad_output(lq), lq_paths(split), out, batch_size=3, progress=False)
     message = str(caught.value)
-    assert "'stand_in' (metrics_support.StandIn)" in message and expected in message
+    assert "'stand_in' (tests.support.metrics.StandIn)" in message and expected in message
     assert not list(out.rglob("*.png")) and not list(out.rglob("*.npy")) and not (out / "restore.json").exists()
 
 
@@ -414,9 +415,9 @@ def test_one_image_identical_to_its_ground_truth_is_marked_and_never_inf_in_a_ta
     frame = evaluate(restored, split / "GT", "rgb-full", "mine", "toy", 0, metrics=["psnr", "ssim"], progress=False)
     perfect = frame[(frame["image"] == "img-1.png") & (frame["metric"] == "psnr")]
     assert np.isinf(perfect["value"]).all() and (perfect["note"] == IDENTICAL_NOTE).all()
-    table = report.build_table("toy", summarize(frame), None, {}, "rgb-full", {}, synthetic=True)
+    table = tables.build_table("toy", summarize(frame), None, {}, "rgb-full", {}, synthetic=True)
     assert table.rows["psnr"].isna().all() and table.rows["ssim"].notna().all()
-    markdown = report.render_markdown(table)
+    markdown = tables.render_markdown(table)
     assert "| inf" not in markdown and "n/a*" in markdown and f"PSNR↑ unavailable: {IDENTICAL_NOTE}" in markdown
 
 

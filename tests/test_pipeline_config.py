@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from irsde import pipeline_config
+from irsde.paper import PAPER_SDE
 from irsde.train import validate_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,18 +63,19 @@ def test_run_config_puts_each_benchmark_s_own_keys_on_top():
     assert run["sde"] == {"schedule": "cosine", "T": 100, "max_sigma": 30.0, "eps": 0.005}
     assert run["network"] == {"nf": 32, "depth": 4}
     assert run["data"]["train"] == "d/train" and run["data"]["val"] == "d/test" and run["data"]["crop_size"] == 128
-    assert run["train"]["protocol"] == "rgb-full" and run["train"]["val_sampler"] == "sde"
+    assert run["train"]["protocol"] == "rgb-full" and "val_sampler" not in run["train"]  # the table's sampler is no training key
     assert run["optim"]["lr"] == pytest.approx(1e-4) and run["seed"] == 0 and run["device"] == "auto"
 
 
 def test_a_benchmark_override_changes_only_its_own_keys():
     """A partial `sde:` of a benchmark is never filled with defaults that would hide the global keys."""
     config = shipped("config")
-    config["sde"]["T"] = 40
+    config["sde"] = {"T": 40}
     config["benchmarks"]["synthetic-rain"]["sde"] = {"max_sigma": 20}
     config = validated(config)
     assert config["benchmarks"]["synthetic-rain"]["sde"] == {"max_sigma": 20.0}
-    assert pipeline_config.benchmark_section(config, "synthetic-rain", "sde")["T"] == 40
+    assert pipeline_config.benchmark_section(config, "synthetic-rain", "sde") == {"T": 40, "max_sigma": 20.0}
+    assert pipeline_config.benchmark_sde(config, "synthetic-rain") == {**PAPER_SDE, "T": 40, "max_sigma": 20.0}
 
 
 def test_curve_runs_vary_schedule_and_loss_within_the_curves_budget():
@@ -89,7 +91,7 @@ def test_curve_runs_vary_schedule_and_loss_within_the_curves_budget():
     assert run["train"]["iterations"] == curves["iterations"] and run["train"]["val_every"] == curves["val_every"]
     assert run["train"]["checkpoint_every"] == min(table_run["checkpoint_every"], curves["iterations"])
     assert run["data"]["val_images"] == curves["val_images"]
-    assert config["sde"]["schedule"] == "cosine" and config["loss"]["name"] == "maximum_likelihood"  # untouched
+    assert "sde" not in config and config["loss"]["name"] == "maximum_likelihood"  # untouched: the paper's SDE
     assert pipeline_config.paper_variant(config) == "cosine-maximum_likelihood"
     assert pipeline_config.validation_subset(run) == {
         "split_dir": "v", "count": curves["val_images"], "crop_size": None, "protocol": "irsde-derain"}
@@ -99,7 +101,7 @@ def test_table_captions_name_how_ir_sde_differs_from_the_paper():
     embedded = validated(shipped("config"))
     deviations = pipeline_config.paper_deviations(embedded, "synthetic-rain")
     assert any(d.startswith("network.nf ") and "(paper 64)" in d for d in deviations)
-    assert "network.prediction data (paper noise)" in deviations
+    assert "options.prediction data (paper noise)" in deviations
     assert "optim.milestones [2000, 2500] (paper [200000, 400000])" in deviations
     paper = validated(shipped("paper"))
     paper["methods"] = ["cnn_baseline"]
@@ -117,9 +119,10 @@ def test_the_paper_config_is_captioned_with_no_deviation_it_does_not_have():
 
 
 def test_the_paper_budget_is_stated_once_and_used_by_the_paper_config_and_the_readme():
+    from irsde import deviations
     from irsde import paper as irsde_paper
 
-    budget = {key: value for key, value in irsde_paper.paper_setting().items() if key in irsde_paper.BUDGET_KEYS}
+    budget = {key: value for key, value in deviations.paper_setting().items() if key in irsde_paper.BUDGET_KEYS}
     assert budget["train.iterations"] == 500000 and budget["optim.milestones"] == [200000, 400000]
     assert "500k iterations" in irsde_paper.BUDGET_SOURCE and "200k and 400k" in irsde_paper.BUDGET_SOURCE
     training = shipped("paper")["training"]
@@ -127,7 +130,7 @@ def test_the_paper_budget_is_stated_once_and_used_by_the_paper_config_and_the_re
         part, name = key.split(".")
         assert training[part][name] == value, key
     readme = " ".join((REPO / "README.md").read_text().split())
-    assert irsde_paper.budget_statement() in readme
+    assert deviations.budget_statement() in readme
     assert "irsde/paper.py" in readme  # where its source is named
 
 
@@ -151,7 +154,7 @@ def test_the_paper_budget_is_stated_once_and_used_by_the_paper_config_and_the_re
         (lambda c: c["regress"]["tolerances"].pop("fid"), "config key 'regress.tolerances': no tolerance for metric(s) fid"),
         (lambda c: c["network"].pop("nf"), "config key 'network.nf' is required"),
         (lambda c: c["training"]["train"].update(protocol="rgb-full"),
-         "unknown config key 'training.train.protocol' (valid here: iterations, "),
+         "unknown config key 'training.train.protocol' (valid here: val_sampler, val_steps, iterations, "),
     ],
     ids=["synthetic-published", "published-name", "released-name", "method-option", "method-options-id", "untrainable-method",
          "training-needed", "curves-benchmark", "tolerance", "required", "run-only-key"],
@@ -236,7 +239,7 @@ def test_paper_denoising_benchmarks_table_the_denoising_rows():
 def test_a_denoising_method_without_a_noise_level_fails_at_parse_time_naming_benchmark_and_key():
     config = shipped("config")
     del config["benchmarks"]["synthetic-noise"]["training"]["data"]
-    with pytest.raises(ValueError, match="benchmark synthetic-noise, method denoising_sde: config key 'data.noise_sigma'"):
+    with pytest.raises(ValueError, match="benchmark synthetic-noise, row denoising_sde: config key 'data.noise_sigma'"):
         validated(config)
     config = shipped("config")
     config["method_sections"] = {"denoising": {"sde": {"max_sigma": 70}}}

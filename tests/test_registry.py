@@ -6,7 +6,7 @@ from irsde.data import ALL_DATASETS, DATASETS, SYNTHETIC
 from irsde.losses import LOSSES
 from irsde.metrics import PROTOCOLS
 from irsde.registry import Registry, UnknownName
-from irsde.samplers import SAMPLERS
+from irsde.sampling import SAMPLERS
 from irsde.schedules import SCHEDULES
 
 

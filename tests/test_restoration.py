@@ -9,7 +9,7 @@ from irsde.methods.ir_sde import IRSDEMethod
 from irsde.nets import ConditionalUNet
 from irsde.restoration import blend_weights, restore_split, restore_tiled, tile_starts
 from irsde.sde import MeanRevertingSDE
-from metrics_support import noisy_restorer, restore_with, write_split
+from tests.support.metrics import noisy_restorer, restore_with, write_split
 
 
 @pytest.fixture

@@ -18,34 +18,15 @@ from irsde.evaluation import evaluate
 from irsde.finite import NonFiniteError
 from irsde.nets import ConditionalUNet
 from irsde.train import train
-from metrics_support import restore_with, write_split
-from train_support import irsde_command, subprocess_env, tiny_config
+from tests.support.metrics import restore_with, write_split
+from tests.support.cli import error_line, restore, save_net
+from tests.support.train import irsde_command, subprocess_env, tiny_config
 
-SMALL_SDE = ["--T", "2", "--max-sigma", "10", "--schedule", "cosine", "--eps", "0.005"]
-
-
-def error_line(stderr: str) -> str:
-    """The CLI's error: exactly one line (progress bars aside), no traceback."""
-    assert "Traceback" not in stderr
-    errors = [line for line in stderr.splitlines() if line.startswith("irsde ") and ": error: " in line]
-    assert len(errors) == 1, stderr
-    return errors[0]
 
 
 @pytest.fixture
 def split(tmp_path):
     return write_split(tmp_path / "data" / "toy" / "test")
-
-
-def save_net(path, state=None, **config):
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        torch.save(state if state is not None else ConditionalUNet(**(config or dict(nf=8, depth=2))).state_dict(), path)
-    return path
-
-
-def restore(weights, split, out, *extra):
-    return main(["restore", "--weights", str(weights), "--dataset", str(split), "--out", str(out), *SMALL_SDE, *extra])
 
 
 def pngs(folder):

@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from metrics_support import generated_torch_home, torch_home  # noqa: F401  (fixtures)
 from PIL import Image
 from snakemake.utils import update_config
 
-from irsde import pipeline_config, regression, report
+from irsde import pipeline_config, regression
+from irsde.report import tables
 from irsde.data import build_synthetic
 from irsde.data.synthetic import planned_images
 from irsde.evaluation import LPIPS_ON_IMAGES, evaluate
@@ -115,11 +115,11 @@ def test_imported_outputs_get_lpips_on_their_pngs_under_a_float_protocol_noted(t
     assert lpips.loc["0003.png", "value"] == pytest.approx(expected, rel=1e-5)
     # the table marks those values and says how they were computed
     facts = pipeline_config.user_output_rows({"user_outputs": {"median_filter": {"label": "Median", "folders": {}}}})
-    table = report.build_table("b", report.summarize_methods(per_image), None, facts, "irsde-derain", {}, True)
+    table = tables.build_table("b", tables.summarize_methods(per_image), None, facts, "irsde-derain", {}, True)
     assert table.remarks == [f"LPIPS↓ of Median: {LPIPS_ON_IMAGES}"] and not table.footnotes
-    markdown = report.render_markdown(table)
+    markdown = tables.render_markdown(table)
     assert f"† {table.remarks[0]}" in markdown and f"| {per_image_mean(lpips):.3f}† |" in markdown
-    assert r"\dag{}" in report.render_latex(table)
+    assert r"\dag{}" in tables.render_latex(table)
 
 
 def test_import_refuses_a_mismatched_folder_and_writes_no_record(tmp_path, split):
@@ -177,12 +177,13 @@ def test_a_class_method_and_user_outputs_are_rows_with_their_source(repository_i
     assert (facts["median_filter"].label, facts["median_filter"].source) == ("Median filter 3x3 (user outputs)", "user outputs")
     assert not facts["median_filter"].stochastic and not facts["tiny_cnn"].stochastic
     assert set(pipeline_config.row_sampling(config, "synthetic-rain")) == {"irsde", "irsde-fast-sde-10"}
-    # the user's method is trained exactly as IR-SDE is, bar the method and where the run goes
+    # the user's method is trained exactly as IR-SDE is, bar the method, its own options and where the run goes
     own = pipeline_config.run_config(config, "synthetic-rain", "tiny_cnn", "d/train", "d/test", "runs/t")
     irsde = pipeline_config.run_config(config, "synthetic-rain", "irsde", "d/train", "d/test", "runs/i")
     assert own["method"] == "examples.tiny_cnn:TinyCNN"
     differing = {key for key in own if own[key] != irsde[key]}
-    assert differing == {"name", "method", "output_dir"}
+    assert differing == {"name", "method", "output_dir", "options"}
+    assert own["options"] == {} and irsde["options"] == {"prediction": "data"}
 
 
 @pytest.mark.parametrize(
@@ -261,13 +262,13 @@ def per_image_rows(method, psnr_values):
 def test_user_rows_are_labelled_with_their_source_in_the_table(repository_importable):
     config = validated(with_example(shipped()))
     per_image = pd.DataFrame(per_image_rows("median_filter", [20.0, 22.0]) + per_image_rows("tiny_cnn", [25.0, 25.0]))
-    table = report.build_table("synthetic-rain", report.summarize_methods(per_image), None,
+    table = tables.build_table("synthetic-rain", tables.summarize_methods(per_image), None,
                                pipeline_config.table_row_facts(config), "irsde-derain", {}, True)
     rows = table.rows.set_index("id")
     assert rows.loc["median_filter", "method"] == "Median filter 3x3 (user outputs)"
     assert rows.loc["median_filter", "source"] == "user outputs" and rows.loc["median_filter", "psnr"] == 21.0
     assert rows.loc["tiny_cnn", "source"] == "this run"
-    assert "| Median filter 3x3 (user outputs) | user outputs | 21.00 |" in report.render_markdown(table)
+    assert "| Median filter 3x3 (user outputs) | user outputs | 21.00 |" in tables.render_markdown(table)
 
 
 def test_user_rows_take_part_in_regress_when_the_reference_has_them():

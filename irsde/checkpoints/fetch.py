@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from irsde.checkpoints.records import BrowserFile, Checkpoint, GitFile
@@ -39,33 +40,22 @@ def missing_message(checkpoint: Checkpoint, location: Path, reason: str) -> str:
     return f"released checkpoint {checkpoint.name} is needed but {location} does not exist ({reason}). {how}"
 
 
-def loads_into_its_method(checkpoint: Checkpoint, path: Path) -> None:
-    """The file is weights of ``checkpoint``'s method: its method reads the architecture off it
-    and the network loads it strictly (ValueError / CheckpointMismatchError naming the file
-    otherwise). Checked before a browser-only file's digest is recorded."""
-    from irsde.methods import METHODS
-    from irsde.nets import load_state, read_state_dict
-
-    method_class = METHODS[checkpoint.method]
-    state = read_state_dict(path)
-    options = method_class.resolve_options(checkpoint.options, f"checkpoint {checkpoint.name}")
-    try:
-        method = method_class.from_weights(state, options, method_class.default_sde)
-    except ValueError as error:
-        raise ValueError(f"{path} is not {checkpoint.name} ({checkpoint.label}): {error}") from None
-    load_state(method.build_net(), state, path)
+Validate = Callable[[Path], object]
+"""Checks that a file is weights of its checkpoint's method (raises to refuse it): run before a
+browser-only file's first-use digest is recorded. The methods give it
+(:func:`irsde.methods.fetch_weights`); this package knows no method."""
 
 
 def verify_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike, resources: str | os.PathLike | None = None,
-                      origin: str = "") -> None:
+                      origin: str = "", validate: Validate | None = None) -> None:
     """Check ``path`` against ``checkpoint``'s pinned git blob id and sha256 (a browser-only
-    file: against its first-use digest, recorded now if there is none); ChecksumMismatch naming
-    the file and both values otherwise."""
+    file: against its first-use digest, recorded now, after ``validate(path)`` passes, if there
+    is none); ChecksumMismatch naming the file and both values otherwise."""
     path = Path(path)
     source = checkpoint.source
     if isinstance(source, BrowserFile):
         verify_or_record(checkpoint.resources_path, path, default_resources(resources), origin or str(path),
-                         validate=lambda file: loads_into_its_method(checkpoint, file))
+                         validate=validate)
         return
     data = path.read_bytes()
     found = {"git blob": git_blob_id(data), "sha256": hashlib.sha256(data).hexdigest()}
@@ -76,9 +66,9 @@ def verify_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike, resources
         raise ChecksumMismatch(f"{path}{where} is not {checkpoint.name} ({source.describe()}): " + "; ".join(differences))
 
 
-def _verify_existing(checkpoint: Checkpoint, location: Path, resources: Path) -> None:
+def _verify_existing(checkpoint: Checkpoint, location: Path, resources: Path, validate: Validate | None) -> None:
     try:
-        verify_checkpoint(checkpoint, location, resources, f"file found in {resources}")
+        verify_checkpoint(checkpoint, location, resources, f"file found in {resources}", validate)
     except REJECTIONS as error:
         bad = location.with_name(location.name + ".bad")
         os.replace(location, bad)
@@ -94,8 +84,10 @@ def forget_first_use_pin(checkpoint: Checkpoint, resources: str | os.PathLike | 
 
 
 def fetch_checkpoint(checkpoint: Checkpoint, resources: str | os.PathLike | None = None, offline: bool = False,
-                     policy: DownloadPolicy = DownloadPolicy(), mirrors: str | list[str] | None = None) -> Path:
-    """Make ``checkpoint`` present and verified in ``resources/weights/``; return its path.
+                     policy: DownloadPolicy = DownloadPolicy(), mirrors: str | list[str] | None = None,
+                     validate: Validate | None = None) -> Path:
+    """Make ``checkpoint`` present and verified in ``resources/weights/``; return its path
+    (``validate``: see :data:`Validate`).
 
     Already there: verified, no network. Otherwise downloaded from the mirrors, then (a git file)
     its pinned raw URL; ``offline``, or a browser-only file with no mirror, is a
@@ -104,7 +96,7 @@ def fetch_checkpoint(checkpoint: Checkpoint, resources: str | os.PathLike | None
     resources = default_resources(resources)
     location = checkpoint_location(checkpoint, resources)
     if location.is_file():
-        _verify_existing(checkpoint, location, resources)
+        _verify_existing(checkpoint, location, resources, validate)
         return location
     source = checkpoint.source
     urls = [*on_mirrors(mirror_bases(mirrors), *checkpoint.resources_path.split("/")),
@@ -113,4 +105,5 @@ def fetch_checkpoint(checkpoint: Checkpoint, resources: str | os.PathLike | None
         raise FileNotFoundError(missing_message(checkpoint, location, "offline"))
     if not urls:
         raise FileNotFoundError(missing_message(checkpoint, location, "it needs a browser to download"))
-    return download(urls, location, lambda part, url: verify_checkpoint(checkpoint, part, resources, url), policy)
+    return download(urls, location, lambda part, url: verify_checkpoint(checkpoint, part, resources, url, validate),
+                    policy)

@@ -100,6 +100,7 @@ def _build() -> dict[str, Checkpoint]:
             paper=_IRSDE_PAPER,
             licence="no licence file in Algolzw/image-restoration-sde; research use",
             reproduces=(("rain100h", "IR-SDE"),),
+            options={"prediction": "noise"},
             notes="Restored with the paper's SDE (cosine, T 100, max_sigma 10, eps 0.005) and sampler.",
         ),
     ]

@@ -21,6 +21,7 @@ import logging
 from pathlib import Path
 
 from irsde.cli.arguments import positive_int
+from irsde.devices import DEVICE_CHOICES
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-missing-weights", action="store_true",
                         help="record LPIPS/FID as unavailable (NaN + note) when their weights are missing")
     parser.add_argument("--no-download", action="store_true", help="never try to download LPIPS/FID weights")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"),
+    parser.add_argument("--device", choices=DEVICE_CHOICES,
                         help="auto (default: cuda when available), cpu or cuda for LPIPS/FID")
     parser.add_argument("--fid-cache", help="folder caching ground-truth FID statistics (default ~/.cache/irsde/fid-stats)")
     parser.add_argument("--batch-size", type=positive_int, default=8, help="LPIPS batch size (default 8)")

@@ -47,10 +47,10 @@ import logging
 from pathlib import Path
 
 from irsde.cli.arguments import non_negative_int, positive_int, seed
+from irsde.devices import DEVICE_CHOICES
 
 log = logging.getLogger(__name__)
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda")  # irsde.devices.DEVICE_CHOICES (not imported: torch)
 SDE_OPTIONS = ("schedule", "T", "max_sigma", "eps")
 WEIGHTS_ONLY_OPTIONS = ("method", "key", "resources", "mirror", *SDE_OPTIONS, "noise_sigma")
 
@@ -134,7 +134,8 @@ def from_run(args: argparse.Namespace, device):
 def from_weight_file(args: argparse.Namespace, split_dir: Path, device):
     """(method, network, provenance) of a released checkpoint or a weight file, with the options
     and SDE options given."""
-    from irsde.checkpoints import CHECKPOINTS, fetch_checkpoint
+    from irsde.checkpoints import CHECKPOINTS
+    from irsde.methods import fetch_weights
     from irsde.nets import load_state, read_state_dict
 
     checkpoint = CHECKPOINTS[args.checkpoint] if args.checkpoint else None
@@ -142,7 +143,7 @@ def from_weight_file(args: argparse.Namespace, split_dir: Path, device):
         raise ValueError(f"--method: checkpoint {checkpoint.name} restores with its own method, {checkpoint.method}")
     if checkpoint is None and (args.resources or args.offline or args.mirror):
         raise ValueError("--resources, --offline and --mirror locate a released checkpoint: use them with --checkpoint")
-    path = fetch_checkpoint(checkpoint, args.resources, args.offline, mirrors=args.mirror) if checkpoint else Path(args.weights)
+    path = fetch_weights(checkpoint, args.resources, args.offline, mirrors=args.mirror) if checkpoint else Path(args.weights)
     state_dict = read_state_dict(path, args.key)
     method_cls = weights_method(args.method or (checkpoint and checkpoint.method), state_dict, path)
     options = weight_options(method_cls, args, checkpoint.options if checkpoint else {}, split_dir)

@@ -60,7 +60,8 @@ def _list(args) -> int:
 
 
 def _fetch(args) -> int:
-    from irsde.checkpoints import CHECKPOINTS, fetch_checkpoint, forget_first_use_pin
+    from irsde.checkpoints import CHECKPOINTS, forget_first_use_pin
+    from irsde.methods import fetch_weights
 
     if args.all == bool(args.names):
         raise ValueError("name the checkpoints to fetch, or give --all (`irsde weights list` shows them)")
@@ -69,13 +70,14 @@ def _fetch(args) -> int:
         if args.repin:
             dropped = forget_first_use_pin(checkpoint, args.resources)
             print(f"{checkpoint.name}: {'forgot its first-use digest' if dropped else 'no first-use digest to forget'}")
-        path = fetch_checkpoint(checkpoint, args.resources, offline=args.offline, mirrors=args.mirror)
+        path = fetch_weights(checkpoint, args.resources, offline=args.offline, mirrors=args.mirror)
         print(f"{checkpoint.name}: {path} (verified)")
     return 0
 
 
 def _verify(args) -> int:
-    from irsde.checkpoints import CHECKPOINTS, checkpoint_location, fetch_checkpoint
+    from irsde.checkpoints import CHECKPOINTS, checkpoint_location
+    from irsde.methods import fetch_weights
 
     chosen = [CHECKPOINTS[name] for name in args.names] or list(CHECKPOINTS.values())
     for checkpoint in chosen:
@@ -83,7 +85,7 @@ def _verify(args) -> int:
         if not location.is_file() and not args.names:
             print(f"{checkpoint.name}: not in {location.parent}")
             continue
-        fetch_checkpoint(checkpoint, args.resources, offline=True)
+        fetch_weights(checkpoint, args.resources, offline=True)
         print(f"{checkpoint.name}: verified ({location})")
     return 0
 

@@ -17,21 +17,25 @@ degraded input and the authors' published weights.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
+import os
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
-from irsde.methods.base import (RELEASED_WEIGHTS, THIS_RUN, USER_OUTPUTS, Method, MethodOutputError, RowFacts,
-                                SamplerRow, Shard, check_method_class, restore_batch)
+from irsde.checkpoints import CHECKPOINTS, Checkpoint, fetch_checkpoint
+from irsde.data.download import DownloadPolicy
+from irsde.methods.base import Method, MethodOutputError, SamplerRow, Shard, check_method_class, restore_batch
 from irsde.methods.denoising_sde import DenoisingSDEMethod
 from irsde.methods.ir_sde import IRSDEMethod
 from irsde.methods.released import DnCNNMethod, FFDNetMethod, PReNetMethod
+from irsde.nets import load_state, read_state_dict
 from irsde.registry import Registry
+from irsde.rows import INPUT, RELEASED_WEIGHTS, THIS_RUN, USER_OUTPUTS, RowFacts
 
 ENTRY_POINT_GROUP = "irsde.methods"
 
-INPUT = RowFacts("input", "Input (degraded, no restoration)", paper_row=None, stochastic=False)
-"""The degraded input itself, scored like a method: the floor every restoration should beat."""
 
 
 def _installed_methods() -> dict[str, type[Method]]:
@@ -100,14 +104,36 @@ def row_facts(
 
 def released_row_facts() -> dict[str, RowFacts]:
     """The facts of the rows of every released checkpoint, by checkpoint name."""
-    from irsde.checkpoints import CHECKPOINTS
-
     return {name: METHODS[checkpoint.method].released_facts(name, checkpoint.label)
             for name, checkpoint in CHECKPOINTS.items()}
+
+
+def loads_into_its_method(checkpoint: Checkpoint, path: Path) -> None:
+    """The file is weights of ``checkpoint``'s method: its method reads the architecture off it
+    and the network loads it strictly (ValueError / CheckpointMismatchError naming the file
+    otherwise)."""
+    method = METHODS[checkpoint.method]
+    state = read_state_dict(path)
+    options = method.resolve_options(checkpoint.options, f"checkpoint {checkpoint.name}")
+    try:
+        restorer = method.from_weights(state, options, method.default_sde)
+    except ValueError as error:
+        raise ValueError(f"{path} is not {checkpoint.name} ({checkpoint.label}): {error}") from None
+    load_state(restorer.build_net(), state, path)
+
+
+def fetch_weights(checkpoint: Checkpoint, resources: str | os.PathLike | None = None, offline: bool = False,
+                  mirrors: str | list[str] | None = None, policy: DownloadPolicy = DownloadPolicy()) -> Path:
+    """:func:`irsde.checkpoints.fetch_checkpoint` for restoring: a browser-only file must load
+    into its method's network (:func:`loads_into_its_method`) before its first-use digest is
+    recorded."""
+    return fetch_checkpoint(checkpoint, resources, offline, policy, mirrors,
+                            validate=functools.partial(loads_into_its_method, checkpoint))
 
 
 __all__ = [
     "ENTRY_POINT_GROUP", "INPUT", "METHODS", "Method", "MethodOutputError", "RELEASED_WEIGHTS", "RowFacts", "SamplerRow",
     "Shard", "THIS_RUN", "USER_OUTPUTS",
-    "build_method", "check_method_class", "method_class", "released_row_facts", "restore_batch", "row_facts",
+    "build_method", "check_method_class", "fetch_weights", "loads_into_its_method", "method_class", "released_row_facts",
+    "restore_batch", "row_facts",
 ]

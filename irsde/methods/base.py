@@ -10,7 +10,7 @@ A method is a subclass of :class:`Method`. It declares, as class attributes,
 * ``stochastic``: whether restoring draws random numbers (then each sampling seed is a result
   of its own; otherwise one seed is restored);
 * ``samples`` (default False): whether it restores by running a sampler of
-  :mod:`irsde.samplers`, which ``with_sampler`` can change (one trained model then gives more
+  :mod:`irsde.sampling`, which ``with_sampler`` can change (one trained model then gives more
   table rows, :meth:`Method.sampler_variant`);
 * ``sampler_rows`` (default none): :class:`SamplerRow` s, the rows the method always adds,
   restored from the same trained model with another of its own samplers (``with_sampler``);
@@ -53,15 +53,11 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
+from irsde.losses import TrainingBatch, draw_training_batch
+from irsde.rows import RELEASED_WEIGHTS, RowFacts
+from irsde.sde import MeanRevertingSDE
+
 ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
-
-THIS_RUN = "this run"
-"""Source of the rows this pipeline computed: trained and restored here (or the degraded input)."""
-USER_OUTPUTS = "user outputs"
-"""Source of the rows scored from a user's folder of precomputed restorations."""
-RELEASED_WEIGHTS = "released weights, this run"
-"""Source of the rows restored here with a released checkpoint (:mod:`irsde.checkpoints`)."""
-
 
 @dataclass(frozen=True)
 class Shard:
@@ -78,18 +74,6 @@ class Shard:
     @property
     def is_whole(self) -> bool:
         return self.start == 0 and self.stop == self.total
-
-
-@dataclass(frozen=True)
-class RowFacts:
-    """What tables, figures and the pipeline need to know about one kind of result row;
-    ``source`` says where its numbers come from (:data:`THIS_RUN` or :data:`USER_OUTPUTS`)."""
-
-    id: str
-    label: str
-    paper_row: str | None
-    stochastic: bool
-    source: str = THIS_RUN
 
 
 @dataclass(frozen=True)
@@ -268,3 +252,37 @@ def restore_batch(method: Method, net: nn.Module, lq: Tensor, generator: torch.G
             f"method {method_name(method)} returned a {output.dtype} tensor of shape {shape}: restore must return "
             f"float values (1.0 is white; not 8-bit 0-255 values, which would be clamped to white)")
     return output
+
+
+# ----------------------------------------------------------------------- shared by several methods
+
+
+def draw_shard_batch(
+    sde: MeanRevertingSDE, gt: Tensor, lq: Tensor, generator: torch.Generator, shard: Shard
+) -> TrainingBatch:
+    """Draw (t, noise, x_t) for a whole global batch and keep this shard's part.
+
+    Every rank holds the same generator state, draws the times and noise of all ``shard.total``
+    samples exactly as a single process would, and keeps rows ``shard.start:shard.stop``; so
+    training on N ranks sees the very same random numbers as training in one process. Rows of
+    other ranks are formed from zero images and discarded (x_t is elementwise per sample).
+    """
+    if shard.is_whole:
+        return draw_training_batch(sde, gt, lq, generator)
+    full_shape = (shard.total, *gt.shape[1:])
+    gt_full, lq_full = gt.new_zeros(full_shape), lq.new_zeros(full_shape)
+    gt_full[shard.start : shard.stop] = gt
+    lq_full[shard.start : shard.stop] = lq
+    full = draw_training_batch(sde, gt_full, lq_full, generator)
+    rows = slice(shard.start, shard.stop)
+    return TrainingBatch(t=full.t[rows], noise=full.noise[rows], xt=full.xt[rows], x0=gt, mu=lq)
+
+
+PREDICTIONS = ("noise", "data")
+"""What a sampling method's network output means: ``noise`` (the paper's: eps_hat of x_t) or
+``data`` (the clean image, as a residual, read as the noise it implies)."""
+
+PREDICTION_OPTION = {"prediction": {
+    "type": "string", "enum": list(PREDICTIONS), "default": "noise",
+    "description": "what the network outputs: noise (the paper's eps_hat) or data (the clean image as a residual)"}}
+"""The ``prediction`` option of the methods whose network predicts the noise of a diffusion."""

@@ -1,5 +1,5 @@
 """Denoising-SDE and Denoising-ODE (the paper's denoising variant, docs/sde.md#denoising-sde-and-denoising-ode;
-:mod:`irsde.denoising` has the math): one trained model, two table rows.
+:mod:`irsde.sampling.denoising` has the steps): one trained model, two table rows.
 
 The unconditional network (:class:`irsde.nets.ConditionalUNet` with ``conditional=False`` and
 full softmax middle attention, the authors' layout) learns the noise of ``x_t = x0 + sigmabar_t z``
@@ -18,11 +18,12 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-from irsde.denoising import SAMPLERS, denoise, denoising_loss
-from irsde.methods.base import Method, RowFacts, SamplerRow, Shard, unet_network_from_weights
-from irsde.methods.ir_sde import draw_shard_batch, network_prediction
-from irsde.nets import ConditionalUNet, unet_options
+from irsde.losses import denoising_loss
+from irsde.methods.base import (PREDICTION_OPTION, Method, RowFacts, SamplerRow, Shard, draw_shard_batch,
+                                unet_network_from_weights)
+from irsde.nets import ConditionalUNet
 from irsde.paper import DENOISING_SDE
+from irsde.sampling import SAMPLERS, denoise
 from irsde.sde import MeanRevertingSDE, start_step
 
 DENOISING_ODE = SamplerRow(RowFacts("denoising_ode", "Denoising-ODE (ours)", paper_row="Denoising-ODE",
@@ -47,9 +48,9 @@ class CleanPrediction(nn.Module):
 
 
 class DenoisingSDEMethod(Method):
-    """Denoising-SDE/ODE with a ``network`` config (``nf``, ``depth``, ``attn_head_dim`` and
-    ``prediction``, one of :data:`~irsde.methods.ir_sde.PREDICTIONS`), an SDE, the loss kind, the
-    noise level ``sigma`` of the test inputs (0-255 scale if >= 1) and its sampler (``sde``/``ode``)."""
+    """Denoising-SDE/ODE with a ``network`` config (``nf``, ``depth``, ``attn_head_dim``), an SDE,
+    the loss kind, the noise level ``sigma`` of the test inputs (0-255 scale if >= 1), its sampler
+    (``sde``/``ode``) and its option ``prediction`` (one of :data:`~irsde.methods.base.PREDICTIONS`)."""
 
     id = "denoising_sde"
     label = "Denoising-SDE (ours)"
@@ -57,17 +58,17 @@ class DenoisingSDEMethod(Method):
     stochastic = True
     sampler_rows = (DENOISING_ODE,)
     default_sde = DENOISING_SDE
-    options_schema = {"noise_sigma": {
+    options_schema = {**PREDICTION_OPTION, "noise_sigma": {
         "type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 255, "default": None,
-        "description": ("noise std of the inputs, 0-255 scale if >= 1 (null: the test split's recorded "
-                        f"noise level, else {DEFAULT_NOISE_SIGMA:g})")}}
+        "description": ("released weights: noise std of the inputs, 0-255 scale if >= 1 (null: the test "
+                        f"split's recorded noise level, else {DEFAULT_NOISE_SIGMA:g}); training uses data.noise_sigma")}}
 
-    def __init__(self, network: Mapping, sde: MeanRevertingSDE, sigma: float, kind: str = "l1", sampler: str = "sde"):
+    def __init__(self, network: Mapping, sde: MeanRevertingSDE, sigma: float, kind: str = "l1", sampler: str = "sde",
+                 prediction: str = "noise"):
         self.network = dict(network)
-        self.prediction = network_prediction(self.network)
+        self.prediction = self.resolve_options({"prediction": prediction}, f"method {self.id!r}")["prediction"]
         self.sde, self.sigma, self.kind = sde, sigma, kind
-        SAMPLERS[sampler]  # an unknown sampler is an error naming the valid ones
-        self.sampler = sampler
+        self.sampler = SAMPLERS[sampler].with_denoising_form().name
         self.first_step = start_step(sde, sigma)
 
     @classmethod
@@ -83,7 +84,7 @@ class DenoisingSDEMethod(Method):
             )
         try:
             return cls(network=config["network"], sde=MeanRevertingSDE(**config["sde"]), sigma=sigma,
-                       kind=config["loss"]["kind"])
+                       kind=config["loss"]["kind"], prediction=config["options"]["prediction"])
         except ValueError as error:
             raise ValueError(f"config keys 'data.noise_sigma' and 'sde': {error}") from None
 
@@ -94,14 +95,15 @@ class DenoisingSDEMethod(Method):
         step of ``noise_sigma``."""
         network = unet_network_from_weights(state_dict, cls.id, conditional=False)
         sigma = options.get("noise_sigma") or DEFAULT_NOISE_SIGMA
-        return cls(network, MeanRevertingSDE(**sde), sigma, sampler=DENOISING_ODE.sampler)
+        return cls(network, MeanRevertingSDE(**sde), sigma, sampler=DENOISING_ODE.sampler,
+                   prediction=options.get("prediction", "noise"))
 
     def to(self, device: torch.device) -> "DenoisingSDEMethod":
         self.sde = self.sde.to(device)
         return self
 
     def build_net(self) -> nn.Module:
-        return ConditionalUNet(**unet_options(self.network), conditional=False, mid_attention="full")
+        return ConditionalUNet(**dict(self.network), conditional=False, mid_attention="full")
 
     def noise_predictor(self, net: nn.Module) -> nn.Module:
         """``net`` as the noise predictor ``eps_hat(x_t, None, t)`` the loss and samplers call."""
@@ -119,7 +121,7 @@ class DenoisingSDEMethod(Method):
     def settings(self) -> dict:
         return {"sampler": self.sampler, "steps": self.first_step, "nfe": self.first_step,
                 "noise_sigma": self.sigma, "prediction": self.prediction, "sde": self.sde.settings(),
-                "network": unet_options(self.network)}
+                "network": dict(self.network)}
 
     def with_sampler(self, sampler: str | None = None, steps: int | None = None) -> "DenoisingSDEMethod":
         """The same model restoring with the other sampler (``sde`` or ``ode``); the number of
@@ -129,4 +131,4 @@ class DenoisingSDEMethod(Method):
                 f"method {self.id!r} restores in t* = {self.first_step} steps (set by the noise level "
                 f"{self.sigma}); --steps/sampler_steps cannot change that"
             )
-        return type(self)(self.network, self.sde, self.sigma, self.kind, sampler or self.sampler)
+        return type(self)(self.network, self.sde, self.sigma, self.kind, sampler or self.sampler, self.prediction)

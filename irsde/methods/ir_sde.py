@@ -1,8 +1,9 @@
 """IR-SDE (the paper's method): a conditional U-Net under the mean-reverting SDE, trained with
 the maximum-likelihood (or noise-matching) loss, restoring with a reverse-time sampler of
-:mod:`irsde.samplers` (``sde``, the paper's, by default).
+:mod:`irsde.sampling` (``sde``, the paper's, by default).
 
-What the network outputs is the config key ``network.prediction`` (:data:`PREDICTIONS`):
+What the network outputs is the method option ``prediction`` (:data:`PREDICTIONS`; config
+``method_options: {irsde: {prediction: ...}}``):
 ``noise``, the paper's, is the noise of ``x_t``; ``data`` (the embedded recipe's) is the clean
 image as a residual on the degraded input, which :class:`DataPrediction` turns into the noise it
 implies. Either way the SDE, the losses and the samplers see a noise prediction ``eps_hat``, so
@@ -21,48 +22,12 @@ import torch
 from torch import Tensor, nn
 
 from irsde.diagnostics import noise_prediction_errors, probe_steps
-from irsde.losses import LOSSES, TrainingBatch, draw_training_batch, timestep_weights
-from irsde.methods.base import Method, Shard, unet_network_from_weights
-from irsde.nets import ConditionalUNet, unet_options
+from irsde.losses import LOSSES, timestep_weights
+from irsde.methods.base import PREDICTION_OPTION, Method, Shard, draw_shard_batch, unet_network_from_weights
+from irsde.nets import ConditionalUNet
 from irsde.paper import PAPER_SDE
-from irsde.samplers import SAMPLERS, restore
-from irsde.sampling_steps import validate_step_count
+from irsde.sampling import SAMPLERS, check_step_count, sample
 from irsde.sde import MeanRevertingSDE
-
-def draw_shard_batch(
-    sde: MeanRevertingSDE, gt: Tensor, lq: Tensor, generator: torch.Generator, shard: Shard
-) -> TrainingBatch:
-    """Draw (t, noise, x_t) for a whole global batch and keep this shard's part.
-
-    Every rank holds the same generator state, draws the times and noise of all ``shard.total``
-    samples exactly as a single process would, and keeps rows ``shard.start:shard.stop``; so
-    training on N ranks sees the very same random numbers as training in one process. Rows of
-    other ranks are formed from zero images and discarded (x_t is elementwise per sample).
-    """
-    if shard.is_whole:
-        return draw_training_batch(sde, gt, lq, generator)
-    full_shape = (shard.total, *gt.shape[1:])
-    gt_full, lq_full = gt.new_zeros(full_shape), lq.new_zeros(full_shape)
-    gt_full[shard.start : shard.stop] = gt
-    lq_full[shard.start : shard.stop] = lq
-    full = draw_training_batch(sde, gt_full, lq_full, generator)
-    rows = slice(shard.start, shard.stop)
-    return TrainingBatch(t=full.t[rows], noise=full.noise[rows], xt=full.xt[rows], x0=gt, mu=lq)
-
-
-PREDICTIONS = ("noise", "data")
-"""What the network's output means: ``noise`` (the paper's: eps_hat of x_t) or ``data`` (the clean
-image, as a residual on mu: x0_hat = mu + output, read as the noise it implies)."""
-
-
-def network_prediction(network: Mapping) -> str:
-    """The ``prediction`` of a config's ``network`` section (default ``noise``), checked against
-    :data:`PREDICTIONS` (a ValueError naming the key otherwise)."""
-    prediction = network.get("prediction", "noise")
-    if prediction not in PREDICTIONS:
-        raise ValueError(f"config key 'network.prediction': {prediction!r} is not one of {list(PREDICTIONS)}")
-    return prediction
-
 
 class DataPrediction(nn.Module):
     """A network that predicts the clean image, seen through the noise it implies:
@@ -85,10 +50,10 @@ class DataPrediction(nn.Module):
 
 
 class IRSDEMethod(Method):
-    """IR-SDE with a ``network`` config (``nf``, ``depth``: :class:`ConditionalUNet` keys, and
-    ``prediction``: one of :data:`PREDICTIONS`), an SDE, a loss (name, ``l1``/``l2`` kind and
-    timestep weighting) and the sampler it restores with, with ``steps`` network evaluations per
-    image (None: ``sde.T``)."""
+    """IR-SDE with a ``network`` config (:class:`ConditionalUNet` keys: ``nf``, ``depth`` ...), an
+    SDE, a loss (name, ``l1``/``l2`` kind and timestep weighting), the sampler it restores with,
+    with ``steps`` network evaluations per image (None: ``sde.T``), and its option ``prediction``
+    (one of :data:`~irsde.methods.base.PREDICTIONS`: what the network outputs)."""
 
     id = "irsde"
     label = "IR-SDE (ours)"
@@ -96,6 +61,7 @@ class IRSDEMethod(Method):
     stochastic = True
     samples = True
     default_sde = PAPER_SDE
+    options_schema = PREDICTION_OPTION
 
     def __init__(
         self,
@@ -106,31 +72,37 @@ class IRSDEMethod(Method):
         sampler: str = "sde",
         weighting: str = "uniform",
         steps: int | None = None,
+        prediction: str = "noise",
     ):
         self.network = dict(network)
-        self.architecture = unet_options(self.network)
-        self.prediction = network_prediction(self.network)
+        self.prediction = self.resolve_options({"prediction": prediction}, f"method {self.id!r}")["prediction"]
         self.sde = sde
         self.loss_name, self.kind = loss, kind
         self.loss_fn = LOSSES[loss]
         self.sampler = SAMPLERS[sampler].name
-        self.steps = None if steps is None else validate_step_count(steps, sde.T)
+        self.steps = None if steps is None else check_step_count(steps, sde.T)
         self.weighting = weighting
         gamma = timestep_weights(sde, weighting, loss)
         self.weights = None if weighting == "uniform" else torch.as_tensor(gamma, dtype=torch.float32)
 
     @classmethod
     def from_config(cls, config: Mapping) -> "IRSDEMethod":
+        """From a resolved training config; restores (and validates) with ``train.val_sampler``
+        in ``train.val_steps`` network evaluations unless :meth:`with_sampler` says otherwise."""
         sde = MeanRevertingSDE(**config["sde"])
-        return cls(
-            network=config["network"],
-            sde=sde,
-            loss=config["loss"]["name"],
-            kind=config["loss"]["kind"],
-            sampler=config["train"]["val_sampler"],
-            weighting=config["loss"]["timestep_weights"],
-            steps=_checked_steps(config["train"]["val_steps"], sde),
-        )
+        try:
+            return cls(
+                network=config["network"],
+                sde=sde,
+                loss=config["loss"]["name"],
+                kind=config["loss"]["kind"],
+                sampler=config["train"]["val_sampler"],
+                weighting=config["loss"]["timestep_weights"],
+                steps=config["train"]["val_steps"],
+                prediction=config["options"]["prediction"],
+            )
+        except ValueError as error:
+            raise ValueError(f"config key 'train.val_steps': {error}") from None
 
     @classmethod
     def from_weights(cls, state_dict: Mapping[str, Tensor], options: Mapping, sde: Mapping | None) -> "IRSDEMethod":
@@ -145,7 +117,7 @@ class IRSDEMethod(Method):
         return self
 
     def build_net(self) -> nn.Module:
-        return ConditionalUNet(**self.architecture, time_conditioned=True)
+        return ConditionalUNet(**self.network, time_conditioned=True)
 
     def noise_predictor(self, net: nn.Module) -> nn.Module:
         """``net`` as the noise predictor that the losses, samplers and diagnostics call."""
@@ -157,12 +129,12 @@ class IRSDEMethod(Method):
         return self.loss_fn(self.sde, eps_hat, batch, self.kind, self.weights)
 
     def restore(self, net: nn.Module, lq: Tensor, generator: torch.Generator) -> Tensor:
-        return restore(self.noise_predictor(net), self.sde, lq, sampler=self.sampler, generator=generator, steps=self.steps)
+        return sample(self.noise_predictor(net), self.sde, lq, self.sampler, generator, steps=self.steps).images
 
     def settings(self) -> dict:
         nfe = self.sde.T if self.steps is None else self.steps
         return {"sampler": self.sampler, "steps": self.steps, "nfe": nfe, "prediction": self.prediction,
-                "sde": self.sde.settings(), "network": self.architecture}
+                "sde": self.sde.settings(), "network": self.network}
 
     def timestep_errors(self, net: nn.Module, gt: Tensor, lq: Tensor, seed: int) -> list[dict]:
         """Noise-prediction error by timestep (:mod:`irsde.diagnostics`), written at validation."""
@@ -171,11 +143,4 @@ class IRSDEMethod(Method):
     def with_sampler(self, sampler: str | None = None, steps: int | None = None) -> "IRSDEMethod":
         sampler = self.sampler if sampler is None else sampler
         steps = self.steps if steps is None else steps
-        return type(self)(self.network, self.sde, self.loss_name, self.kind, sampler, self.weighting, steps)
-
-
-def _checked_steps(steps: int | None, sde: MeanRevertingSDE) -> int | None:
-    """``train.val_steps`` checked against ``sde.T`` (a ValueError naming the key otherwise)."""
-    if steps is not None and steps > sde.T:
-        raise ValueError(f"config key 'train.val_steps': {steps} network evaluations, but sde.T is {sde.T}")
-    return steps
+        return type(self)(self.network, self.sde, self.loss_name, self.kind, sampler, self.weighting, steps, self.prediction)

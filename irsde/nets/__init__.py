@@ -15,7 +15,6 @@ from irsde.nets.unet import (
     build_net,
     check_architecture,
     pad_to_multiple,
-    unet_options,
 )
 from irsde.nets.weight_files import (
     CheckpointMismatchError,
@@ -40,5 +39,4 @@ __all__ = [
     "load_weights",
     "pad_to_multiple",
     "read_state_dict",
-    "unet_options",
 ]

@@ -1,9 +1,9 @@
 """The conditional U-Net of IR-SDE (docs/network.md), checkpoint-compatible with the published weights.
 
-``ConditionalUNet(in_nc, out_nc, nf, depth)`` predicts the noise ``eps_hat = net(x_t, mu, t)``
-(or, for IR-SDE with ``network.prediction: data``, the clean image's residual on ``mu``).
+``ConditionalUNet(in_nc, out_nc, nf, depth)`` maps ``(x_t, mu, t)`` to an image-shaped output (what
+that output means, the noise ``eps_hat`` or a clean image, is the method's business).
 Its ``state_dict()`` has exactly the parameter names and shapes of the authors' released
-checkpoints (``tests/data/reference/conditional_unet_nf{64,32}_depth4.json``), so those files load
+checkpoints (``tests/reference/conditional_unet_nf{64,32}_depth4.json``), so those files load
 with ``strict=True``; the module attribute names below (``init_conv``, ``time_mlp``, ``downs``,
 ``mid_block1``, ``mid_attn``, ``ups``, ``final_res_block``, ``final_conv``, ``block1.proj``,
 ``mlp.1``, ``fn.fn.to_qkv``, ``to_out.1.g`` ...) exist to reproduce that layout.
@@ -26,7 +26,7 @@ With ``time_conditioned=False`` the network has no time MLP and no FiLM layers a
 ``t``: the CNN baseline uses this body as a plain one-step regressor.
 
 Two options give the authors' Denoising-SDE/ODE network (docs/network.md#the-denoising-network; layout in
-``tests/data/reference/denoising_unet_nf64_depth4.json``) from the same class: ``conditional=False``
+``tests/reference/denoising_unet_nf64_depth4.json``) from the same class: ``conditional=False``
 (the input is ``x_t`` alone, ``in_nc`` channels, and ``mu`` is not passed) and
 ``mid_attention="full"`` (the middle block's attention is full softmax self-attention over the
 positions with a plain 1x1 output conv, :class:`SoftmaxAttention`, instead of linear attention).
@@ -283,16 +283,6 @@ def check_architecture(nf, depth) -> None:
             "nf", f"nf={nf} with depth={depth} makes a {nf * 2**depth}-channel widest layer (nf * 2**depth), "
             f"more than {MAX_WIDTH} (the paper: nf 64, depth 4 -> 1024); lower nf or depth"
         )
-
-
-OUTPUT_MEANING_KEYS = ("prediction",)
-"""Keys of a config's ``network`` section that tell a method how to read the network's output
-(:data:`irsde.methods.ir_sde.PREDICTIONS`) rather than how to build it."""
-
-
-def unet_options(network: Mapping) -> dict:
-    """The :class:`ConditionalUNet` keyword arguments of a config's ``network`` section."""
-    return {key: value for key, value in network.items() if key not in OUTPUT_MEANING_KEYS}
 
 
 def build_net(cfg: Mapping) -> ConditionalUNet:

@@ -24,6 +24,7 @@ import yaml
 from irsde import schema
 from irsde.documents import load_yaml, read_yaml_file
 from irsde.nets import ArchitectureTooLarge, check_architecture
+from irsde.paper import PAPER_SDE
 
 SCHEMA_FILE = Path(__file__).with_name("config.schema.yaml")
 
@@ -35,14 +36,42 @@ RESUMABLE_CHANGES = frozenset(
 )
 
 
+def schema_registries() -> schema.Registries:
+    """What the training and pipeline schemas' ``x-registry: NAME`` stand for (the names of the
+    package's registries: methods, samplers, datasets ...), and their ``x-default: NAME`` (the
+    paper's SDE, :data:`irsde.paper.PAPER_SDE`)."""
+    from irsde.checkpoints import CHECKPOINTS
+    from irsde.data import ALL_DATASETS
+    from irsde.devices import DEVICE_CHOICES
+    from irsde.losses import LOSS_KINDS, LOSSES, TIMESTEP_WEIGHTS
+    from irsde.methods import METHODS
+    from irsde.metrics import METRIC_NAMES, PROTOCOLS
+    from irsde.sampling import SAMPLERS
+    from irsde.schedules import SCHEDULES
+
+    registries = {
+        "checkpoints": CHECKPOINTS, "datasets": ALL_DATASETS, "devices": DEVICE_CHOICES, "loss kinds": LOSS_KINDS,
+        "losses": LOSSES, "methods": METHODS, "metrics": METRIC_NAMES, "protocols": PROTOCOLS, "samplers": SAMPLERS,
+        "schedules": SCHEDULES, "timestep weights": TIMESTEP_WEIGHTS,
+        "trainable methods": [name for name, method in METHODS.items() if method.trainable],
+    }
+    paper = {f"paper sde.{key}": value for key, value in PAPER_SDE.items()}
+    return {**registries, schema.DEFAULTS: paper}
+
+
+def load_training_schema() -> dict:
+    """The training schema, its registries filled in."""
+    return schema.load_schema(SCHEMA_FILE, schema_registries())
+
+
 def defaults() -> dict:
     """The schema's defaults as a nested dict (required keys are absent)."""
-    return schema.schema_defaults(schema.load_schema(SCHEMA_FILE))
+    return schema.schema_defaults(load_training_schema())
 
 
 def schema_keys() -> list[str]:
     """Every dotted leaf key of the schema, in schema order."""
-    return schema.leaf_keys(schema.load_schema(SCHEMA_FILE))
+    return schema.leaf_keys(load_training_schema())
 
 
 def validate_config(config: Mapping) -> dict:
@@ -51,11 +80,30 @@ def validate_config(config: Mapping) -> dict:
     Raises ValueError naming the dotted key of the first unknown key, missing required key or
     bad value.
     """
-    resolved = schema.validate(config, SCHEMA_FILE)
+    resolved = schema.validate(_moved_keys(config), load_training_schema())
+    resolved["options"] = _method_options(resolved["method"], resolved["options"])
     check_network_size(resolved["network"])
     if resolved["output_dir"] is None:
         resolved["output_dir"] = str(Path("runs") / resolved["name"])
     return resolved
+
+
+def _method_options(method: str, options: Mapping) -> dict:
+    """The run's ``options`` validated by its method, defaults filled in."""
+    from irsde.methods import method_class
+
+    return method_class(method).resolve_options(options, "config key 'options'")
+
+
+def _moved_keys(config: Mapping) -> Mapping:
+    """A run written before a key moved, read as it is now: ``network.prediction`` (what the
+    network's output means) is the method option ``options.prediction``."""
+    network = config.get("network")
+    if not (isinstance(network, Mapping) and "prediction" in network):
+        return config
+    moved = {**config, "network": {k: v for k, v in network.items() if k != "prediction"}}
+    moved["options"] = {"prediction": network["prediction"], **(config.get("options") or {})}
+    return moved
 
 
 def check_network_size(network: Mapping, key: str = "network") -> None:

@@ -5,10 +5,11 @@ import shlex
 import sys
 from pathlib import Path
 
-from irsde import pipeline_config, report_landing
+from irsde import pipeline_config
+from irsde.report import landing
 from irsde.checkpoints import CHECKPOINTS
 from irsde.data import ALL_DATASETS, DATASETS, SYNTHETIC, source_owners
-from irsde.job_params import Listing, Settings
+from irsde.report.job_params import Listing, Settings
 from irsde.methods import INPUT
 from irsde.metrics.protocols import PROTOCOLS
 from irsde.metrics.weights import WEIGHT_FILES, checkpoints_dir, weights_for
@@ -24,7 +25,7 @@ pipeline_config.check_config_files([*workflow.overwrite_configfiles, *workflow.c
 config.update(pipeline_config.validate_pipeline_config(config, SCHEMA, PUBLISHED_CSV))
 pipeline_config.check_user_outputs(config)  # each folder of user outputs against its test images
 # What the report's landing page (workflow/report/workflow.rst, rendered with the config only) says.
-config["report_landing"] = report_landing.landing_facts(config, workflow.overwrite_configfiles, workflow.basedir)
+config["report_landing"] = landing.landing_facts(config, workflow.overwrite_configfiles, workflow.basedir)
 # Jobs import from the repository as Snakemake does while parsing (e.g. examples.tiny_cnn:TinyCNN).
 os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")])))
 

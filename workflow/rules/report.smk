@@ -1,7 +1,7 @@
 # Tables, training curves, qualitative figures, the metric regression check, and the pages of the
 # Snakemake report (`snakemake --report report.html`): every file marked report() below is shown
 # there, one category per benchmark. Rules whose files are shown pass job params that read as
-# text (irsde.job_params): the report prints them in each result's info panel. Each takes
+# text (irsde.report.job_params): the report prints them in each result's info panel. Each takes
 # seconds: local rules, which a cluster run (profiles/slurm) runs on the login node, not as jobs.
 
 

@@ -3,10 +3,10 @@ import logging
 
 import pandas as pd
 
-from irsde import report
+from irsde.report import figures
 from irsde.logs import log_to_file
 
 log_to_file(snakemake.log[0])
 errors = pd.read_csv(snakemake.input.logs[0])
-report.plot_timestep_errors(errors, snakemake.params.title, [snakemake.output.png, snakemake.output.pdf])
+figures.plot_timestep_errors(errors, snakemake.params.title, [snakemake.output.png, snakemake.output.pdf])
 logging.info("plotted %d validations from %s", errors["iteration"].nunique(), snakemake.input.logs[0])

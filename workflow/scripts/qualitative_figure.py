@@ -2,7 +2,7 @@
 import logging
 from pathlib import Path
 
-from irsde import report
+from irsde.report import figures
 from irsde.images import list_images, read_uint8
 from irsde.logs import log_to_file
 from irsde.restoration import RestoredSet
@@ -17,5 +17,5 @@ for gt_path in list_images(test_dir / "GT")[: params.images]:
     for label, restored in zip(labels, snakemake.input.restored):
         images[label] = read_uint8(RestoredSet(Path(restored)).png_dir / f"{gt_path.stem}.png")
     rows.append((gt_path.stem, images))
-report.qualitative_grid(rows, ["GT", "LQ", *labels], snakemake.output[0], crop=params.crop)
+figures.qualitative_grid(rows, ["GT", "LQ", *labels], snakemake.output[0], crop=params.crop)
 logging.info("grid of %d images x %d columns: %s", len(rows), 2 + len(labels), ", ".join(["GT", "LQ", *labels]))

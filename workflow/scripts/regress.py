@@ -4,11 +4,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from irsde import regression, report
+from irsde import regression
+from irsde.report import tables
 
 params = snakemake.params
 current = pd.concat(
-    [regression.summary_frame(report.read_metric_csvs(paths), benchmark) for benchmark, paths in params.benchmarks.items()],
+    [regression.summary_frame(tables.read_metric_csvs(paths), benchmark) for benchmark, paths in params.benchmarks.items()],
     ignore_index=True,
 )
 Path(params.current).parent.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@ import logging
 
 import pandas as pd
 
-from irsde import report, sensitivity
+from irsde.report import sensitivity, tables
 from irsde.fileio import atomic_write_text
 from irsde.logs import log_to_file
 
@@ -13,7 +13,7 @@ published = None
 if params.published:
     published = pd.read_csv(snakemake.input.published)
     published = published[published["benchmark"] == params.published]
-per_image = report.read_metric_csvs(list(snakemake.input.metrics))
+per_image = tables.read_metric_csvs(list(snakemake.input.metrics))
 table = sensitivity.build_protocol_table(per_image, params.protocols, params.rows, published)
 atomic_write_text(snakemake.output.csv, table.to_csv(index=False))
 atomic_write_text(snakemake.output.md, sensitivity.render_protocol_markdown(table, snakemake.wildcards.benchmark,
