@@ -312,11 +312,13 @@ def local_source(config: Mapping, dataset: str) -> str | None:
 
 def prepare_options(config: Mapping, dataset: str) -> list[str]:
     """``irsde data prepare`` options of a dataset: its local source, or the recipe of a synthetic
-    stand-in (from the first benchmark using it; keys left out get the library's defaults)."""
+    stand-in (from the first benchmark using it; keys left out get the library's defaults), in
+    the order of the keys' names, so that the job's parameters do not depend on how a config
+    file orders them (Snakemake reruns a job whose parameters changed)."""
     if local_source(config, dataset):
         return ["--path", local_source(config, dataset)]
     recipe = synthetic_recipe(config, dataset)
-    return [part for key, value in recipe.items() for part in (f"--{key.replace('_', '-')}", str(value))]
+    return [part for key, value in sorted(recipe.items()) for part in (f"--{key.replace('_', '-')}", str(value))]
 
 
 def synthetic_recipe(config: Mapping, dataset: str) -> dict:

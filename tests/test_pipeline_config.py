@@ -177,8 +177,12 @@ def test_prepare_options_give_a_local_source_or_a_synthetic_recipe():
     assert pipeline_config.dataset_of(config, "mcmaster-sigma25", "train") == "DF2K-noise25"
     assert pipeline_config.dataset_of(config, "mcmaster-sigma25", "test") == "McMaster"
     embedded = validated(shipped("config"))
-    assert pipeline_config.prepare_options(embedded, "synthetic-rain") == [
-        "--seed", "0", "--train-count", "480", "--test-count", "6", "--size", "96"]
+    options = ["--seed", "0", "--size", "96", "--test-count", "6", "--train-count", "480"]
+    assert pipeline_config.prepare_options(embedded, "synthetic-rain") == options
+    # a config file that orders the recipe's keys otherwise plans the same job (no rerun)
+    recipe = embedded["benchmarks"]["synthetic-rain"]["synthetic"]
+    embedded["benchmarks"]["synthetic-rain"]["synthetic"] = dict(reversed(list(recipe.items())))
+    assert pipeline_config.prepare_options(embedded, "synthetic-rain") == options
 
 
 def test_sampler_variants_are_rows_of_every_sampling_method_restored_from_its_run(tmp_path):

@@ -226,7 +226,9 @@ def test_tables_through_slurm_equal_a_local_run_byte_for_byte(cluster, tmp_path)
         controller = stream.read()
     for slurm_id, rule in submitted.items():
         partition = "gpu" if rule in GPU_RULES else "cpu"
-        assert re.search(rf"Allocate JobId={slurm_id} .*Partition={partition}\b", controller), (slurm_id, rule)
+        # started by the main scheduler ("Allocate ... Partition=P") or by backfill ("Started ... in P")
+        started = rf"Allocate JobId={slurm_id} .*Partition={partition}\b|Started JobId={slurm_id} in {partition} on"
+        assert re.search(started, controller), (slurm_id, rule)
         assert f"JobId={slurm_id} done" in controller, slurm_id
 
     # the same results, weights and figures, byte for byte
