@@ -590,4 +590,3 @@ def paper_deviations(config: Mapping, benchmark: str) -> list[str]:
     run = run_config(config, benchmark, IRSDEMethod.id, "train", "test", "run")
     task = ALL_DATASETS[dataset_of(config, benchmark, "test")].task
     return deviations.paper_deviations(validate_config(run), task=task)
-

@@ -18,10 +18,9 @@ from irsde.evaluation import evaluate
 from irsde.finite import NonFiniteError
 from irsde.nets import ConditionalUNet
 from irsde.train import train
-from tests.support.metrics import restore_with, write_split
 from tests.support.cli import error_line, restore, save_net
+from tests.support.metrics import restore_with, write_split
 from tests.support.train import irsde_command, subprocess_env, tiny_config
-
 
 
 @pytest.fixture

@@ -350,4 +350,3 @@ def source_owners(folders: bool) -> dict[str, str]:
             if isinstance(source, GitTreeSource) == folders:
                 owners.setdefault(source.name, dataset.name)
     return owners
-

@@ -37,7 +37,6 @@ from irsde.rows import INPUT, RELEASED_WEIGHTS, THIS_RUN, USER_OUTPUTS, RowFacts
 ENTRY_POINT_GROUP = "irsde.methods"
 
 
-
 def _installed_methods() -> dict[str, type[Method]]:
     """Methods registered by installed packages under the ``irsde.methods`` entry points."""
     found = {}

@@ -59,6 +59,7 @@ from irsde.sde import MeanRevertingSDE
 
 ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 
+
 @dataclass(frozen=True)
 class Shard:
     """Samples ``start:stop`` of a global batch of ``total`` samples (one rank's part of it)."""

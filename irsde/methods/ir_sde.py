@@ -29,6 +29,7 @@ from irsde.paper import PAPER_SDE
 from irsde.sampling import SAMPLERS, check_step_count, sample
 from irsde.sde import MeanRevertingSDE
 
+
 class DataPrediction(nn.Module):
     """A network that predicts the clean image, seen through the noise it implies:
     ``eps_hat = (x_t - m_t(mu + net(x_t, mu, t))) / sigmabar_t``.

@@ -16,6 +16,8 @@ import pandas as pd
 
 from irsde.report.tables import METRIC_LABELS
 
+VALIDATION_PANELS = ("psnr", "ssim")
+"""The validation metrics a benchmark's training-curves figure plots beside the loss."""
 TITLE_WIDTH = 22
 """Characters per line of a qualitative figure's column title (longer labels wrap, never clip)."""
 
@@ -150,8 +152,6 @@ def _centre_crop(image: np.ndarray, size: int) -> np.ndarray:
     height, width = image.shape[:2]
     top, left = max(0, (height - size) // 2), max(0, (width - size) // 2)
     return image[top : top + size, left : left + size]
-
-VALIDATION_PANELS = ("psnr", "ssim")
 
 
 def training_curves(runs: Sequence[tuple[str, str | Path]], output: str | Path) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from irsde.report import pages
 from irsde.report.tables import BenchmarkTable, display_rows, read_table
 
+
 def render_html(table: BenchmarkTable, csv_name: str | None = None, csv_bytes: bytes | None = None) -> str:
     """The table page: caption, table (a click on a column's header sorts by it), footnotes (and
     a link saving the CSV, when given)."""

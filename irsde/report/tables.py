@@ -33,6 +33,8 @@ METRIC_LABELS = {"psnr": "PSNR↑", "ssim": "SSIM↑", "lpips": "LPIPS↓", "fid
 METRIC_DECIMALS = {"psnr": 2, "ssim": 4, "lpips": 3, "fid": 2}
 NOT_AVAILABLE = "n/a"
 NOTED = "†"  # marks a value computed differently from the protocol's rule, said in a remark
+CSV_ONLY_COLUMNS = ("benchmark", "protocol", "sampler", "nfe")
+"""Columns of the tidy CSV that are table-wide or per-row sampling facts, not cells."""
 
 
 class RowLabel(Protocol):
@@ -310,17 +312,13 @@ def write_table(table: BenchmarkTable, csv_path: str | Path, md_path: str | Path
         write_caption(table, caption_path)
 
 
-# Columns of the tidy CSV that are table-wide or per-row sampling facts, not cells.
-CSV_ONLY_COLUMNS = ("benchmark", "protocol", "sampler", "nfe")
-
-
 def write_caption(table: BenchmarkTable, path: str | Path) -> None:
     record = {"benchmark": table.benchmark, "caption": table.caption, "footnotes": table.footnotes}
     Path(path).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
 
 
 def read_table(csv_path: str | Path, caption_path: str | Path) -> BenchmarkTable:
-    """The table written as ``csv_path`` (:func:`irsde.report.tables.table_to_csv_frame`) with the
+    """The table written as ``csv_path`` (:func:`table_to_csv_frame`) with the
     caption and footnotes of ``caption_path``."""
     frame = pd.read_csv(csv_path)
     record = json.loads(Path(caption_path).read_text())

@@ -229,4 +229,3 @@ class FinishedRun:
     def network(self, method: Method, device: torch.device | str = "cpu") -> nn.Module:
         """``method``'s network with the final EMA weights loaded (strict), in eval mode on ``device``."""
         return load_weights(method.build_net(), self.weights).eval().to(device)
-

@@ -153,7 +153,6 @@ def test_only_a_sampling_method_takes_another_sampler():
     assert set(row_facts([("irsde", "fast-sde", 10)])) - set(row_facts()) == {"irsde-fast-sde-10"}
 
 
-
 def test_a_user_method_with_an_unconditional_network_trains_and_restores_on_the_same_paths(tmp_path, monkeypatch):
     """Named as package.module:Class in the run config: the shared engine trains it, `irsde restore
     --run` rebuilds and restores it, and its results carry its own id."""

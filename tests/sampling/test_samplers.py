@@ -4,6 +4,7 @@ import torch
 from irsde.sampling import DEFAULT_SEED, SAMPLERS, SamplingResult, sample
 from tests.support.sampling import SHAPE, OracleNet
 
+
 def psnr(image, reference):
     return (10 * torch.log10(1 / (image - reference).square().mean())).item()
 
